@@ -3,10 +3,10 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"strings"
 	"io"
 	"log"
 	"log/slog"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 )
