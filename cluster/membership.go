@@ -169,7 +169,29 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 // TransferLeadership asks the leader to hand over to the named node, or to
 // the most up-to-date follower when id is empty, and waits until it has.
 func (n *Node) TransferLeadership(ctx context.Context, id string) error {
-	return n.leaderCall(ctx, opTransfer, nodeRequest{ID: id})
+	old, _ := n.Leader()
+	if err := n.leaderCall(ctx, opTransfer, nodeRequest{ID: id}); err != nil {
+		return err
+	}
+	if id == old && id != "" {
+		return nil
+	}
+	// The new leader is elected; wait until this node has heard from it, so
+	// that callers asking "who leads now?" get the answer.
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
+	defer cancel()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if now, _ := n.Leader(); now != "" && now != old {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("leadership left %s but no new leader was seen: %w", old, ctx.Err())
+		}
+	}
 }
 
 // leaderCall runs a membership operation on the leader, here or remotely,

@@ -1,0 +1,44 @@
+# admit: make build | run | test | bench | lint | fuzz | clean
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/admit
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+PKGS  := ./...
+# Short fuzz runs for `make fuzz`; longer with FUZZTIME=10m.
+FUZZTIME ?= 30s
+
+.PHONY: build run test bench lint fuzz clean check-go
+
+check-go:
+	@command -v $(GO) >/dev/null || { echo "Go is required: https://go.dev/doc/install (Debian: see README)"; exit 1; }
+
+build: check-go
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/admit
+
+# A local 3-node cluster of real processes; data under .data/, Ctrl-C stops it.
+run: build
+	./$(BIN) dev $(ARGS)
+
+# Every test, with the race detector. Fuzz targets run their seed corpus.
+test: check-go
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+bench: check-go
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+
+lint: check-go
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+fuzz: check-go
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./validator/code/
+	$(GO) test -run '^$$' -fuzz '^FuzzBase45$$' -fuzztime $(FUZZTIME) ./validator/code/
+	$(GO) test -run '^$$' -fuzz '^FuzzTicket$$' -fuzztime $(FUZZTIME) ./validator/ticket/
+	$(GO) test -run '^$$' -fuzz '^FuzzState$$' -fuzztime $(FUZZTIME) ./validator/ticket/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./validator/rules/
+
+clean:
+	rm -rf bin .data

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/admitpark/admit/cluster"
+	"github.com/admitpark/admit/cluster/httpapi"
+)
+
+type clusterFlags struct {
+	urls       string
+	adminToken string
+	json       bool
+	timeout    time.Duration
+}
+
+func (f *clusterFlags) client() (*httpapi.Client, error) {
+	c, err := httpapi.NewClient(f.urls, adminToken(f.adminToken))
+	if err != nil {
+		return nil, err
+	}
+	c.HTTP.Timeout = f.timeout
+	return c, nil
+}
+
+func newClusterCmd() *cobra.Command {
+	f := &clusterFlags{}
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Operate a running cluster: status, join, remove, transfer-leadership, snapshot",
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.urls, "cluster", "http://127.0.0.1:7101", "HTTP URL of any node; comma-separate several to try in turn")
+	pf.StringVar(&f.adminToken, "admin-token", "", "admin token (default $ADMIT_ADMIN_TOKEN)")
+	pf.BoolVar(&f.json, "json", false, "print JSON instead of a table")
+	pf.DurationVar(&f.timeout, "timeout", 15*time.Second, "how long to wait for an answer")
+
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show every member: state, suffrage, term, indexes, last contact",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			printStatus(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
+
+	var nonvoter bool
+	join := &cobra.Command{
+		Use:   "join ID RAFT_ADDR",
+		Short: "Add a node to the cluster (it must be running)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.post(cmd, httpapi.PathJoin, httpapi.JoinRequest{ID: args[0], RaftAddr: args[1], Nonvoter: nonvoter},
+				fmt.Sprintf("node %s joined", args[0]))
+		},
+	}
+	join.Flags().BoolVar(&nonvoter, "nonvoter", false, "add as a non-voting member (replicates, does not vote)")
+
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a node from the cluster",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.post(cmd, httpapi.PathRemove, httpapi.NodeRequest{ID: args[0]}, fmt.Sprintf("node %s removed", args[0]))
+		},
+	}
+
+	var to string
+	transfer := &cobra.Command{
+		Use:   "transfer-leadership",
+		Short: "Hand leadership to another node (--to ID, or the most up-to-date follower)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Leader string  `json:"leader"`
+				TookMs float64 `json:"took_ms"`
+			}
+			if err := f.do(cmd, httpapi.PathTransfer, httpapi.NodeRequest{ID: to}, &out); err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "leadership transferred in %.1f ms; the leader is now %s\n", out.TookMs, orNone(out.Leader))
+			return nil
+		},
+	}
+	transfer.Flags().StringVar(&to, "to", "", "node id to hand leadership to")
+
+	var node string
+	snapshot := &cobra.Command{
+		Use:   "snapshot",
+		Short: "Take a snapshot now on every member (or --node ID), compacting the Raft log",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Snapshots []cluster.SnapshotInfo `json:"snapshots"`
+				Errors    map[string]string      `json:"errors"`
+			}
+			err := f.do(cmd, httpapi.PathSnapshot, httpapi.NodeRequest{ID: node}, &out)
+			if err != nil && len(out.Snapshots) == 0 {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NODE\tSNAPSHOT\tINDEX\tTERM\tSIZE")
+			for _, s := range out.Snapshots {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\n", s.Node, s.ID, s.Index, s.Term, s.Size)
+			}
+			for id, e := range out.Errors {
+				fmt.Fprintf(w, "%s\tFAILED: %s\t\t\t\n", id, e)
+			}
+			w.Flush()
+			return err
+		},
+	}
+	snapshot.Flags().StringVar(&node, "node", "", "only this member")
+
+	cmd.AddCommand(status, join, remove, transfer, snapshot)
+	return cmd
+}
+
+func (f *clusterFlags) do(cmd *cobra.Command, path string, body, out any) error {
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer cancel()
+	return c.Do(ctx, http.MethodPost, path, body, out)
+}
+
+func (f *clusterFlags) post(cmd *cobra.Command, path string, body any, done string) error {
+	var out map[string]any
+	if err := f.do(cmd, path, body, &out); err != nil {
+		return err
+	}
+	if f.json {
+		return printJSON(cmd.OutOrStdout(), out)
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), done)
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func printStatus(w io.Writer, st cluster.Status) {
+	if st.Leader == "" {
+		fmt.Fprintf(w, "NO LEADER: the cluster cannot admit or issue tickets (asked %s)\n\n", st.AskedNode)
+	} else {
+		fmt.Fprintf(w, "leader: %s (%s), asked %s\n\n", st.Leader, st.LeaderAddr, st.AskedNode)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tSUFFRAGE\tTERM\tLAST INDEX\tCOMMIT\tAPPLIED\tLAST CONTACT\tRAFT ADDR\tHTTP")
+	voters := 0
+	for _, m := range st.Members {
+		if m.Suffrage == "voter" {
+			voters++
+		}
+		contact := "-"
+		switch {
+		case m.State == "unreachable":
+			contact = "?"
+		case m.State == "leader":
+			contact = "(leader)"
+		case m.LastContactMs < 0:
+			contact = "never"
+		default:
+			contact = fmt.Sprintf("%.0fms ago", m.LastContactMs)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", m.ID, strings.ToUpper(m.State[:1])+m.State[1:],
+			m.Suffrage, m.Term, m.LastIndex, m.CommitIndex, m.AppliedIndex, contact, m.RaftAddr, orNone(m.APIAddr))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d members, %d voters (quorum %d)\n", len(st.Members), voters, voters/2+1)
+	for _, m := range st.Members {
+		if m.Error != "" {
+			fmt.Fprintf(w, "%s: %s\n", m.ID, m.Error)
+		}
+	}
+}

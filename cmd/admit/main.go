@@ -1,0 +1,77 @@
+// Command admit is the one binary of the admit ticketing system: cluster
+// nodes, operations, and (later) sales, sync, drills and benchmarks. Each
+// subcommand wires packages together; the logic lives in the packages.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "admit:", err)
+		os.Exit(1)
+	}
+}
+
+type globalFlags struct {
+	logLevel  string
+	logFormat string
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "admit",
+		Short:         "Ticketing for theme parks: a Raft cluster at the gates, sales on PostgreSQL",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	root.AddCommand(
+		newNodeCmd(g),
+		newClusterCmd(),
+		newDevCmd(),
+		newVersionCmd(),
+	)
+	return root
+}
+
+func (g *globalFlags) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", g.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(g.logFormat) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: use text or json", g.logFormat)
+	}
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// adminToken returns the flag's value or ADMIT_ADMIN_TOKEN.
+func adminToken(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return os.Getenv("ADMIT_ADMIN_TOKEN")
+}
+

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/admitpark/admit/cluster"
+	"github.com/admitpark/admit/cluster/countersm"
+	"github.com/admitpark/admit/cluster/httpapi"
+)
+
+type nodeFlags struct {
+	id, dataDir, raftAddr, advertiseAddr, httpAddr, advertiseHTTP string
+	bootstrap                                                      bool
+	join                                                           string
+	adminToken                                                     string
+	stateMachine                                                   string
+	maxBody                                                        int
+}
+
+func newNodeCmd(g *globalFlags) *cobra.Command {
+	f := &nodeFlags{}
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run one cluster node (Raft member, gate API, admin API, metrics)",
+		Long: `Run one cluster node.
+
+The first node of a new cluster starts with --bootstrap; every other node
+starts with --join pointing at any running node's HTTP address. A node
+restarted from its data dir rejoins by itself (the flags may stay).`,
+		Example: `  admit node --id n1 --data-dir /var/lib/admit/n1 --raft-addr 10.0.0.1:7201 --http-addr 10.0.0.1:7101 --bootstrap
+  admit node --id n2 --data-dir /var/lib/admit/n2 --raft-addr 10.0.0.2:7201 --http-addr 10.0.0.2:7101 --join http://10.0.0.1:7101`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runNode(g, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.id, "id", "", "node id, unique in the cluster and stable across restarts (required)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the Raft log, snapshots and state (required)")
+	fl.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7201", "address for Raft and node-to-node traffic")
+	fl.StringVar(&f.advertiseAddr, "advertise-addr", "", "Raft address other nodes dial, if not --raft-addr")
+	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:7101", "address for the gate, admin and metrics HTTP API")
+	fl.StringVar(&f.advertiseHTTP, "advertise-http", "", "HTTP URL clients use for this node, if not http://<http-addr>")
+	fl.BoolVar(&f.bootstrap, "bootstrap", false, "start a new cluster with this node as its only member")
+	fl.StringVar(&f.join, "join", "", "join the cluster through this node's HTTP URL (comma-separate several)")
+	fl.StringVar(&f.adminToken, "admin-token", "", "token for admin calls (default $ADMIT_ADMIN_TOKEN)")
+	fl.IntVar(&f.maxBody, "max-body-bytes", 1<<20, "largest accepted request body")
+	fl.StringVar(&f.stateMachine, "state-machine", "counter", "replicated state machine: counter (a test counter used by process-level tests)")
+	cmd.MarkFlagRequired("id")
+	cmd.MarkFlagRequired("data-dir")
+	return cmd
+}
+
+func runNode(g *globalFlags, f *nodeFlags) error {
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	f.adminToken = adminToken(f.adminToken)
+	for flag, addr := range map[string]string{"raft-addr": f.raftAddr, "http-addr": f.httpAddr} {
+		if err := hostPort(flag, addr); err != nil {
+			return err
+		}
+	}
+	switch {
+	case f.adminToken == "":
+		return errors.New("an admin token is required: --admin-token or ADMIT_ADMIN_TOKEN")
+	case f.bootstrap && f.join != "":
+		return errors.New("--bootstrap and --join exclude each other: bootstrap the first node, join the others")
+	case f.stateMachine != "counter":
+		return fmt.Errorf("--state-machine %q: only \"counter\" exists", f.stateMachine)
+	}
+	apiURL := f.advertiseHTTP
+	if apiURL == "" {
+		apiURL = "http://" + f.httpAddr
+	}
+
+	// Wiring, in order; shutdown runs in reverse.
+	ctx, stop := signalContext()
+	defer stop()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	cfg := cluster.DefaultConfig(f.id, f.dataDir, f.raftAddr)
+	cfg.AdvertiseAddr = f.advertiseAddr
+	cfg.APIAddr = apiURL
+	cfg.Logger = log
+	cfg.Registerer = reg
+	node, err := cluster.Open(cfg, countersm.Counter{})
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+
+	router := httpapi.NewRouter()
+	(&httpapi.Admin{Node: node, AdminToken: f.adminToken, Gatherer: reg}).Register(router)
+	countersm.Routes(router, node, f.adminToken)
+	scfg := httpapi.DefaultServerConfig(f.httpAddr)
+	scfg.MaxBodyBytes = f.maxBody
+	scfg.Logger = log
+	srv, err := httpapi.Listen(scfg, router.Serve)
+	if err != nil {
+		return fmt.Errorf("listen on http address %s: %w", f.httpAddr, err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	hasState, err := node.HasState()
+	if err != nil {
+		return err
+	}
+	switch {
+	case hasState:
+		log.Info("restarted from existing state; rejoining the cluster", "data_dir", f.dataDir)
+	case f.bootstrap:
+		if err := node.Bootstrap(); err != nil {
+			return err
+		}
+		log.Info("bootstrapped a new cluster")
+	case f.join != "":
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			joinLoop(ctx, log, f.join, f.adminToken, f.id, node.RaftAddr())
+		}()
+	default:
+		log.Warn("new node with neither --bootstrap nor --join: waiting to be added with 'admit cluster join'")
+	}
+	log.Info("node ready for traffic", "http", srv.Addr(), "raft", node.RaftAddr())
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
+
+// joinLoop asks the cluster to add this node until it succeeds or ctx ends;
+// the cluster may still be electing a leader when the node starts.
+func joinLoop(ctx context.Context, log *slog.Logger, urls, token, id, raftAddr string) {
+	client, err := httpapi.NewClient(urls, token)
+	if err != nil {
+		log.Error("cannot join", "err", err)
+		return
+	}
+	req := httpapi.JoinRequest{ID: id, RaftAddr: raftAddr}
+	backoff := 100 * time.Millisecond
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := client.Do(cctx, http.MethodPost, httpapi.PathJoin, req, nil)
+		cancel()
+		if err == nil {
+			log.Info("joined the cluster", "via", urls)
+			return
+		}
+		var apiErr *httpapi.APIError
+		if errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden || apiErr.Status == http.StatusBadRequest) {
+			log.Error("join refused; fix the flags and restart", "err", err)
+			return
+		}
+		log.Warn("join failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// hostPort checks an address flag early, with the flag's name in the error.
+func hostPort(flag, addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("--%s %q: %v", flag, addr, strings.TrimPrefix(err.Error(), "address "+addr+": "))
+	}
+	return nil
+}

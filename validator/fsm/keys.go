@@ -1,0 +1,211 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/admitpark/admit/validator/rules"
+	"github.com/admitpark/admit/validator/ticket"
+)
+
+// Key prefixes; doc.go describes the layout.
+const (
+	prefixTicket = "t/"
+	prefixState  = "s/"
+	prefixZone   = "z/"
+	prefixGate   = "g/"
+	prefixScanID = "x/"
+	prefixEvent  = "e/"
+)
+
+var (
+	keyEpoch  = []byte("m/epoch")  // uint64 BE: ExitAll count
+	keySeq    = []byte("m/seq")    // uint64 BE: Seq of the last event written
+	keyTZ     = []byte("m/tz")     // IANA name of the park time zone; absent = UTC
+	keyPurged = []byte("m/purged") // event key of the last purged event
+)
+
+// Encoding versions of stored records (the first byte of each value).
+const (
+	gateRecordV1  = 1
+	stateRecordV1 = 1
+	scanRecordV1  = 1
+	eventRecordV1 = 1
+)
+
+func appendTicketKey(dst []byte, id [16]byte) []byte {
+	return append(append(dst, prefixTicket...), id[:]...)
+}
+
+func appendStateKey(dst []byte, id [16]byte) []byte {
+	return append(append(dst, prefixState...), id[:]...)
+}
+
+func appendZoneKey(dst []byte, zone string) []byte { return append(append(dst, prefixZone...), zone...) }
+
+func appendGateKey(dst []byte, gate string) []byte { return append(append(dst, prefixGate...), gate...) }
+
+// appendScanIDKey: scan IDs are scoped by gate (the gate ID is length
+// prefixed), so one gate cannot collide with another's IDs.
+func appendScanIDKey(dst []byte, gate, scanID string) []byte {
+	dst = append(dst, prefixScanID...)
+	dst = append(dst, byte(len(gate)))
+	dst = append(dst, gate...)
+	return append(dst, scanID...)
+}
+
+func appendEventKey(dst []byte, c Cursor) []byte {
+	dst = append(dst, prefixEvent...)
+	dst = binary.BigEndian.AppendUint64(dst, c.Index)
+	return binary.BigEndian.AppendUint32(dst, c.Pos)
+}
+
+func parseEventKey(k []byte) (Cursor, bool) {
+	if len(k) != len(prefixEvent)+12 || string(k[:len(prefixEvent)]) != prefixEvent {
+		return Cursor{}, false
+	}
+	k = k[len(prefixEvent):]
+	return Cursor{Index: binary.BigEndian.Uint64(k), Pos: binary.BigEndian.Uint32(k[8:])}, true
+}
+
+// Gate record: 0x01 | str Zone | TokenHash[32] | Direction.
+func appendGateRecord(dst []byte, g *Gate) []byte {
+	dst = append(dst, gateRecordV1)
+	dst = appendString(dst, g.Zone)
+	dst = append(dst, g.TokenHash[:]...)
+	return append(dst, byte(g.Direction))
+}
+
+func decodeGateRecord(id string, v []byte) (Gate, error) {
+	r := reader{b: v, what: "gate record"}
+	if len(v) == 0 || v[0] != gateRecordV1 {
+		return Gate{}, fmt.Errorf("%w: gate %q record version", ErrVersion, id)
+	}
+	r.off = 1
+	g := Gate{ID: id}
+	g.Zone = r.str("zone", 1, ticket.MaxNameLen)
+	r.fixed(g.TokenHash[:], "token_hash")
+	g.Direction = Direction(r.enum("direction", byte(numDirections-1)))
+	return g, r.finish()
+}
+
+// State record: 0x01 | uvarint epoch | ticket.State encoding. A state
+// written in an epoch before the current one reads with nobody inside.
+func appendStateRecord(dst []byte, epoch uint64, st ticket.State) []byte {
+	dst = append(dst, stateRecordV1)
+	dst = binary.AppendUvarint(dst, epoch)
+	return st.AppendBinary(dst)
+}
+
+func decodeStateRecord(v []byte, epoch uint64) (ticket.State, error) {
+	r := reader{b: v, what: "state record"}
+	if len(v) == 0 || v[0] != stateRecordV1 {
+		return ticket.State{}, fmt.Errorf("%w: state record version", ErrVersion)
+	}
+	r.off = 1
+	written := r.uvarint("epoch", math.MaxUint64)
+	if r.err != nil {
+		return ticket.State{}, r.err
+	}
+	var st ticket.State
+	if err := st.UnmarshalBinary(v[r.off:]); err != nil {
+		return ticket.State{}, err
+	}
+	if written < epoch {
+		st = rules.ExitAll(st)
+	}
+	return st, nil
+}
+
+// Scan-ID record: 0x01 | the decision as a ScanResult (Rescan clear).
+func appendScanRecord(dst []byte, res *ScanResult) []byte {
+	return appendScanResult(append(dst, scanRecordV1), res)
+}
+
+func decodeScanRecord(v []byte, out *ScanResult) error {
+	if len(v) == 0 || v[0] != scanRecordV1 {
+		return fmt.Errorf("%w: scan record version", ErrVersion)
+	}
+	r := reader{b: v, off: 1, what: "scan record"}
+	r.scanResult(out)
+	return r.finish()
+}
+
+func getUint64(txn *badger.Txn, key []byte) (uint64, error) {
+	var v uint64
+	err := getValue(txn, key, func(b []byte) error {
+		if len(b) != 8 {
+			return fmt.Errorf("fsm: %s has %d bytes", key, len(b))
+		}
+		v = binary.BigEndian.Uint64(b)
+		return nil
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// getValue calls fn with the value of key, valid only during fn. It returns
+// badger.ErrKeyNotFound when key is absent.
+func getValue(txn *badger.Txn, key []byte, fn func([]byte) error) error {
+	item, err := txn.Get(key)
+	if err != nil {
+		return err
+	}
+	return item.Value(fn)
+}
+
+func getTicket(txn *badger.Txn, key []byte, t *ticket.Ticket) (bool, error) {
+	err := getValue(txn, key, t.UnmarshalBinary)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func getState(txn *badger.Txn, key []byte, epoch uint64) (ticket.State, error) {
+	var st ticket.State
+	err := getValue(txn, key, func(v []byte) (err error) {
+		st, err = decodeStateRecord(v, epoch)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ticket.State{}, nil
+	}
+	return st, err
+}
+
+func getZone(txn *badger.Txn, key []byte) (ticket.Zone, bool, error) {
+	var z ticket.Zone
+	err := getValue(txn, key, z.UnmarshalBinary)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return z, false, nil
+	}
+	return z, err == nil, err
+}
+
+func getGate(txn *badger.Txn, key []byte, id string) (Gate, bool, error) {
+	var g Gate
+	err := getValue(txn, key, func(v []byte) (err error) {
+		g, err = decodeGateRecord(id, v)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return g, false, nil
+	}
+	return g, err == nil, err
+}
+
+func getTZ(txn *badger.Txn) (string, error) {
+	var name string
+	err := getValue(txn, keyTZ, func(v []byte) error { name = string(v); return nil })
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", nil
+	}
+	return name, err
+}

@@ -1,0 +1,235 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/admitpark/admit/validator/rules"
+	"github.com/admitpark/admit/validator/ticket"
+)
+
+// ResultVersion is the first byte of every command result; the second is
+// the CommandType it answers.
+const ResultVersion = 1
+
+// Flag bits of an encoded ScanResult.
+const (
+	resRescan = 1 << iota
+	resWarn
+	resKnownFlags = resRescan | resWarn
+)
+
+// minScanResultLen is the smallest encoded ScanResult.
+const minScanResultLen = 5 + 16 + 1 + 3 + 1 + 1 + 2
+
+func header(dst []byte, t CommandType) []byte { return append(dst, ResultVersion, byte(t)) }
+
+// appendScanResult appends one ScanResult:
+//
+//	flags | Error | Result | Reason | Kind | TicketID[16] | str Product
+//	| uvarint Persons EntriesUsed EntriesAllowed | varint FirstAt
+//	| str FirstGate | uvarint Index | uvarint Pos
+func appendScanResult(dst []byte, r *ScanResult) []byte {
+	var flags byte
+	if r.Rescan {
+		flags |= resRescan
+	}
+	if r.ZoneWarn {
+		flags |= resWarn
+	}
+	dst = append(dst, flags, byte(r.Error), byte(r.Result), byte(r.Reason), byte(r.Kind))
+	dst = append(dst, r.TicketID[:]...)
+	dst = appendString(dst, r.Product)
+	dst = binary.AppendUvarint(dst, uint64(r.Persons))
+	dst = binary.AppendUvarint(dst, uint64(r.EntriesUsed))
+	dst = binary.AppendUvarint(dst, uint64(r.EntriesAllowed))
+	dst = binary.AppendVarint(dst, r.FirstAt)
+	dst = appendString(dst, r.FirstGate)
+	dst = binary.AppendUvarint(dst, r.Index)
+	return binary.AppendUvarint(dst, uint64(r.Pos))
+}
+
+func (r *reader) scanResult(out *ScanResult) {
+	flags := r.byte("flags")
+	if r.err == nil && flags&^resKnownFlags != 0 {
+		r.fail("flags", ErrMalformed)
+	}
+	out.Rescan, out.ZoneWarn = flags&resRescan != 0, flags&resWarn != 0
+	out.Error = ScanError(r.enum("error", byte(numScanErrors-1)))
+	out.Result = rules.Result(r.enum("result", byte(rules.Admit)))
+	out.Reason = rules.Reason(r.byte("reason"))
+	out.Kind = ticket.Kind(r.byte("kind"))
+	r.fixed(out.TicketID[:], "ticket_id")
+	out.Product = r.str("product", 0, ticket.MaxNameLen)
+	out.Persons = uint16(r.uvarint("persons", math.MaxUint16))
+	out.EntriesUsed = uint16(r.uvarint("entries_used", math.MaxUint16))
+	out.EntriesAllowed = uint16(r.uvarint("entries_allowed", math.MaxUint16))
+	out.FirstAt = r.varint("first_at")
+	out.FirstGate = r.str("first_gate", 0, ticket.MaxNameLen)
+	out.Index = r.uvarint("index", math.MaxUint64)
+	out.Pos = uint32(r.uvarint("pos", math.MaxUint32))
+}
+
+// AppendScanResults appends the result of a ScanBatch: one ScanResult per
+// scan, in the order of the batch.
+func AppendScanResults(dst []byte, results []ScanResult) []byte {
+	dst = header(dst, TypeScanBatch)
+	dst = binary.AppendUvarint(dst, uint64(len(results)))
+	for i := range results {
+		dst = appendScanResult(dst, &results[i])
+	}
+	return dst
+}
+
+// DecodeScanResults decodes the result of a ScanBatch.
+func DecodeScanResults(b []byte) ([]ScanResult, error) {
+	r := reader{b: b, what: "scan results"}
+	r.header(ResultVersion, byte(TypeScanBatch))
+	n := r.count("results", MaxScanBatch, minScanResultLen)
+	var out []ScanResult
+	if n > 0 {
+		out = make([]ScanResult, n)
+		for i := range out {
+			r.scanResult(&out[i])
+		}
+	}
+	if err := r.finish(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (r *reader) outcome() Outcome {
+	o := Outcome(r.byte("outcome"))
+	if r.err == nil && (o == 0 || o >= numOutcomes) {
+		r.fail("outcome", ErrMalformed)
+	}
+	return o
+}
+
+// EncodeIssueResult encodes the result of an IssueBatch: OutcomeApplied or
+// OutcomeStale per ticket, in the order of the batch.
+func EncodeIssueResult(outcomes []Outcome) []byte {
+	dst := header(make([]byte, 0, 2+binary.MaxVarintLen64+len(outcomes)), TypeIssueBatch)
+	dst = binary.AppendUvarint(dst, uint64(len(outcomes)))
+	for _, o := range outcomes {
+		dst = append(dst, byte(o))
+	}
+	return dst
+}
+
+// DecodeIssueResult decodes the result of an IssueBatch.
+func DecodeIssueResult(b []byte) ([]Outcome, error) {
+	r := reader{b: b, what: "issue result"}
+	r.header(ResultVersion, byte(TypeIssueBatch))
+	n := r.count("outcomes", MaxIssueBatch, 1)
+	out := make([]Outcome, n)
+	for i := range out {
+		out[i] = r.outcome()
+	}
+	if err := r.finish(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EncodeRevokeResult encodes the result of a Revoke.
+func EncodeRevokeResult(res RevokeResult) []byte {
+	dst := header(nil, TypeRevoke)
+	dst = append(dst, byte(res.Outcome))
+	dst = binary.AppendVarint(dst, res.FirstAt)
+	dst = appendString(dst, res.FirstGate)
+	return appendString(dst, res.Zone)
+}
+
+// DecodeRevokeResult decodes the result of a Revoke.
+func DecodeRevokeResult(b []byte) (RevokeResult, error) {
+	r := reader{b: b, what: "revoke result"}
+	r.header(ResultVersion, byte(TypeRevoke))
+	var res RevokeResult
+	res.Outcome = r.outcome()
+	res.FirstAt = r.varint("first_at")
+	res.FirstGate = r.str("first_gate", 0, ticket.MaxNameLen)
+	res.Zone = r.str("zone", 0, ticket.MaxNameLen)
+	if err := r.finish(); err != nil {
+		return RevokeResult{}, err
+	}
+	return res, nil
+}
+
+// EncodeUpdateResult encodes the result of an Update.
+func EncodeUpdateResult(o Outcome) []byte { return append(header(nil, TypeUpdate), byte(o)) }
+
+// DecodeUpdateResult decodes the result of an Update.
+func DecodeUpdateResult(b []byte) (Outcome, error) {
+	r := reader{b: b, what: "update result"}
+	r.header(ResultVersion, byte(TypeUpdate))
+	o := r.outcome()
+	return o, r.finish()
+}
+
+// EncodeConfigureResult encodes the result of a Configure, which carries
+// nothing: a rejected Configure is an error.
+func EncodeConfigureResult() []byte { return header(nil, TypeConfigure) }
+
+// DecodeConfigureResult checks the result of a Configure.
+func DecodeConfigureResult(b []byte) error {
+	r := reader{b: b, what: "configure result"}
+	r.header(ResultVersion, byte(TypeConfigure))
+	return r.finish()
+}
+
+// EncodeExitAllResult encodes the result of an ExitAll.
+func EncodeExitAllResult(res ExitAllResult) []byte {
+	dst := header(nil, TypeExitAll)
+	dst = binary.AppendUvarint(dst, res.Epoch)
+	return binary.AppendUvarint(dst, uint64(res.Zones))
+}
+
+// DecodeExitAllResult decodes the result of an ExitAll.
+func DecodeExitAllResult(b []byte) (ExitAllResult, error) {
+	r := reader{b: b, what: "exit-all result"}
+	r.header(ResultVersion, byte(TypeExitAll))
+	var res ExitAllResult
+	res.Epoch = r.uvarint("epoch", math.MaxUint64)
+	res.Zones = int(r.uvarint("zones", math.MaxInt32))
+	if err := r.finish(); err != nil {
+		return ExitAllResult{}, err
+	}
+	return res, nil
+}
+
+// EncodePurgeResult encodes the result of a PurgeScans.
+func EncodePurgeResult(res PurgeResult) []byte {
+	dst := header(nil, TypePurgeScans)
+	dst = binary.AppendUvarint(dst, uint64(res.Events))
+	dst = binary.AppendUvarint(dst, uint64(res.ScanIDs))
+	return appendBool(dst, res.More)
+}
+
+// DecodePurgeResult decodes the result of a PurgeScans.
+func DecodePurgeResult(b []byte) (PurgeResult, error) {
+	r := reader{b: b, what: "purge result"}
+	r.header(ResultVersion, byte(TypePurgeScans))
+	var res PurgeResult
+	res.Events = int(r.uvarint("events", math.MaxInt32))
+	res.ScanIDs = int(r.uvarint("scan_ids", math.MaxInt32))
+	res.More = r.bool("more")
+	if err := r.finish(); err != nil {
+		return PurgeResult{}, err
+	}
+	return res, nil
+}
+
+// ResultType returns the CommandType a result answers, so a caller holding
+// an opaque result can pick its decoder.
+func ResultType(b []byte) (CommandType, error) {
+	if len(b) < 2 {
+		return 0, fmt.Errorf("%w: result header", ErrTruncated)
+	}
+	if b[0] != ResultVersion {
+		return 0, fmt.Errorf("%w: result version %d", ErrVersion, b[0])
+	}
+	return CommandType(b[1]), nil
+}
