@@ -94,11 +94,13 @@ func Open(cfg Config, sm StateMachine) (n *Node, err error) {
 		}
 	}
 
-	if n.logs, err = logstore.Open(logstore.DefaultConfig(filepath.Join(cfg.DataDir, "raft"))); err != nil {
+	hlog := newHCLog(log, "raft")
+	lcfg := logstore.DefaultConfig(filepath.Join(cfg.DataDir, "raft"))
+	lcfg.Logger = hlog.Named("wal")
+	if n.logs, err = logstore.Open(lcfg); err != nil {
 		return nil, fmt.Errorf("open raft log: %w", err)
 	}
 	closers = append(closers, func() { n.logs.Close() })
-	hlog := newHCLog(log, "raft")
 	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, hlog); err != nil {
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}

@@ -1,0 +1,419 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	_ "time/tzdata" // park time zones must load on a bare machine
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/admitpark/admit/cluster"
+	"github.com/admitpark/admit/validator/rules"
+	"github.com/admitpark/admit/validator/ticket"
+)
+
+// Machine is the ticket state machine. The zero value is ready; it holds no
+// state, so one value may serve any number of nodes.
+type Machine struct{}
+
+var _ cluster.StateMachine = Machine{}
+
+// Apply decodes one command and applies it in txn at e.Time. A malformed
+// command, an invalid Configure or a storage error rejects the command;
+// per-ticket and per-scan refusals are results, not errors.
+func (Machine) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
+	c, err := DecodeCommand(e.Data)
+	if err != nil {
+		return nil, err
+	}
+	switch c.Type {
+	case TypeIssueBatch:
+		return applyIssue(txn, c.Tickets)
+	case TypeRevoke:
+		return applyRevoke(txn, c.Revoke)
+	case TypeUpdate:
+		return applyUpdate(txn, c.Update)
+	case TypeConfigure:
+		return applyConfigure(txn, &c.Configure)
+	case TypeScanBatch:
+		return applyScans(txn, e, c.Scans)
+	case TypeExitAll:
+		return applyExitAll(txn)
+	case TypePurgeScans:
+		return applyPurge(txn, c.Purge)
+	}
+	return nil, fmt.Errorf("%w: command type %d", ErrMalformed, c.Type)
+}
+
+func applyIssue(txn *badger.Txn, tickets []ticket.Ticket) ([]byte, error) {
+	outcomes := make([]Outcome, len(tickets))
+	var key []byte
+	var old ticket.Ticket
+	for i := range tickets {
+		t := &tickets[i]
+		key = appendTicketKey(key[:0], t.ID)
+		found, err := getTicket(txn, key, &old)
+		if err != nil {
+			return nil, err
+		}
+		var oldp *ticket.Ticket
+		if found {
+			oldp = &old
+		}
+		if !t.Supersedes(oldp) {
+			outcomes[i] = OutcomeStale
+			continue
+		}
+		if err := txn.Set(appendTicketKey(nil, t.ID), t.AppendBinary(nil)); err != nil {
+			return nil, err
+		}
+		outcomes[i] = OutcomeApplied
+	}
+	return EncodeIssueResult(outcomes), nil
+}
+
+func loadTicket(txn *badger.Txn, id [16]byte) (*ticket.Ticket, ticket.State, error) {
+	var t ticket.Ticket
+	found, err := getTicket(txn, appendTicketKey(nil, id), &t)
+	if err != nil || !found {
+		return nil, ticket.State{}, err
+	}
+	epoch, err := getUint64(txn, keyEpoch)
+	if err != nil {
+		return nil, ticket.State{}, err
+	}
+	st, err := getState(txn, appendStateKey(nil, id), epoch)
+	if err != nil {
+		return nil, ticket.State{}, err
+	}
+	return &t, st, nil
+}
+
+func putTicket(txn *badger.Txn, t *ticket.Ticket) error {
+	return txn.Set(appendTicketKey(nil, t.ID), t.AppendBinary(nil))
+}
+
+func applyRevoke(txn *badger.Txn, r Revoke) ([]byte, error) {
+	t, st, err := loadTicket(txn, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	var res RevokeResult
+	switch {
+	case t == nil:
+		res.Outcome = OutcomeUnknown
+	case t.Status == ticket.Revoked: // a resend, or revoked by an issue
+		res.Outcome = OutcomeRevoked
+		if r.Version > t.Version {
+			t.Version = r.Version
+			err = putTicket(txn, t)
+		}
+	default:
+		ok, at, gate, zone := rules.Revocable(st)
+		switch {
+		case !ok:
+			res = RevokeResult{Outcome: OutcomeAlreadyUsed, FirstAt: at, FirstGate: gate, Zone: zone}
+		case r.Version <= t.Version:
+			res.Outcome = OutcomeStale
+		default:
+			res.Outcome = OutcomeRevoked
+			t.Status, t.Version = ticket.Revoked, r.Version
+			err = putTicket(txn, t)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return EncodeRevokeResult(res), nil
+}
+
+func applyUpdate(txn *badger.Txn, u Update) ([]byte, error) {
+	t, _, err := loadTicket(txn, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	outcome := OutcomeApplied
+	switch {
+	case t == nil:
+		outcome = OutcomeUnknown
+	case u.Version <= t.Version:
+		outcome = OutcomeStale
+	case t.Status != ticket.Active && t.Status != ticket.Suspended:
+		outcome = OutcomeConflict // revoked and replaced tickets stay so
+	case u.Op == OpSuspend:
+		t.Status = ticket.Suspended
+	case u.Op == OpResume:
+		t.Status = ticket.Active
+	case u.Op == OpExtend:
+		if u.ValidUntil != 0 && t.ValidFrom != 0 && u.ValidUntil <= t.ValidFrom {
+			outcome = OutcomeConflict // would leave an empty validity window
+		} else {
+			t.ValidUntil = u.ValidUntil
+		}
+	default:
+		return nil, fmt.Errorf("%w: update op %d", ErrMalformed, u.Op)
+	}
+	if outcome == OutcomeApplied {
+		t.Version = u.Version
+		if err := putTicket(txn, t); err != nil {
+			return nil, err
+		}
+	}
+	return EncodeUpdateResult(outcome), nil
+}
+
+func applyConfigure(txn *badger.Txn, c *Configure) ([]byte, error) {
+	if err := c.checkConsistent(); err != nil {
+		return nil, err
+	}
+	if c.TimeZone != "" {
+		if _, err := loadLocation(c.TimeZone); err != nil {
+			return nil, err
+		}
+		if err := txn.Set(keyTZ, []byte(c.TimeZone)); err != nil {
+			return nil, err
+		}
+	}
+	for _, z := range c.Zones {
+		key := appendZoneKey(nil, z.ID)
+		old, _, err := getZone(txn, key)
+		if err != nil {
+			return nil, err
+		}
+		z.Occupancy = old.Occupancy
+		if err := txn.Set(key, z.AppendBinary(nil)); err != nil {
+			return nil, err
+		}
+	}
+	for i := range c.Gates {
+		g := &c.Gates[i]
+		_, ok, err := getZone(txn, appendZoneKey(nil, g.Zone))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("fsm: gate %q: no zone %q", g.ID, g.Zone)
+		}
+		if err := txn.Set(appendGateKey(nil, g.ID), appendGateRecord(nil, g)); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range c.DeleteGates {
+		if err := txn.Delete(appendGateKey(nil, id)); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.DeleteZones) == 0 {
+		return EncodeConfigureResult(), nil
+	}
+	for _, id := range c.DeleteZones {
+		if err := txn.Delete(appendZoneKey(nil, id)); err != nil {
+			return nil, err
+		}
+	}
+	// A deleted zone must have no gates left: scan them all (a park has
+	// hundreds at most).
+	deleted := make(map[string]bool, len(c.DeleteZones))
+	for _, id := range c.DeleteZones {
+		deleted[id] = true
+	}
+	err := iterate(txn, prefixGate, func(k, v []byte) error {
+		g, err := decodeGateRecord(string(k[len(prefixGate):]), v)
+		if err != nil {
+			return err
+		}
+		if deleted[g.Zone] {
+			return fmt.Errorf("fsm: zone %q still has gate %q", g.Zone, g.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return EncodeConfigureResult(), nil
+}
+
+// iterate calls fn for every key with prefix, in key order, with key and
+// value valid only during fn.
+func iterate(txn *badger.Txn, prefix string, fn func(k, v []byte) error) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = []byte(prefix)
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		err := item.Value(func(v []byte) error { return fn(item.Key(), v) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyExitAll starts a new epoch, in which every state written before
+// reads with nobody inside, and zeroes every zone's occupancy: O(zones),
+// whatever the number of tickets.
+func applyExitAll(txn *badger.Txn) ([]byte, error) {
+	epoch, err := getUint64(txn, keyEpoch)
+	if err != nil {
+		return nil, err
+	}
+	epoch++
+	if err := txn.Set(keyEpoch, binary.BigEndian.AppendUint64(nil, epoch)); err != nil {
+		return nil, err
+	}
+	type reset struct {
+		key []byte
+		z   ticket.Zone
+	}
+	var resets []reset
+	err = iterate(txn, prefixZone, func(k, v []byte) error {
+		var z ticket.Zone
+		if err := z.UnmarshalBinary(v); err != nil {
+			return err
+		}
+		if z.Occupancy != 0 {
+			z.Occupancy = 0
+			resets = append(resets, reset{bytes.Clone(k), z})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range resets {
+		if err := txn.Set(r.key, r.z.AppendBinary(nil)); err != nil {
+			return nil, err
+		}
+	}
+	return EncodeExitAllResult(ExitAllResult{Epoch: epoch, Zones: len(resets)}), nil
+}
+
+// applyPurge deletes events before p.Before, oldest first, with the scan-ID
+// records they decided, until an event at or after p.Before or p.Limit keys.
+// It resumes after the last event it purged, so repeated purges never walk
+// the tombstones of earlier ones.
+func applyPurge(txn *badger.Txn, p PurgeScans) ([]byte, error) {
+	limit := p.Limit
+	if limit == 0 {
+		limit = DefaultPurgeMax
+	}
+	from, err := purgedUpTo(txn)
+	if err != nil {
+		return nil, err
+	}
+	var res PurgeResult
+	var last []byte
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = []byte(prefixEvent)
+	opts.PrefetchSize = 256
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Seek(appendEventKey(nil, from)); it.Valid(); it.Next() {
+		item := it.Item()
+		c, ok := parseEventKey(item.Key())
+		if !ok {
+			return nil, fmt.Errorf("%w: event key %x", ErrMalformed, item.Key())
+		}
+		if !from.Less(c) {
+			continue
+		}
+		if res.Events+res.ScanIDs+2 > limit {
+			res.More = true
+			break
+		}
+		var ev Event
+		err := item.Value(func(v []byte) (err error) {
+			ev, err = decodeEventRecord(c, v)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if ev.At >= p.Before {
+			break
+		}
+		last = item.KeyCopy(nil)
+		if err := txn.Delete(last); err != nil {
+			return nil, err
+		}
+		res.Events++
+		// Delete the scan-ID record only if it is this event's: after an
+		// earlier purge the ID may have been used again.
+		xkey := appendScanIDKey(nil, ev.Gate, ev.ScanID)
+		var rec ScanResult
+		err = getValue(txn, xkey, func(v []byte) error { return decodeScanRecord(v, &rec) })
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+		case err != nil:
+			return nil, err
+		case rec.Index == c.Index && rec.Pos == c.Pos:
+			if err := txn.Delete(xkey); err != nil {
+				return nil, err
+			}
+			res.ScanIDs++
+		}
+	}
+	if last != nil {
+		if err := txn.Set(keyPurged, last); err != nil {
+			return nil, err
+		}
+	}
+	return EncodePurgeResult(res), nil
+}
+
+// Locations are cached by name: loading one parses tzdata, and a name
+// always loads the same zone from the same binary.
+var (
+	locMu sync.RWMutex
+	locs  = map[string]*time.Location{}
+)
+
+// loadLocation loads an IANA time zone. "" is UTC; "Local" is refused, as
+// it differs between machines.
+func loadLocation(name string) (*time.Location, error) {
+	if name == "" {
+		return time.UTC, nil
+	}
+	locMu.RLock()
+	loc := locs[name]
+	locMu.RUnlock()
+	if loc != nil {
+		return loc, nil
+	}
+	if name == "Local" {
+		return nil, errors.New("fsm: time zone \"Local\" differs between machines; name the zone")
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("fsm: time zone %q: %w", name, err)
+	}
+	locMu.Lock()
+	locs[name] = loc
+	locMu.Unlock()
+	return loc, nil
+}
+
+// locationOf returns the park's time zone as stored in txn.
+func locationOf(txn *badger.Txn) (*time.Location, error) {
+	var loc *time.Location
+	err := getValue(txn, keyTZ, func(v []byte) error {
+		locMu.RLock()
+		loc = locs[string(v)]
+		locMu.RUnlock()
+		if loc != nil {
+			return nil
+		}
+		var err error
+		loc, err = loadLocation(string(v))
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return time.UTC, nil
+	}
+	return loc, err
+}

@@ -1,0 +1,245 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/admitpark/admit/cluster"
+	"github.com/admitpark/admit/validator/rules"
+	"github.com/admitpark/admit/validator/ticket"
+)
+
+// scanBatch is the working set of one ScanBatch apply. Zones and gates are
+// cached for the batch only; zone counters are written once at the end.
+type scanBatch struct {
+	txn   *badger.Txn
+	index uint64
+	at    int64
+	epoch uint64
+	seq   uint64
+	loc   *time.Location
+	// arena holds every key and value handed to txn.Set. Badger keeps the
+	// slices until commit, so the arena only grows: bytes once handed out
+	// are never written again (a reallocation leaves them in the old array).
+	arena []byte
+	key   []byte // scratch key for reads
+	gates map[string]gateEntry
+	zones []zoneEntry
+	tk    ticket.Ticket
+}
+
+type gateEntry struct {
+	g    Gate
+	zone int // index in zones; -1 when the zone does not exist
+	ok   bool
+}
+
+type zoneEntry struct {
+	z     ticket.Zone
+	dirty bool
+}
+
+// Rough sizes of what one scan writes, to size the arena and the result.
+const (
+	scanArenaEstimate  = 320
+	scanResultEstimate = 64
+)
+
+func applyScans(txn *badger.Txn, e cluster.Entry, scans []Scan) ([]byte, error) {
+	b := scanBatch{
+		txn:   txn,
+		index: e.Index,
+		at:    e.Time.UnixMilli(),
+		arena: make([]byte, 0, len(scans)*scanArenaEstimate),
+		key:   make([]byte, 0, 64),
+		gates: make(map[string]gateEntry, 4),
+	}
+	var err error
+	if b.epoch, err = getUint64(txn, keyEpoch); err != nil {
+		return nil, err
+	}
+	if b.seq, err = getUint64(txn, keySeq); err != nil {
+		return nil, err
+	}
+	if b.loc, err = locationOf(txn); err != nil {
+		return nil, err
+	}
+	startSeq := b.seq
+
+	out := make([]byte, 0, 2+binary.MaxVarintLen64+len(scans)*scanResultEstimate)
+	out = header(out, TypeScanBatch)
+	out = binary.AppendUvarint(out, uint64(len(scans)))
+	var res ScanResult
+	for i := range scans {
+		if err := b.scan(uint32(i), &scans[i], &res); err != nil {
+			return nil, err
+		}
+		out = appendScanResult(out, &res)
+	}
+
+	for i := range b.zones {
+		if z := &b.zones[i]; z.dirty {
+			k := b.stable(appendZoneKey(b.arena, z.z.ID))
+			if err := txn.Set(k, b.stable(z.z.AppendBinary(b.arena))); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if b.seq != startSeq {
+		if err := txn.Set(keySeq, b.stable(binary.BigEndian.AppendUint64(b.arena, b.seq))); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// stable returns what was just appended to the arena (the tail of p, which
+// must be b.arena with bytes appended) and keeps it there.
+func (b *scanBatch) stable(p []byte) []byte {
+	start := len(b.arena)
+	b.arena = p
+	return p[start:len(p):len(p)]
+}
+
+// scan decides one scan into res.
+func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
+	*res = ScanResult{TicketID: s.TicketID}
+
+	// A scan ID seen before answers with the original decision.
+	xkey := b.stable(appendScanIDKey(b.arena, s.Gate, s.ScanID))
+	item, err := b.txn.Get(xkey)
+	if err == nil {
+		if err := item.Value(func(v []byte) error { return decodeScanRecord(v, res) }); err != nil {
+			return err
+		}
+		if res.TicketID != s.TicketID {
+			*res = ScanResult{Error: ScanIDConflict, TicketID: s.TicketID}
+			return nil
+		}
+		res.Rescan = true
+		return nil
+	}
+	if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+
+	g, err := b.gate(s.Gate)
+	if err != nil {
+		return err
+	}
+	if !g.ok || g.zone < 0 {
+		res.Error = ScanUnknownGate
+		return nil
+	}
+	zone := &b.zones[g.zone]
+
+	// The ticket and its state; both may be missing.
+	b.key = appendTicketKey(b.key[:0], s.TicketID)
+	found, err := getTicket(b.txn, b.key, &b.tk)
+	if err != nil {
+		return err
+	}
+	var tk *ticket.Ticket
+	var st ticket.State
+	var skey []byte
+	match := rules.Mismatch
+	if found {
+		tk = &b.tk
+		skey = b.stable(appendStateKey(b.arena, s.TicketID))
+		if st, err = getState(b.txn, skey, b.epoch); err != nil {
+			return err
+		}
+		switch {
+		case tk.Digest == s.Digest && tk.Digest != [16]byte{}:
+			match = rules.Match
+		case uint64(s.CodeVersion) < tk.Version:
+			match = rules.Older
+		}
+	}
+
+	dir := effective(g.g.Direction, s.Direction)
+	d, nst, nz := rules.Decide(tk, st, zone.z, rules.Scan{
+		Zone: g.g.Zone, Gate: g.g.ID, Direction: dir, Persons: s.Persons, Code: match, At: b.at,
+	}, b.loc)
+
+	if !sameState(st, nst) {
+		if err := b.txn.Set(skey, b.stable(appendStateRecord(b.arena, b.epoch, nst))); err != nil {
+			return err
+		}
+	}
+	if nz != zone.z {
+		zone.z, zone.dirty = nz, true
+	}
+
+	*res = ScanResult{
+		Result: d.Result, Reason: d.Reason, TicketID: s.TicketID,
+		Persons: d.Persons, EntriesUsed: d.EntriesUsed, EntriesAllowed: d.EntriesAllowed,
+		FirstAt: d.FirstAt, FirstGate: d.FirstGate, ZoneWarn: d.ZoneWarn,
+		Index: b.index, Pos: pos,
+	}
+	if tk != nil {
+		res.Product, res.Kind = tk.Product, tk.Kind
+	}
+	if err := b.txn.Set(xkey, b.stable(appendScanRecord(b.arena, res))); err != nil {
+		return err
+	}
+
+	b.seq++
+	ev := Event{
+		Cursor: Cursor{Index: b.index, Pos: pos}, Seq: b.seq,
+		ScanID: s.ScanID, TicketID: s.TicketID, Gate: g.g.ID, Zone: g.g.Zone,
+		Direction: dir, Persons: d.Persons, Result: d.Result, Reason: d.Reason, At: b.at,
+	}
+	if d.Result != rules.Admit {
+		ev.Persons = max(s.Persons, 1)
+	}
+	ekey := b.stable(appendEventKey(b.arena, ev.Cursor))
+	return b.txn.Set(ekey, b.stable(appendEventRecord(b.arena, &ev)))
+}
+
+// sameState reports whether Decide returned st unchanged: it returns an
+// unchanged state as passed in, sharing its array, and a changed one in a
+// fresh array.
+func sameState(st, nst ticket.State) bool {
+	return len(st.Zones) == len(nst.Zones) && (len(st.Zones) == 0 || &st.Zones[0] == &nst.Zones[0])
+}
+
+// gate returns the gate and its zone, loading both on first use in the batch.
+func (b *scanBatch) gate(id string) (gateEntry, error) {
+	if g, ok := b.gates[id]; ok {
+		return g, nil
+	}
+	b.key = appendGateKey(b.key[:0], id)
+	g, ok, err := getGate(b.txn, b.key, id)
+	if err != nil {
+		return gateEntry{}, err
+	}
+	e := gateEntry{g: g, ok: ok, zone: -1}
+	if ok {
+		if e.zone, err = b.zone(g.Zone); err != nil {
+			return gateEntry{}, err
+		}
+	}
+	b.gates[id] = e
+	return e, nil
+}
+
+// zone returns the index of zone in b.zones, loading it on first use, or -1
+// when it does not exist.
+func (b *scanBatch) zone(id string) (int, error) {
+	for i := range b.zones {
+		if b.zones[i].z.ID == id {
+			return i, nil
+		}
+	}
+	b.key = appendZoneKey(b.key[:0], id)
+	z, ok, err := getZone(b.txn, b.key)
+	if err != nil || !ok {
+		return -1, err
+	}
+	b.zones = append(b.zones, zoneEntry{z: z})
+	return len(b.zones) - 1, nil
+}
