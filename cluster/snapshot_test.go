@@ -337,19 +337,19 @@ func TestRestoreRejectsDamagedStream(t *testing.T) {
 	}
 
 	damaged := map[string][]byte{
-		"empty":             {},
-		"bad magic":         append([]byte("ADMITSNAP0"), good[10:]...),
-		"magic only":        good[:10],
-		"short magic":       good[:6],
-		"cut after magic+1": good[:11],
-		"cut mid stream":    good[:len(good)/2],
-		"no end marker":     good[:len(good)-2],
-		"no trailer":        good[:len(good)-1],
-		"count too high":    append(append([]byte{}, good[:len(good)-1]...), byte(len(want)+1)),
-		"count too low":     append(append([]byte{}, good[:len(good)-1]...), byte(len(want)-1)),
-		"huge key length":   binary.AppendUvarint([]byte("ADMITSNAP1"), 1<<40),
-		"huge value length": binary.AppendUvarint(append(binary.AppendUvarint([]byte("ADMITSNAP1"), 1), 'k'), 1<<40),
-		"value cut short":   append(binary.AppendUvarint(append(binary.AppendUvarint([]byte("ADMITSNAP1"), 1), 'k'), 10), "abc"...),
+		"empty":                  {},
+		"bad magic":              append([]byte("ADMITSNAP0"), good[10:]...),
+		"magic only":             good[:10],
+		"short magic":            good[:6],
+		"cut after magic+1":      good[:11],
+		"cut mid stream":         good[:len(good)/2],
+		"no end marker":          good[:len(good)-2],
+		"no trailer":             good[:len(good)-1],
+		"count too high":         append(append([]byte{}, good[:len(good)-1]...), byte(len(want)+1)),
+		"count too low":          append(append([]byte{}, good[:len(good)-1]...), byte(len(want)-1)),
+		"huge key length":        binary.AppendUvarint([]byte("ADMITSNAP1"), 1<<40),
+		"huge value length":      binary.AppendUvarint(append(binary.AppendUvarint([]byte("ADMITSNAP1"), 1), 'k'), 1<<40),
+		"value cut short":        append(binary.AppendUvarint(append(binary.AppendUvarint([]byte("ADMITSNAP1"), 1), 'k'), 10), "abc"...),
 		"hand-made, count wrong": snapshotStream([][2]string{{"a", "1"}, {"b", "2"}}, 3),
 	}
 	// Every cut in the last records and the trailer, too.
@@ -418,6 +418,7 @@ func TestPersistCancelsSinkOnWriteError(t *testing.T) {
 // End-to-end: snapshots and restarts through clustertest.
 
 func counterHarness(t *testing.T, configure func(*cluster.Config)) *clustertest.Harness {
+	t.Helper()
 	return clustertest.New(t, 3, clustertest.Options{
 		StateMachine: func(string) cluster.StateMachine { return countersm.Counter{} },
 		Configure:    configure,

@@ -29,7 +29,7 @@ func runCLI(t *testing.T, wantOK bool, args ...string) string {
 }
 
 func TestClusterCLI(t *testing.T) {
-	procs := startProcessCluster(t, 3)
+	procs := startProcessCluster(t, 3, "tickets")
 	urls := procs[0].httpURL + "," + procs[1].httpURL + "," + procs[2].httpURL
 
 	out := runCLI(t, true, "cluster", "status", "--cluster", urls)

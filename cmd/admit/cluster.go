@@ -38,11 +38,7 @@ func newClusterCmd() *cobra.Command {
 		Use:   "cluster",
 		Short: "Operate a running cluster: status, join, remove, transfer-leadership, snapshot",
 	}
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.urls, "cluster", "http://127.0.0.1:7101", "HTTP URL of any node; comma-separate several to try in turn")
-	pf.StringVar(&f.adminToken, "admin-token", "", "admin token (default $ADMIT_ADMIN_TOKEN)")
-	pf.BoolVar(&f.json, "json", false, "print JSON instead of a table")
-	pf.DurationVar(&f.timeout, "timeout", 15*time.Second, "how long to wait for an answer")
+	addAPIFlags(cmd, f)
 
 	status := &cobra.Command{
 		Use:   "status",
@@ -143,14 +139,20 @@ func newClusterCmd() *cobra.Command {
 	return cmd
 }
 
+const defaultTimeout = 15 * time.Second
+
 func (f *clusterFlags) do(cmd *cobra.Command, path string, body, out any) error {
+	return f.call(cmd, http.MethodPost, path, body, out)
+}
+
+func (f *clusterFlags) call(cmd *cobra.Command, method, path string, body, out any) error {
 	c, err := f.client()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
-	return c.Do(ctx, http.MethodPost, path, body, out)
+	return c.Do(ctx, method, path, body, out)
 }
 
 func (f *clusterFlags) post(cmd *cobra.Command, path string, body any, done string) error {

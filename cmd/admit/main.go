@@ -40,6 +40,10 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newNodeCmd(g),
 		newClusterCmd(),
+		newGateCmd(),
+		newZoneCmd(),
+		newTicketsCmd(),
+		newScanCmd(),
 		newDevCmd(),
 		newVersionCmd(),
 	)

@@ -18,6 +18,8 @@ import (
 	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/cluster/countersm"
 	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/fsm"
+	"github.com/admitpark/admit/validator/gate"
 )
 
 type nodeFlags struct {
@@ -55,7 +57,8 @@ restarted from its data dir rejoins by itself (the flags may stay).`,
 	fl.StringVar(&f.join, "join", "", "join the cluster through this node's HTTP URL (comma-separate several)")
 	fl.StringVar(&f.adminToken, "admin-token", "", "token for admin calls (default $ADMIT_ADMIN_TOKEN)")
 	fl.IntVar(&f.maxBody, "max-body-bytes", 1<<20, "largest accepted request body")
-	fl.StringVar(&f.stateMachine, "state-machine", "counter", "replicated state machine: counter (a test counter used by process-level tests)")
+	fl.StringVar(&f.stateMachine, "state-machine", "tickets", "replicated state machine: tickets, or counter (a test counter for process-level tests)")
+	fl.MarkHidden("state-machine")
 	cmd.MarkFlagRequired("id")
 	cmd.MarkFlagRequired("data-dir")
 	return cmd
@@ -77,8 +80,8 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 		return errors.New("an admin token is required: --admin-token or ADMIT_ADMIN_TOKEN")
 	case f.bootstrap && f.join != "":
 		return errors.New("--bootstrap and --join exclude each other: bootstrap the first node, join the others")
-	case f.stateMachine != "counter":
-		return fmt.Errorf("--state-machine %q: only \"counter\" exists", f.stateMachine)
+	case f.stateMachine != "tickets" && f.stateMachine != "counter":
+		return fmt.Errorf("--state-machine %q: use tickets or counter", f.stateMachine)
 	}
 	apiURL := f.advertiseHTTP
 	if apiURL == "" {
@@ -97,7 +100,11 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 	cfg.APIAddr = apiURL
 	cfg.Logger = log
 	cfg.Registerer = reg
-	node, err := cluster.Open(cfg, countersm.Counter{})
+	var sm cluster.StateMachine = fsm.Machine{}
+	if f.stateMachine == "counter" {
+		sm = countersm.Counter{}
+	}
+	node, err := cluster.Open(cfg, sm)
 	if err != nil {
 		return err
 	}
@@ -105,7 +112,19 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 
 	router := httpapi.NewRouter()
 	(&httpapi.Admin{Node: node, AdminToken: f.adminToken, Gatherer: reg}).Register(router)
-	countersm.Routes(router, node, f.adminToken)
+	if f.stateMachine == "counter" {
+		countersm.Routes(router, node, f.adminToken)
+	} else {
+		gcfg := gate.DefaultConfig(f.adminToken)
+		gcfg.Logger = log
+		gcfg.Registerer = reg
+		gates, err := gate.New(gcfg, node)
+		if err != nil {
+			return err
+		}
+		defer gates.Close()
+		gates.Register(router)
+	}
 	scfg := httpapi.DefaultServerConfig(f.httpAddr)
 	scfg.MaxBodyBytes = f.maxBody
 	scfg.Logger = log

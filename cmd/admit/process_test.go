@@ -107,7 +107,7 @@ func (p *proc) self(ctx context.Context, t *testing.T) (cluster.MemberStatus, er
 	return ms, err
 }
 
-func startProcessCluster(t *testing.T, n int) []*proc {
+func startProcessCluster(t *testing.T, n int, sm string) []*proc {
 	t.Helper()
 	base := t.TempDir()
 	procs := make([]*proc, n)
@@ -116,7 +116,7 @@ func startProcessCluster(t *testing.T, n int) []*proc {
 		p.dir = filepath.Join(base, p.id)
 		p.log = filepath.Join(base, p.id+".log")
 		p.args = []string{"node", "--id", p.id, "--data-dir", p.dir, "--raft-addr", p.raftAddr,
-			"--http-addr", strings.TrimPrefix(p.httpURL, "http://"), "--log-level", "warn"}
+			"--http-addr", strings.TrimPrefix(p.httpURL, "http://"), "--log-level", "warn", "--state-machine", sm}
 		if i == 0 {
 			p.args = append(p.args, "--bootstrap")
 		} else {
@@ -176,7 +176,7 @@ func leaderProc(t *testing.T, procs []*proc) (*proc, error) {
 // that every acknowledged command survives, nothing is applied twice, and
 // the restarted node converges with the others.
 func TestSIGKILLRestartRejoins(t *testing.T) {
-	procs := startProcessCluster(t, 3)
+	procs := startProcessCluster(t, 3, "counter")
 
 	var next atomic.Uint64
 	var mu sync.Mutex

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/admitpark/admit/validator/gate"
+)
+
+// apiFlags are the flags every command that calls a node takes.
+type apiFlags = clusterFlags
+
+func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.urls, "cluster", "http://127.0.0.1:7101", "HTTP URL of any node; comma-separate several to try in turn")
+	pf.StringVar(&f.adminToken, "admin-token", "", "admin token (default $ADMIT_ADMIN_TOKEN)")
+	pf.BoolVar(&f.json, "json", false, "print JSON")
+	pf.DurationVar(&f.timeout, "timeout", defaultTimeout, "how long to wait for an answer")
+}
+
+func newGateCmd() *cobra.Command {
+	f := &apiFlags{}
+	cmd := &cobra.Command{Use: "gate", Short: "Register gates (turnstiles, handhelds) and their tokens"}
+	addAPIFlags(cmd, f)
+
+	var g gate.GateJSON
+	add := &cobra.Command{
+		Use:   "add",
+		Short: "Register a gate in a zone; prints the gate's token once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out gate.GateJSON
+			if err := f.call(cmd, http.MethodPost, gate.PathGates, g, &out); err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "gate %s added in zone %s (direction %s)\ntoken, shown only now: %s\n", out.ID, out.Zone, out.Direction, out.Token)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&g.ID, "id", "", "gate id, e.g. north-1 (required)")
+	add.Flags().StringVar(&g.Zone, "zone", "main", "zone the gate checks; created if new")
+	add.Flags().StringVar(&g.Direction, "direction", "both", "in, out or both")
+	add.MarkFlagRequired("id")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List gates",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Gates []gate.GateJSON `json:"gates"`
+			}
+			if err := f.call(cmd, http.MethodGet, gate.PathGates, nil, &out); err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "GATE\tZONE\tDIRECTION")
+			for _, g := range out.Gates {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", g.ID, g.Zone, g.Direction)
+			}
+			return w.Flush()
+		},
+	}
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a gate; its token stops working",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.call(cmd, http.MethodDelete, gate.PathGates+"/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "gate %s removed\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, remove)
+	return cmd
+}
+
+func newZoneCmd() *cobra.Command {
+	f := &apiFlags{}
+	cmd := &cobra.Command{Use: "zone", Short: "Zones (main gate, attractions) with occupancy caps"}
+	addAPIFlags(cmd, f)
+	var z gate.ZoneJSON
+	set := &cobra.Command{
+		Use:   "set",
+		Short: "Create or change a zone's cap and warning level",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.call(cmd, http.MethodPost, gate.PathZones, z, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "zone %s: cap %d, warn %d (0 = none)\n", z.ID, z.Cap, z.Warn)
+			return nil
+		},
+	}
+	set.Flags().StringVar(&z.ID, "id", "", "zone id (required)")
+	set.Flags().Uint32Var(&z.Cap, "cap", 0, "most visitors inside at once (0: no cap)")
+	set.Flags().Uint32Var(&z.Warn, "warn", 0, "occupancy that raises a warning (0: none)")
+	set.MarkFlagRequired("id")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List zones with their occupancy",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Zones []gate.ZoneJSON `json:"zones"`
+			}
+			if err := f.call(cmd, http.MethodGet, gate.PathZones, nil, &out); err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ZONE\tINSIDE\tCAP\tWARN")
+			for _, z := range out.Zones {
+				fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", z.ID, z.Occupancy, z.Cap, z.Warn)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.AddCommand(set, list)
+	return cmd
+}
+
+func newScanCmd() *cobra.Command {
+	f := &apiFlags{}
+	var req gate.ScanRequest
+	var gateToken string
+	cmd := &cobra.Command{
+		Use:   "scan CODE",
+		Short: "Scan a ticket code at a gate, as a handheld does",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Code = strings.TrimSpace(args[0])
+			if req.ScanID == "" {
+				raw := make([]byte, 8)
+				rand.Read(raw)
+				req.ScanID = "cli-" + hex.EncodeToString(raw)
+			}
+			token := gateToken
+			if token == "" {
+				token = os.Getenv("ADMIT_GATE_TOKEN")
+			}
+			if token != "" {
+				f.adminToken = token // the gate's own token instead of the admin's
+			}
+			var out gate.ScanResponse
+			if err := f.call(cmd, http.MethodPost, gate.PathScan, req, &out); err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			printDecision(cmd, out)
+			return nil
+		},
+	}
+	addAPIFlags(cmd, f)
+	cmd.Flags().StringVar(&req.Gate, "gate", "", "gate id (required)")
+	cmd.Flags().StringVar(&req.Direction, "direction", "", "in or out (default: the gate's)")
+	cmd.Flags().Uint16Var(&req.Persons, "persons", 0, "persons passing on a group ticket (default 1)")
+	cmd.Flags().StringVar(&req.ScanID, "scan-id", "", "scan id; reuse one to retry a scan (default: a new random id)")
+	cmd.Flags().StringVar(&gateToken, "gate-token", "", "the gate's token (default $ADMIT_GATE_TOKEN, else the admin token)")
+	cmd.MarkFlagRequired("gate")
+	return cmd
+}
+
+func printDecision(cmd *cobra.Command, d gate.ScanResponse) {
+	w := cmd.OutOrStdout()
+	entries := fmt.Sprintf("%d/%d", d.EntriesUsed, d.EntriesAllowed)
+	if d.EntriesAllowed == 0 {
+		entries = fmt.Sprintf("%d/unlimited", d.EntriesUsed)
+	}
+	rescan := ""
+	if d.Rescan {
+		rescan = " (repeated scan id: original decision)"
+	}
+	if d.Result == "admit" {
+		fmt.Fprintf(w, "ADMIT%s  %s  ticket %s  entries %s\n", rescan, d.Product, d.TicketID, entries)
+	} else {
+		fmt.Fprintf(w, "DENY %s%s", d.Reason, rescan)
+		if d.TicketID != "" {
+			fmt.Fprintf(w, "  %s  ticket %s  entries %s", d.Product, d.TicketID, entries)
+		}
+		fmt.Fprintln(w)
+	}
+	if d.FirstEntryAt != "" {
+		fmt.Fprintf(w, "  first entry %s at %s\n", d.FirstEntryAt, d.FirstEntryGate)
+	}
+	if d.ZoneWarning {
+		fmt.Fprintln(w, "  zone occupancy at warning level")
+	}
+}

@@ -1,0 +1,69 @@
+// Package fsm is the ticket state machine the cluster replicates: every
+// valid ticket, its usage, the park's zones and gates, and the record of
+// every gate scan. Machine implements cluster.StateMachine; commands are
+// built with the Encode* functions and submitted with cluster.Node.Apply,
+// and results come back through the Decode* functions. The read functions
+// (Ticket, LookupGate, Gates, Zones, Location, CheckGateToken, LookupScan,
+// EventsAfter) read a node's local Badger state.
+//
+// # Commands
+//
+// A command is compact binary, not JSON: byte 0 is CommandVersion, byte 1
+// the CommandType, then the body; a result starts with ResultVersion and
+// the same type. Strings are uvarint-length-prefixed. DecodeCommand never
+// panics, bounds every count by the bytes present, and accepts only what
+// the encoders produce (canonical: decoding and encoding again gives the
+// same bytes).
+//
+//	IssueBatch  upsert tickets whose Version is newer; per ticket applied|stale
+//	Revoke      revoke an unused ticket; revoked|already_used|unknown|stale
+//	Update      suspend|resume|extend with a newer Version; applied|stale|unknown|conflict
+//	Configure   zones, gates, park time zone; all or nothing
+//	ScanBatch   decide scans in order at the leader's time; a ScanResult each
+//	ExitAll     nightly: nobody is inside; O(zones)
+//	PurgeScans  drop events and scan-ID records before a time, bounded
+//
+// # Key layout
+//
+// All keys are below the cluster's reserved "\x00cluster/" range.
+//
+//	t/<id:16>                          ticket.Ticket encoding
+//	s/<id:16>                          0x01 | uvarint epoch | ticket.State encoding
+//	z/<zone>                           ticket.Zone encoding (Cap, Warn, Occupancy)
+//	g/<gate>                           0x01 | str zone | token hash[32] | direction
+//	x/<len(gate):1><gate><scan id>     0x01 | the original ScanResult (Rescan clear)
+//	e/<index:8 BE><pos:4 BE>           0x01 | Event (seq, scan id, ticket, gate, zone, ...)
+//	m/epoch                            uint64 BE: number of ExitAlls
+//	m/seq                              uint64 BE: Seq of the last event
+//	m/tz                               IANA name of the park time zone (absent = UTC)
+//	m/purged                           e/ key of the last purged event
+//
+// # Invariants
+//
+//   - Apply is deterministic and keeps no state outside its transaction: it
+//     reads e.Time (never the clock) and iterates only slices and Badger keys,
+//     never a map. The only process-wide memory is a cache of loaded time
+//     zones by name, a pure function of the name. A time zone's rules come
+//     from the system tzdata if present, else the tzdata built in: nodes
+//     should run the same image so park days agree.
+//   - A ticket's state is its Used/Inside per zone plus the epoch it was
+//     written in; a state from an older epoch reads with Inside zero
+//     (rules.ExitAll), so ExitAll never touches tickets. Zone Occupancy is
+//     reset by ExitAll and otherwise changes only with Decide, so it equals
+//     the sum of Inside over the zone's tickets in the current epoch.
+//   - A scan ID is recorded per gate with the decision it got; a later scan
+//     with the same gate and ID (a retry, through any node) changes nothing
+//     and answers the original decision with Rescan set. A reused ID for
+//     another ticket answers ScanIDConflict and the gate stays closed.
+//   - Every decided scan writes exactly one event, keyed by (log index,
+//     position in batch), with Seq consecutive across all events. Rescans,
+//     unknown gates and conflicts write nothing. Events are removed only by
+//     PurgeScans, oldest first, with the scan-ID records they decided.
+//   - Scans within one batch see each other's effects (Badger transactions
+//     read their own writes), so two scans of one single-entry ticket in a
+//     batch admit once.
+//   - Ticket versions only grow: every admin change needs a newer Version,
+//     so a resent or reordered command is harmless.
+//   - A gate's zone exists: Configure rejects gates naming missing zones and
+//     deleting zones that still have gates.
+package fsm

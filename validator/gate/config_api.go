@@ -1,0 +1,271 @@
+package gate
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/fsm"
+	"github.com/admitpark/admit/validator/ticket"
+)
+
+// GateJSON is a gate in the API. Token appears once, in the reply to add.
+type GateJSON struct {
+	ID        string `json:"id"`
+	Zone      string `json:"zone"`
+	Direction string `json:"direction,omitempty"` // in, out, both (default both)
+	Token     string `json:"token,omitempty"`
+}
+
+// ZoneJSON is a zone in the API; occupancy is read-only.
+type ZoneJSON struct {
+	ID        string `json:"id"`
+	Cap       uint32 `json:"cap"`
+	Warn      uint32 `json:"warn"`
+	Occupancy uint32 `json:"occupancy"`
+}
+
+func (s *Server) configure(ctx *fasthttp.RequestCtx, c fsm.Configure) bool {
+	cmd, err := fsm.EncodeConfigure(c)
+	if err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+		return false
+	}
+	res, err := s.apply(cmd)
+	if err == nil {
+		err = fsm.DecodeConfigureResult(res)
+	}
+	if err != nil {
+		httpapi.ClusterError(ctx, err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleGateAdd(ctx *fasthttp.RequestCtx) {
+	var req GateJSON
+	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if !ticket.ValidName(req.ID) || !ticket.ValidName(req.Zone) {
+		httpapi.Error(ctx, http.StatusBadRequest, `"id" and "zone" are required, 1-%d bytes`, ticket.MaxNameLen)
+		return
+	}
+	if req.Token != "" {
+		httpapi.Error(ctx, http.StatusBadRequest, `"token" is made by the cluster, not sent`)
+		return
+	}
+	dir := fsm.DirBoth
+	if req.Direction != "" {
+		var err error
+		if dir, err = fsm.ParseDirection(req.Direction); err != nil {
+			httpapi.Error(ctx, http.StatusBadRequest, `"direction" must be in, out or both`)
+			return
+		}
+	}
+	raw := make([]byte, 24)
+	rand.Read(raw)
+	token := "gt_" + hex.EncodeToString(raw)
+	c := fsm.Configure{Gates: []fsm.Gate{{ID: req.ID, Zone: req.Zone, TokenHash: fsm.HashToken(token), Direction: dir}}}
+	// A gate's zone must exist; create it (no cap) when it does not.
+	zones, err := fsm.Zones(s.node.DB())
+	if err != nil {
+		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	found := false
+	for _, z := range zones {
+		found = found || z.ID == req.Zone
+	}
+	if !found {
+		c.Zones = []ticket.Zone{{ID: req.Zone}}
+	}
+	if !s.configure(ctx, c) {
+		return
+	}
+	httpapi.JSON(ctx, http.StatusCreated, GateJSON{ID: req.ID, Zone: req.Zone, Direction: dir.String(), Token: token})
+}
+
+func (s *Server) handleGateList(ctx *fasthttp.RequestCtx) {
+	gates, err := fsm.Gates(s.node.DB())
+	if err != nil {
+		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	out := make([]GateJSON, len(gates))
+	for i, g := range gates {
+		out[i] = GateJSON{ID: g.ID, Zone: g.Zone, Direction: g.Direction.String()}
+	}
+	httpapi.JSON(ctx, http.StatusOK, map[string]any{"gates": out})
+}
+
+func (s *Server) handleGateDelete(ctx *fasthttp.RequestCtx) {
+	id := strings.TrimPrefix(string(ctx.Path()), PathGates+"/")
+	if _, found, err := fsm.LookupGate(s.node.DB(), id); err != nil || !found {
+		httpapi.Error(ctx, http.StatusNotFound, "no gate %q", id)
+		return
+	}
+	if s.configure(ctx, fsm.Configure{DeleteGates: []string{id}}) {
+		httpapi.JSON(ctx, http.StatusOK, map[string]string{"removed": id})
+	}
+}
+
+func (s *Server) handleZoneSet(ctx *fasthttp.RequestCtx) {
+	var req ZoneJSON
+	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if !ticket.ValidName(req.ID) {
+		httpapi.Error(ctx, http.StatusBadRequest, `"id" is required, 1-%d bytes`, ticket.MaxNameLen)
+		return
+	}
+	if req.Occupancy != 0 {
+		httpapi.Error(ctx, http.StatusBadRequest, `"occupancy" is counted from scans, not set`)
+		return
+	}
+	if req.Cap > 0 && req.Warn > req.Cap {
+		httpapi.Error(ctx, http.StatusBadRequest, `"warn" must not exceed "cap"`)
+		return
+	}
+	if s.configure(ctx, fsm.Configure{Zones: []ticket.Zone{{ID: req.ID, Cap: req.Cap, Warn: req.Warn}}}) {
+		httpapi.JSON(ctx, http.StatusOK, req)
+	}
+}
+
+func (s *Server) handleZoneList(ctx *fasthttp.RequestCtx) {
+	zones, err := fsm.Zones(s.node.DB())
+	if err != nil {
+		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	out := make([]ZoneJSON, len(zones))
+	for i, z := range zones {
+		out[i] = ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn, Occupancy: z.Occupancy}
+	}
+	httpapi.JSON(ctx, http.StatusOK, map[string]any{"zones": out})
+}
+
+func (s *Server) handleZoneDelete(ctx *fasthttp.RequestCtx) {
+	id := strings.TrimPrefix(string(ctx.Path()), PathZones+"/")
+	if s.configure(ctx, fsm.Configure{DeleteZones: []string{id}}) {
+		httpapi.JSON(ctx, http.StatusOK, map[string]string{"removed": id})
+	}
+}
+
+// ParkJSON is the park-wide configuration.
+type ParkJSON struct {
+	TimeZone string `json:"time_zone"`
+}
+
+func (s *Server) handleParkGet(ctx *fasthttp.RequestCtx) {
+	loc, err := fsm.Location(s.node.DB())
+	if err != nil {
+		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	httpapi.JSON(ctx, http.StatusOK, ParkJSON{TimeZone: loc.String()})
+}
+
+func (s *Server) handleParkSet(ctx *fasthttp.RequestCtx) {
+	var req ParkJSON
+	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if _, err := time.LoadLocation(req.TimeZone); err != nil || req.TimeZone == "" {
+		httpapi.Error(ctx, http.StatusBadRequest, `"time_zone" must be an IANA zone such as "Asia/Shanghai"`)
+		return
+	}
+	if s.configure(ctx, fsm.Configure{TimeZone: req.TimeZone}) {
+		httpapi.JSON(ctx, http.StatusOK, req)
+	}
+}
+
+func (s *Server) handleExitAll(ctx *fasthttp.RequestCtx) {
+	res, err := s.apply(fsm.EncodeExitAll())
+	if err != nil {
+		httpapi.ClusterError(ctx, err)
+		return
+	}
+	r, err := fsm.DecodeExitAllResult(res)
+	if err != nil {
+		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	httpapi.JSON(ctx, http.StatusOK, map[string]any{"epoch": r.Epoch, "zones_reset": r.Zones})
+}
+
+// EventJSON is one entry event of the changefeed.
+type EventJSON struct {
+	Cursor    string    `json:"cursor"` // pass as ?after= to read on
+	Seq       uint64    `json:"seq"`
+	ScanID    string    `json:"scan_id"`
+	TicketID  string    `json:"ticket_id"`
+	Gate      string    `json:"gate"`
+	Zone      string    `json:"zone"`
+	Direction string    `json:"direction"`
+	Persons   uint16    `json:"persons"`
+	Result    string    `json:"result"`
+	Reason    string    `json:"reason,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+func formatCursor(c fsm.Cursor) string {
+	return strconv.FormatUint(c.Index, 10) + "." + strconv.FormatUint(uint64(c.Pos), 10)
+}
+
+func parseCursor(s string) (fsm.Cursor, error) {
+	if s == "" {
+		return fsm.Cursor{}, nil
+	}
+	i, p, _ := strings.Cut(s, ".")
+	idx, err1 := strconv.ParseUint(i, 10, 64)
+	pos, err2 := strconv.ParseUint(p, 10, 32)
+	if err1 != nil || (p != "" && err2 != nil) {
+		return fsm.Cursor{}, errors.New(`"after" must be a cursor like 1234.5`)
+	}
+	return fsm.Cursor{Index: idx, Pos: uint32(pos)}, nil
+}
+
+func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
+	args := ctx.QueryArgs()
+	after, err := parseCursor(string(args.Peek("after")))
+	if err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+		return
+	}
+	limit := 1000
+	if l := args.Peek("limit"); len(l) > 0 {
+		if limit, err = strconv.Atoi(string(l)); err != nil || limit < 1 || limit > 10000 {
+			httpapi.Error(ctx, http.StatusBadRequest, `"limit" must be 1-10000`)
+			return
+		}
+	}
+	events, next, err := fsm.EventsAfter(s.node.DB(), after, limit)
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, fsm.ErrEventsPurged) {
+			status = http.StatusGone
+		}
+		httpapi.Error(ctx, status, "%v", err)
+		return
+	}
+	out := make([]EventJSON, len(events))
+	for i, e := range events {
+		out[i] = EventJSON{
+			Cursor: formatCursor(e.Cursor), Seq: e.Seq, ScanID: e.ScanID, TicketID: ticket.FormatID(e.TicketID),
+			Gate: e.Gate, Zone: e.Zone, Direction: e.Direction.String(), Persons: e.Persons,
+			Result: e.Result.String(), Reason: e.Reason.String(), At: time.UnixMilli(e.At).UTC(),
+		}
+	}
+	httpapi.JSON(ctx, http.StatusOK, map[string]any{"events": out, "next": formatCursor(next), "applied_index": s.node.AppliedIndex()})
+}

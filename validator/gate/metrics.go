@@ -1,0 +1,96 @@
+package gate
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/admitpark/admit/validator/fsm"
+)
+
+type metrics struct {
+	reg        prometheus.Registerer
+	collectors []prometheus.Collector
+
+	scans        *prometheus.CounterVec
+	rescans      prometheus.Counter
+	scanSeconds  prometheus.Histogram
+	batchScans   prometheus.Histogram
+	batchSeconds prometheus.Histogram
+	forwarded    prometheus.Counter
+	failures     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		reg: reg,
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "admit_scans_total",
+			Help: "Scans decided at this node, by result and reason (reason is empty for admits).",
+		}, []string{"result", "reason"}),
+		rescans: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "admit_scan_rescans_total",
+			Help: "Scans whose scan_id was seen before and got the original decision.",
+		}),
+		scanSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "admit_scan_seconds",
+			Help:    "Time from request to decision at the node, queueing and replication included.",
+			Buckets: prometheus.ExponentialBuckets(100e-6, 1.6, 20),
+		}),
+		batchScans: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "admit_scan_batch_scans",
+			Help:    "Scans in one ScanBatch log entry (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "admit_scan_batch_seconds",
+			Help:    "Time to replicate and apply one ScanBatch, from this node.",
+			Buckets: prometheus.ExponentialBuckets(100e-6, 1.6, 20),
+		}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "admit_scans_forwarded_total",
+			Help: "Scans this node sent to the leader because it was a follower.",
+		}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "admit_scan_failures_total",
+			Help: "Scans that got no decision, by kind (no_quorum, outcome_unknown, unknown_gate, scan_id_conflict, error).",
+		}, []string{"kind"}),
+	}
+	m.collectors = []prometheus.Collector{m.scans, m.rescans, m.scanSeconds, m.batchScans, m.batchSeconds, m.forwarded, m.failures}
+	if reg == nil {
+		return m, nil
+	}
+	for i, c := range m.collectors {
+		if err := reg.Register(c); err != nil {
+			for _, done := range m.collectors[:i] {
+				reg.Unregister(done)
+			}
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}
+
+func (m *metrics) observeBatch(n int, follower bool, d time.Duration) {
+	m.batchScans.Observe(float64(n))
+	m.batchSeconds.Observe(d.Seconds())
+	if follower {
+		m.forwarded.Add(float64(n))
+	}
+}
+
+func (m *metrics) observeResult(r fsm.ScanResult) {
+	if r.Rescan {
+		m.rescans.Inc()
+	}
+	m.scans.WithLabelValues(r.Result.String(), r.Reason.String()).Inc()
+}

@@ -1,0 +1,259 @@
+package gate
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/admitpark/admit/cluster"
+	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/code"
+	"github.com/admitpark/admit/validator/fsm"
+	"github.com/admitpark/admit/validator/rules"
+	"github.com/admitpark/admit/validator/ticket"
+)
+
+// ScanRequest is the body of POST /v1/scan and one item of POST /v1/scans.
+type ScanRequest struct {
+	Code      string `json:"code"`
+	Gate      string `json:"gate"`
+	ScanID    string `json:"scan_id"`
+	Direction string `json:"direction,omitempty"` // in, out; empty: the gate's own
+	Persons   uint16 `json:"persons,omitempty"`   // group tickets; 0 means 1
+}
+
+// ScanBatchRequest is the body of POST /v1/scans.
+type ScanBatchRequest struct {
+	Scans []ScanRequest `json:"scans"`
+}
+
+// ScanResponse is a gate decision.
+type ScanResponse struct {
+	ScanID         string `json:"scan_id,omitempty"`
+	Result         string `json:"result"`           // admit, deny
+	Reason         string `json:"reason,omitempty"` // see DESIGN.md; empty on admit
+	Rescan         bool   `json:"rescan,omitempty"` // the original decision for a repeated scan_id
+	TicketID       string `json:"ticket_id,omitempty"`
+	Product        string `json:"product,omitempty"`
+	Persons        uint16 `json:"persons,omitempty"`
+	EntriesUsed    uint16 `json:"entries_used"`
+	EntriesAllowed uint16 `json:"entries_allowed"` // 0: unlimited
+	FirstEntryAt   string `json:"first_entry_at,omitempty"`
+	FirstEntryGate string `json:"first_entry_gate,omitempty"`
+	ZoneWarning    bool   `json:"zone_warning,omitempty"`
+	Error          string `json:"error,omitempty"` // in a batch: this scan got no decision
+}
+
+// ScanBatchResponse answers POST /v1/scans, results in request order.
+type ScanBatchResponse struct {
+	Results []ScanResponse `json:"results"`
+}
+
+const maxCodeLen = 512
+
+// validate checks one request and turns it into a Scan; an unparseable code
+// is no error but a deny (invalid bool).
+func (r *ScanRequest) validate() (s fsm.Scan, invalid bool, err error) {
+	switch {
+	case r.Code == "":
+		return s, false, errors.New(`"code" is required`)
+	case len(r.Code) > maxCodeLen:
+		return s, false, fmt.Errorf(`"code" is longer than %d characters`, maxCodeLen)
+	case !ticket.ValidName(r.Gate):
+		return s, false, fmt.Errorf(`"gate" must be 1-%d bytes`, ticket.MaxNameLen)
+	case r.ScanID == "" || len(r.ScanID) > fsm.MaxScanIDLen:
+		return s, false, fmt.Errorf(`"scan_id" must be 1-%d bytes, unique per gate (retries reuse it)`, fsm.MaxScanIDLen)
+	case r.Persons > 10000:
+		return s, false, errors.New(`"persons" must be at most 10000`)
+	}
+	dir := fsm.DirBoth
+	switch r.Direction {
+	case "":
+	case "in":
+		dir = fsm.DirIn
+	case "out":
+		dir = fsm.DirOut
+	default:
+		return s, false, fmt.Errorf(`"direction" must be "in" or "out", not %q`, r.Direction)
+	}
+	c, perr := code.Parse(r.Code)
+	if perr != nil {
+		return s, true, nil
+	}
+	return fsm.ScanFromCode(r.ScanID, r.Gate, dir, r.Persons, c), false, nil
+}
+
+// authorizeGate accepts the admin token for any gate, or the gate's own token.
+func (s *Server) authorizeGate(ctx *fasthttp.RequestCtx, gate string) bool {
+	token := httpapi.BearerToken(ctx)
+	if token == "" {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="admit"`)
+		httpapi.Error(ctx, http.StatusUnauthorized, "missing gate token: send Authorization: Bearer <token>")
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) == 1 {
+		return true
+	}
+	if _, err := fsm.CheckGateToken(s.node.DB(), gate, token); err != nil {
+		if errors.Is(err, fsm.ErrUnknownGate) {
+			httpapi.Error(ctx, http.StatusForbidden, "gate %q is not registered on this cluster", gate)
+		} else {
+			httpapi.Error(ctx, http.StatusForbidden, "wrong token for gate %q", gate)
+		}
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleScan(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	var req ScanRequest
+	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+		return
+	}
+	scan, invalid, err := req.validate()
+	if err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if !s.authorizeGate(ctx, req.Gate) {
+		return
+	}
+	if invalid {
+		s.m.observeResult(fsm.ScanResult{Result: rules.Deny, Reason: rules.InvalidCode})
+		httpapi.JSON(ctx, http.StatusOK, ScanResponse{Result: "deny", Reason: rules.InvalidCode.String()})
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), s.cfg.ScanTimeout)
+	defer cancel()
+	results, err := s.batcher.Scan(c, []fsm.Scan{scan})
+	if err != nil {
+		s.scanFailed(ctx, err)
+		return
+	}
+	r := results[0]
+	if r.Error != fsm.ScanOK {
+		s.scanError(ctx, r, req.Gate)
+		return
+	}
+	s.m.observeResult(r)
+	s.m.scanSeconds.Observe(time.Since(start).Seconds())
+	httpapi.JSON(ctx, http.StatusOK, s.response(r, ""))
+}
+
+func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	var req ScanBatchRequest
+	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if len(req.Scans) == 0 || len(req.Scans) > s.cfg.MaxScansPerRequest {
+		httpapi.Error(ctx, http.StatusBadRequest, `"scans" must hold 1-%d scans`, s.cfg.MaxScansPerRequest)
+		return
+	}
+	out := ScanBatchResponse{Results: make([]ScanResponse, len(req.Scans))}
+	var scans []fsm.Scan
+	var pos []int
+	authorized := map[string]bool{}
+	for i := range req.Scans {
+		r := &req.Scans[i]
+		scan, invalid, err := r.validate()
+		if err != nil {
+			httpapi.Error(ctx, http.StatusBadRequest, "scans[%d]: %v", i, err)
+			return
+		}
+		if !authorized[r.Gate] {
+			if !s.authorizeGate(ctx, r.Gate) {
+				return
+			}
+			authorized[r.Gate] = true
+		}
+		if invalid {
+			s.m.observeResult(fsm.ScanResult{Result: rules.Deny, Reason: rules.InvalidCode})
+			out.Results[i] = ScanResponse{ScanID: r.ScanID, Result: "deny", Reason: rules.InvalidCode.String()}
+			continue
+		}
+		scans = append(scans, scan)
+		pos = append(pos, i)
+	}
+	if len(scans) > 0 {
+		c, cancel := context.WithTimeout(context.Background(), s.cfg.ScanTimeout)
+		defer cancel()
+		results, err := s.batcher.Scan(c, scans)
+		if err != nil {
+			s.scanFailed(ctx, err)
+			return
+		}
+		for j, r := range results {
+			i := pos[j]
+			if r.Error != fsm.ScanOK {
+				s.m.failures.WithLabelValues(r.Error.String()).Inc()
+				out.Results[i] = ScanResponse{ScanID: req.Scans[i].ScanID, Result: "deny", Error: r.Error.String()}
+				continue
+			}
+			s.m.observeResult(r)
+			out.Results[i] = s.response(r, req.Scans[i].ScanID)
+		}
+	}
+	s.m.scanSeconds.Observe(time.Since(start).Seconds())
+	httpapi.JSON(ctx, http.StatusOK, out)
+}
+
+func (s *Server) response(r fsm.ScanResult, scanID string) ScanResponse {
+	resp := ScanResponse{
+		ScanID: scanID, Result: r.Result.String(), Reason: r.Reason.String(), Rescan: r.Rescan,
+		Product: r.Product, Persons: r.Persons, EntriesUsed: r.EntriesUsed, EntriesAllowed: r.EntriesAllowed,
+		FirstEntryGate: r.FirstGate, ZoneWarning: r.ZoneWarn,
+	}
+	if r.TicketID != ([16]byte{}) {
+		resp.TicketID = ticket.FormatID(r.TicketID)
+	}
+	if r.FirstAt != 0 {
+		resp.FirstEntryAt = s.formatTime(r.FirstAt)
+	}
+	return resp
+}
+
+// formatTime renders unix ms in the park's time zone.
+func (s *Server) formatTime(ms int64) string {
+	loc, err := fsm.Location(s.node.DB())
+	if err != nil || loc == nil {
+		loc = time.UTC
+	}
+	return time.UnixMilli(ms).In(loc).Format(time.RFC3339Nano)
+}
+
+func (s *Server) scanFailed(ctx *fasthttp.RequestCtx, err error) {
+	switch {
+	case errors.Is(err, cluster.ErrOutcomeUnknown):
+		s.m.failures.WithLabelValues("outcome_unknown").Inc()
+		ctx.Response.Header.Set("Retry-After", "1")
+		httpapi.Error(ctx, http.StatusServiceUnavailable, "no answer from the cluster in time (%v); retry with the same scan_id", err)
+	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader), errors.Is(err, ErrStopped), errors.Is(err, cluster.ErrShutdown):
+		s.m.failures.WithLabelValues("no_quorum").Inc()
+		ctx.Response.Header.Set("Retry-After", "1")
+		httpapi.Error(ctx, http.StatusServiceUnavailable, "cluster has no quorum right now (%v); retry with the same scan_id or decide offline", err)
+	default:
+		s.m.failures.WithLabelValues("error").Inc()
+		httpapi.Error(ctx, http.StatusInternalServerError, "scan failed: %v", err)
+	}
+}
+
+func (s *Server) scanError(ctx *fasthttp.RequestCtx, r fsm.ScanResult, gate string) {
+	s.m.failures.WithLabelValues(r.Error.String()).Inc()
+	switch r.Error {
+	case fsm.ScanUnknownGate:
+		httpapi.Error(ctx, http.StatusForbidden, "gate %q (or its zone) is not configured on this cluster", gate)
+	case fsm.ScanIDConflict:
+		httpapi.Error(ctx, http.StatusConflict, "scan_id was already used by this gate for another ticket; use a new scan_id per scan")
+	default:
+		httpapi.Error(ctx, http.StatusInternalServerError, "scan not decided: %s", r.Error)
+	}
+}

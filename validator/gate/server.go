@@ -1,0 +1,90 @@
+package gate
+
+import (
+	"net/http"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/valyala/fasthttp"
+
+	"github.com/admitpark/admit/cluster/httpapi"
+)
+
+// Node is what the gate API needs of a cluster node.
+type Node interface {
+	Applier
+	DB() *badger.DB
+	AppliedIndex() uint64
+}
+
+// Server holds the gate API's handlers and its batcher.
+type Server struct {
+	cfg     Config
+	node    Node
+	batcher *Batcher
+	m       *metrics
+}
+
+// New validates cfg and starts the batcher; Close stops it.
+func New(cfg Config, node Node) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, node: node, m: m, batcher: NewBatcher(node, cfg, m)}, nil
+}
+
+// Close stops the batcher and unregisters metrics.
+func (s *Server) Close() {
+	s.batcher.Close()
+	s.m.unregister()
+}
+
+// Paths of the gate API.
+const (
+	PathScan         = "/v1/scan"
+	PathScans        = "/v1/scans"
+	PathTickets      = "/v1/tickets/"
+	PathIssue        = "/v1/tickets/issue"
+	PathGates        = "/v1/gates"
+	PathZones        = "/v1/zones"
+	PathPark         = "/v1/park"
+	PathExitAll      = "/v1/park/exit-all"
+	PathEvents       = "/v1/events"
+	PathTicketRevoke = "/revoke"
+	PathTicketUpdate = "/update"
+)
+
+// Register adds the gate API's routes to r.
+func (s *Server) Register(r *httpapi.Router) {
+	admin := func(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return httpapi.RequireToken(s.cfg.AdminToken, h)
+	}
+	gateToken := func(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			if httpapi.BearerToken(ctx) == "" { // before reading the body
+				ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="admit"`)
+				httpapi.Error(ctx, http.StatusUnauthorized, "missing gate token: send Authorization: Bearer <token>")
+				return
+			}
+			h(ctx)
+		}
+	}
+	r.Handle(http.MethodPost, PathScan, gateToken(s.handleScan))
+	r.Handle(http.MethodPost, PathScans, gateToken(s.handleScans))
+	r.Handle(http.MethodPost, PathIssue, admin(s.handleIssue))
+	r.HandlePrefix(http.MethodGet, PathTickets, admin(s.handleTicket))
+	r.HandlePrefix(http.MethodPost, PathTickets, admin(s.handleTicketChange))
+	r.Handle(http.MethodGet, PathGates, admin(s.handleGateList))
+	r.Handle(http.MethodPost, PathGates, admin(s.handleGateAdd))
+	r.HandlePrefix(http.MethodDelete, PathGates+"/", admin(s.handleGateDelete))
+	r.Handle(http.MethodGet, PathZones, admin(s.handleZoneList))
+	r.Handle(http.MethodPost, PathZones, admin(s.handleZoneSet))
+	r.HandlePrefix(http.MethodDelete, PathZones+"/", admin(s.handleZoneDelete))
+	r.Handle(http.MethodGet, PathPark, admin(s.handleParkGet))
+	r.Handle(http.MethodPut, PathPark, admin(s.handleParkSet))
+	r.Handle(http.MethodPost, PathExitAll, admin(s.handleExitAll))
+	r.Handle(http.MethodGet, PathEvents, admin(s.handleEvents))
+}
