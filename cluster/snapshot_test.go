@@ -425,6 +425,7 @@ func counterHarness(t *testing.T, configure func(*cluster.Config)) *clustertest.
 	})
 }
 
+// applyOps applies ops from..to through n (any member: followers forward).
 func applyOps(t *testing.T, n *cluster.Node, from, to uint64) {
 	t.Helper()
 	for op := from; op <= to; op++ {
@@ -501,8 +502,7 @@ func hasSentinel(t *testing.T, m *clustertest.Member) bool {
 
 func TestNodeSnapshotThenRestartKeepsState(t *testing.T) {
 	h := counterHarness(t, func(c *cluster.Config) { c.TrailingLogs = 20 })
-	leader := h.Leader()
-	applyOps(t, leader.Node(), 1, 100)
+	applyOps(t, h.Running()[0].Node(), 1, 100)
 	converge(t, h, 1<<40)
 	m := h.Followers()[0]
 	info, err := m.Node().Snapshot(context.Background(), "")
@@ -521,7 +521,7 @@ func TestNodeSnapshotThenRestartKeepsState(t *testing.T) {
 	// A key outside the replicated state: a restart that restored the
 	// snapshot (DropAll) would lose it, one that trusts Badger keeps it.
 	editStoppedState(t, m, func(txn *badger.Txn) error { return txn.Set(sentinelKey, []byte("1")) })
-	applyOps(t, leader.Node(), 101, 120) // the cluster goes on meanwhile
+	applyOps(t, h.Running()[0].Node(), 101, 120) // the cluster goes on meanwhile
 	h.Restart(m)
 
 	if !hasSentinel(t, m) {
@@ -550,8 +550,7 @@ func TestNodeSnapshotThenRestartKeepsState(t *testing.T) {
 
 func TestRestartWithRestoreMarkerRestoresFromSnapshot(t *testing.T) {
 	h := counterHarness(t, nil)
-	leader := h.Leader()
-	applyOps(t, leader.Node(), 1, 60)
+	applyOps(t, h.Running()[0].Node(), 1, 60)
 	converge(t, h, 1<<40)
 	m := h.Followers()[0]
 	info, err := m.Node().Snapshot(context.Background(), "")
@@ -560,7 +559,7 @@ func TestRestartWithRestoreMarkerRestoresFromSnapshot(t *testing.T) {
 	}
 	// Entries after the snapshot: on restart they are replayed from the
 	// log onto the restored state.
-	applyOps(t, leader.Node(), 61, 80)
+	applyOps(t, h.Running()[0].Node(), 61, 80)
 	converge(t, h, 1<<41)
 	if m.Node().AppliedIndex() <= info.Index {
 		t.Fatalf("%s applied %d, not past its snapshot at %d", m.ID, m.Node().AppliedIndex(), info.Index)

@@ -78,4 +78,3 @@ func adminToken(flag string) string {
 	}
 	return os.Getenv("ADMIT_ADMIN_TOKEN")
 }
-

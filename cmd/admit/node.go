@@ -24,11 +24,11 @@ import (
 
 type nodeFlags struct {
 	id, dataDir, raftAddr, advertiseAddr, httpAddr, advertiseHTTP string
-	bootstrap                                                      bool
-	join                                                           string
-	adminToken                                                     string
-	stateMachine                                                   string
-	maxBody                                                        int
+	bootstrap                                                     bool
+	join                                                          string
+	adminToken                                                    string
+	stateMachine                                                  string
+	maxBody                                                       int
 }
 
 func newNodeCmd(g *globalFlags) *cobra.Command {

@@ -51,24 +51,31 @@ func (Machine) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
 
 func applyIssue(txn *badger.Txn, tickets []ticket.Ticket) ([]byte, error) {
 	outcomes := make([]Outcome, len(tickets))
-	var key []byte
 	var old ticket.Ticket
 	for i := range tickets {
 		t := &tickets[i]
-		key = appendTicketKey(key[:0], t.ID)
-		found, err := getTicket(txn, key, &old)
-		if err != nil {
+		key := appendTicketKey(nil, t.ID)
+		// A reissue keeps the usage: the record's tail is copied as is.
+		tail := emptyStateTail
+		found := false
+		err := getValue(txn, key, func(v []byte) error {
+			tb, tl, err := splitTicketRecord(v)
+			if err != nil {
+				return err
+			}
+			found, tail = true, bytes.Clone(tl) // v is valid only here
+			return old.UnmarshalBinary(tb)
+		})
+		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 			return nil, err
 		}
-		var oldp *ticket.Ticket
-		if found {
-			oldp = &old
-		}
-		if !t.Supersedes(oldp) {
+		if found && !t.Supersedes(&old) {
 			outcomes[i] = OutcomeStale
 			continue
 		}
-		if err := txn.Set(appendTicketKey(nil, t.ID), t.AppendBinary(nil)); err != nil {
+		rec := t.AppendBinary(append(make([]byte, 0, 128+len(tail)), ticketRecordV1, 0, 0, 0, 0))
+		binary.BigEndian.PutUint32(rec[1:], uint32(len(rec)-5))
+		if err := txn.Set(key, append(rec, tail...)); err != nil {
 			return nil, err
 		}
 		outcomes[i] = OutcomeApplied
@@ -76,29 +83,27 @@ func applyIssue(txn *badger.Txn, tickets []ticket.Ticket) ([]byte, error) {
 	return EncodeIssueResult(outcomes), nil
 }
 
-func loadTicket(txn *badger.Txn, id [16]byte) (*ticket.Ticket, ticket.State, error) {
-	var t ticket.Ticket
-	found, err := getTicket(txn, appendTicketKey(nil, id), &t)
-	if err != nil || !found {
-		return nil, ticket.State{}, err
-	}
+// loadTicket reads a ticket and its state as of the current epoch; the
+// ticket is nil when unknown.
+func loadTicket(txn *badger.Txn, id [16]byte) (*ticket.Ticket, ticket.State, uint64, error) {
 	epoch, err := getUint64(txn, keyEpoch)
 	if err != nil {
-		return nil, ticket.State{}, err
+		return nil, ticket.State{}, 0, err
 	}
-	st, err := getState(txn, appendStateKey(nil, id), epoch)
-	if err != nil {
-		return nil, ticket.State{}, err
+	var t ticket.Ticket
+	st, found, err := getTicket(txn, appendTicketKey(nil, id), epoch, &t)
+	if err != nil || !found {
+		return nil, ticket.State{}, epoch, err
 	}
-	return &t, st, nil
+	return &t, st, epoch, nil
 }
 
-func putTicket(txn *badger.Txn, t *ticket.Ticket) error {
-	return txn.Set(appendTicketKey(nil, t.ID), t.AppendBinary(nil))
+func putTicket(txn *badger.Txn, t *ticket.Ticket, epoch uint64, st ticket.State) error {
+	return txn.Set(appendTicketKey(nil, t.ID), appendTicketRecord(nil, t, epoch, st))
 }
 
 func applyRevoke(txn *badger.Txn, r Revoke) ([]byte, error) {
-	t, st, err := loadTicket(txn, r.ID)
+	t, st, epoch, err := loadTicket(txn, r.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +115,7 @@ func applyRevoke(txn *badger.Txn, r Revoke) ([]byte, error) {
 		res.Outcome = OutcomeRevoked
 		if r.Version > t.Version {
 			t.Version = r.Version
-			err = putTicket(txn, t)
+			err = putTicket(txn, t, epoch, st)
 		}
 	default:
 		ok, at, gate, zone := rules.Revocable(st)
@@ -122,7 +127,7 @@ func applyRevoke(txn *badger.Txn, r Revoke) ([]byte, error) {
 		default:
 			res.Outcome = OutcomeRevoked
 			t.Status, t.Version = ticket.Revoked, r.Version
-			err = putTicket(txn, t)
+			err = putTicket(txn, t, epoch, st)
 		}
 	}
 	if err != nil {
@@ -132,7 +137,7 @@ func applyRevoke(txn *badger.Txn, r Revoke) ([]byte, error) {
 }
 
 func applyUpdate(txn *badger.Txn, u Update) ([]byte, error) {
-	t, _, err := loadTicket(txn, u.ID)
+	t, st, epoch, err := loadTicket(txn, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +164,7 @@ func applyUpdate(txn *badger.Txn, u Update) ([]byte, error) {
 	}
 	if outcome == OutcomeApplied {
 		t.Version = u.Version
-		if err := putTicket(txn, t); err != nil {
+		if err := putTicket(txn, t, epoch, st); err != nil {
 			return nil, err
 		}
 	}

@@ -3,6 +3,8 @@ package fsm
 import (
 	"bytes"
 	"testing"
+
+	"github.com/admitpark/admit/validator/ticket"
 )
 
 // FuzzDecodeCommand checks that no input panics a decoder and that command
@@ -48,7 +50,8 @@ func FuzzDecodeCommand(f *testing.F) {
 		_ = decodeScanRecord(data, &rec)
 		_, _ = decodeEventRecord(Cursor{}, data)
 		_, _ = decodeGateRecord("g", data)
-		_, _ = decodeStateRecord(data, 1)
+		var tk ticket.Ticket
+		_, _ = decodeTicketRecord(data, 1, &tk)
 		_, _ = parseEventKey(data)
 	})
 }

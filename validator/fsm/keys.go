@@ -15,7 +15,6 @@ import (
 // Key prefixes; doc.go describes the layout.
 const (
 	prefixTicket = "t/"
-	prefixState  = "s/"
 	prefixZone   = "z/"
 	prefixGate   = "g/"
 	prefixScanID = "x/"
@@ -31,18 +30,14 @@ var (
 
 // Encoding versions of stored records (the first byte of each value).
 const (
-	gateRecordV1  = 1
-	stateRecordV1 = 1
-	scanRecordV1  = 1
-	eventRecordV1 = 1
+	ticketRecordV1 = 1
+	gateRecordV1   = 1
+	scanRecordV1   = 1
+	eventRecordV1  = 1
 )
 
 func appendTicketKey(dst []byte, id [16]byte) []byte {
 	return append(append(dst, prefixTicket...), id[:]...)
-}
-
-func appendStateKey(dst []byte, id [16]byte) []byte {
-	return append(append(dst, prefixState...), id[:]...)
 }
 
 func appendZoneKey(dst []byte, zone string) []byte { return append(append(dst, prefixZone...), zone...) }
@@ -93,26 +88,52 @@ func decodeGateRecord(id string, v []byte) (Gate, error) {
 	return g, r.finish()
 }
 
-// State record: 0x01 | uvarint epoch | ticket.State encoding. A state
-// written in an epoch before the current one reads with nobody inside.
-func appendStateRecord(dst []byte, epoch uint64, st ticket.State) []byte {
-	dst = append(dst, stateRecordV1)
+// Ticket record: 0x01 | uint32 BE n | ticket.Ticket encoding (n bytes) |
+// uvarint epoch | ticket.State encoding. Ticket and usage share one key so a
+// scan reads one key; the state's tail is kept byte for byte on reissue. A
+// state written in an epoch before the current one reads with nobody inside.
+func appendTicketRecord(dst []byte, t *ticket.Ticket, epoch uint64, st ticket.State) []byte {
+	dst = append(dst, ticketRecordV1, 0, 0, 0, 0)
+	start := len(dst)
+	dst = t.AppendBinary(dst)
+	binary.BigEndian.PutUint32(dst[start-4:], uint32(len(dst)-start))
 	dst = binary.AppendUvarint(dst, epoch)
 	return st.AppendBinary(dst)
 }
 
-func decodeStateRecord(v []byte, epoch uint64) (ticket.State, error) {
-	r := reader{b: v, what: "state record"}
-	if len(v) == 0 || v[0] != stateRecordV1 {
-		return ticket.State{}, fmt.Errorf("%w: state record version", ErrVersion)
+// emptyStateTail is the tail of a ticket record that never entered a zone.
+var emptyStateTail = ticket.State{}.AppendBinary([]byte{0})
+
+// splitTicketRecord returns the ticket encoding and the tail (epoch and
+// state) of a ticket record, both aliasing v.
+func splitTicketRecord(v []byte) (tk, tail []byte, err error) {
+	if len(v) < 5 || v[0] != ticketRecordV1 {
+		return nil, nil, fmt.Errorf("%w: ticket record header", ErrVersion)
 	}
-	r.off = 1
+	n := binary.BigEndian.Uint32(v[1:])
+	if uint64(n) > uint64(len(v)-5) {
+		return nil, nil, fmt.Errorf("%w: ticket record length", ErrTruncated)
+	}
+	return v[5 : 5+n], v[5+n:], nil
+}
+
+// decodeTicketRecord decodes a ticket record into t and returns the state as
+// of epoch.
+func decodeTicketRecord(v []byte, epoch uint64, t *ticket.Ticket) (ticket.State, error) {
+	tb, tail, err := splitTicketRecord(v)
+	if err != nil {
+		return ticket.State{}, err
+	}
+	if err := t.UnmarshalBinary(tb); err != nil {
+		return ticket.State{}, err
+	}
+	r := reader{b: tail, what: "ticket record"}
 	written := r.uvarint("epoch", math.MaxUint64)
 	if r.err != nil {
 		return ticket.State{}, r.err
 	}
 	var st ticket.State
-	if err := st.UnmarshalBinary(v[r.off:]); err != nil {
+	if err := st.UnmarshalBinary(tail[r.off:]); err != nil {
 		return ticket.State{}, err
 	}
 	if written < epoch {
@@ -160,24 +181,17 @@ func getValue(txn *badger.Txn, key []byte, fn func([]byte) error) error {
 	return item.Value(fn)
 }
 
-func getTicket(txn *badger.Txn, key []byte, t *ticket.Ticket) (bool, error) {
-	err := getValue(txn, key, t.UnmarshalBinary)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func getState(txn *badger.Txn, key []byte, epoch uint64) (ticket.State, error) {
-	var st ticket.State
-	err := getValue(txn, key, func(v []byte) (err error) {
-		st, err = decodeStateRecord(v, epoch)
+// getTicket reads the ticket record at key into t and returns its state
+// as of epoch; found is false when there is none.
+func getTicket(txn *badger.Txn, key []byte, epoch uint64, t *ticket.Ticket) (st ticket.State, found bool, err error) {
+	err = getValue(txn, key, func(v []byte) (err error) {
+		st, err = decodeTicketRecord(v, epoch, t)
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return ticket.State{}, nil
+		return ticket.State{}, false, nil
 	}
-	return st, err
+	return st, err == nil, err
 }
 
 func getZone(txn *badger.Txn, key []byte) (ticket.Zone, bool, error) {

@@ -24,7 +24,7 @@ var (
 // (after ExitAll nobody reads as inside). found is false for an unknown ID.
 func Ticket(db *badger.DB, id [16]byte) (t ticket.Ticket, st ticket.State, found bool, err error) {
 	err = db.View(func(txn *badger.Txn) error {
-		tp, s, err := loadTicket(txn, id)
+		tp, s, _, err := loadTicket(txn, id)
 		if err != nil || tp == nil {
 			return err
 		}

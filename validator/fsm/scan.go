@@ -136,22 +136,16 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	}
 	zone := &b.zones[g.zone]
 
-	// The ticket and its state; both may be missing.
-	b.key = appendTicketKey(b.key[:0], s.TicketID)
-	found, err := getTicket(b.txn, b.key, &b.tk)
+	// The ticket and its state; the ticket may be missing.
+	tkey := b.stable(appendTicketKey(b.arena, s.TicketID))
+	st, found, err := getTicket(b.txn, tkey, b.epoch, &b.tk)
 	if err != nil {
 		return err
 	}
 	var tk *ticket.Ticket
-	var st ticket.State
-	var skey []byte
 	match := rules.Mismatch
 	if found {
 		tk = &b.tk
-		skey = b.stable(appendStateKey(b.arena, s.TicketID))
-		if st, err = getState(b.txn, skey, b.epoch); err != nil {
-			return err
-		}
 		switch {
 		case tk.Digest == s.Digest && tk.Digest != [16]byte{}:
 			match = rules.Match
@@ -166,7 +160,7 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	}, b.loc)
 
 	if !sameState(st, nst) {
-		if err := b.txn.Set(skey, b.stable(appendStateRecord(b.arena, b.epoch, nst))); err != nil {
+		if err := b.txn.Set(tkey, b.stable(appendTicketRecord(b.arena, tk, b.epoch, nst))); err != nil {
 			return err
 		}
 	}

@@ -31,13 +31,15 @@ type Batcher struct {
 	stopped sync.Once
 }
 
+// pending is one caller's scans. They go into one log entry together, in
+// order: a handheld's upload of "in, out, in" must be decided in that order.
 type pending struct {
-	scan fsm.Scan
-	res  chan outcome // buffered 1: workers never block on a gone caller
+	scans []fsm.Scan
+	res   chan outcome // buffered 1: workers never block on a gone caller
 }
 
 type outcome struct {
-	r   fsm.ScanResult
+	r   []fsm.ScanResult
 	err error
 }
 
@@ -65,63 +67,61 @@ func (b *Batcher) Close() {
 	}
 }
 
-// Scan decides scans; results come back in the order given. The error is
-// for the whole call: no quorum, timeout (outcome unknown), or shutdown.
+// Scan decides scans in the order given, in one log entry; results come
+// back in the same order. The error is for the whole call: no quorum,
+// timeout (outcome unknown), or shutdown.
 func (b *Batcher) Scan(ctx context.Context, scans []fsm.Scan) ([]fsm.ScanResult, error) {
-	ps := make([]*pending, len(scans))
-	for i := range scans {
-		ps[i] = &pending{scan: scans[i], res: make(chan outcome, 1)}
-		select {
-		case b.queue <- ps[i]:
-		case <-ctx.Done():
-			if i == 0 {
-				return nil, fmt.Errorf("%w: node too busy to queue the scan", cluster.ErrNoLeader)
-			}
-			return nil, fmt.Errorf("%w: %v", cluster.ErrOutcomeUnknown, ctx.Err())
-		case <-b.done:
-			return nil, ErrStopped
-		}
+	p := &pending{scans: scans, res: make(chan outcome, 1)}
+	select {
+	case b.queue <- p:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: node too busy to queue the scan", cluster.ErrNoLeader)
+	case <-b.done:
+		return nil, ErrStopped
 	}
-	out := make([]fsm.ScanResult, len(scans))
-	var firstErr error
-	for i, p := range ps {
-		select {
-		case o := <-p.res:
-			if o.err != nil && firstErr == nil {
-				firstErr = o.err
-			}
-			out[i] = o.r
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %v", cluster.ErrOutcomeUnknown, ctx.Err())
-		}
+	select {
+	case o := <-p.res:
+		return o.r, o.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", cluster.ErrOutcomeUnknown, ctx.Err())
 	}
-	return out, firstErr
 }
 
 func (b *Batcher) work() {
 	defer b.wg.Done()
-	batch := make([]*pending, 0, b.cfg.MaxBatch)
+	var batch []*pending
 	scans := make([]fsm.Scan, 0, b.cfg.MaxBatch)
 	var buf []byte
+	var held *pending // drained but did not fit: it starts the next batch
 	for {
 		batch, scans = batch[:0], scans[:0]
-		select {
-		case p := <-b.queue:
-			batch = append(batch, p)
-		case <-b.done:
-			return
-		}
-	drain: // whatever queued while we waited joins this batch
-		for len(batch) < b.cfg.MaxBatch {
+		if held != nil {
+			batch, held = append(batch, held), nil
+		} else {
 			select {
 			case p := <-b.queue:
 				batch = append(batch, p)
+			case <-b.done:
+				return
+			}
+		}
+		n := len(batch[0].scans)
+	drain: // whatever queued while we waited joins this batch
+		for n < b.cfg.MaxBatch {
+			select {
+			case p := <-b.queue:
+				if n+len(p.scans) > b.cfg.MaxBatch {
+					held = p
+					break drain
+				}
+				batch = append(batch, p)
+				n += len(p.scans)
 			default:
 				break drain
 			}
 		}
 		for _, p := range batch {
-			scans = append(scans, p.scan)
+			scans = append(scans, p.scans...)
 		}
 		var err error
 		buf, err = fsm.AppendScanBatch(buf[:0], scans)
@@ -134,21 +134,22 @@ func (b *Batcher) work() {
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ScanTimeout)
 		res, err := b.node.Apply(ctx, buf)
 		cancel()
-		b.m.observeBatch(len(batch), follower, time.Since(start))
+		b.m.observeBatch(len(scans), follower, time.Since(start))
 		if err != nil {
 			b.fail(batch, err)
 			continue
 		}
 		results, err := fsm.DecodeScanResults(res)
-		if err == nil && len(results) != len(batch) {
-			err = fmt.Errorf("gate: %d results for %d scans", len(results), len(batch))
+		if err == nil && len(results) != len(scans) {
+			err = fmt.Errorf("gate: %d results for %d scans", len(results), len(scans))
 		}
 		if err != nil {
 			b.fail(batch, fmt.Errorf("%w: %v", cluster.ErrOutcomeUnknown, err))
 			continue
 		}
-		for i, p := range batch {
-			p.res <- outcome{r: results[i]}
+		for _, p := range batch {
+			p.res <- outcome{r: results[:len(p.scans):len(p.scans)]}
+			results = results[len(p.scans):]
 		}
 	}
 }

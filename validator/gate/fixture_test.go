@@ -1,0 +1,237 @@
+package gate_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/admitpark/admit/cluster"
+	"github.com/admitpark/admit/cluster/clustertest"
+	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/code"
+	"github.com/admitpark/admit/validator/fsm"
+	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/ticket"
+)
+
+const adminToken = "test-admin-token"
+
+// park is a real 3-node cluster with the gate API served over HTTP on
+// every node, as `admit node` serves it.
+type park struct {
+	t    *testing.T
+	h    *clustertest.Harness
+	mu   sync.Mutex
+	urls map[string]string // member id -> base URL
+	stop map[string]func()
+	key  ed25519.PrivateKey
+	http *http.Client
+}
+
+func newPark(t *testing.T, nodes int) *park {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	p := &park{t: t, urls: map[string]string{}, stop: map[string]func(){}, key: key,
+		http: &http.Client{Timeout: 10 * time.Second}}
+	p.h = clustertest.New(t, nodes, clustertest.Options{
+		StateMachine: func(string) cluster.StateMachine { return fsm.Machine{} },
+	})
+	t.Cleanup(p.closeAll) // runs before the harness's cleanup: servers stop first
+	for _, m := range p.h.Members {
+		p.serve(m)
+	}
+	return p
+}
+
+// serve starts the gate API for a running member.
+func (p *park) serve(m *clustertest.Member) {
+	p.t.Helper()
+	cfg := gate.DefaultConfig(adminToken)
+	cfg.Registerer = m.Registry
+	srv, err := gate.New(cfg, m.Node())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	r := httpapi.NewRouter()
+	(&httpapi.Admin{Node: m.Node(), AdminToken: adminToken, Gatherer: m.Registry}).Register(r)
+	srv.Register(r)
+	scfg := httpapi.DefaultServerConfig("127.0.0.1:0")
+	scfg.MaxBodyBytes = 64 << 10
+	hs, err := httpapi.Listen(scfg, r.Serve)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.urls[m.ID] = "http://" + hs.Addr()
+	p.stop[m.ID] = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+		srv.Close()
+	}
+	p.mu.Unlock()
+}
+
+func (p *park) unserve(m *clustertest.Member) {
+	p.mu.Lock()
+	stop := p.stop[m.ID]
+	delete(p.stop, m.ID)
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+func (p *park) closeAll() {
+	for _, m := range p.h.Members {
+		p.unserve(m)
+	}
+}
+
+// kill stops a member and its API the hard way.
+func (p *park) kill(m *clustertest.Member) {
+	p.unserve(m)
+	p.h.Kill(m)
+}
+
+func (p *park) restart(m *clustertest.Member) {
+	p.h.Restart(m)
+	p.serve(m)
+}
+
+func (p *park) url(m *clustertest.Member) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.urls[m.ID]
+}
+
+// call sends a JSON request and decodes the reply; it returns the status.
+func (p *park) call(base, method, path, token string, body any, out any) (int, error) {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		buf, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("decode %q: %w", raw, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// admin calls the first node's API with the admin token and wants 2xx.
+func (p *park) admin(method, path string, body, out any) {
+	p.t.Helper()
+	var eb httpapi.ErrorBody
+	var status int
+	var err error
+	clustertest.CheckFor(p.t, 10*time.Second, 50*time.Millisecond, func() error {
+		raw := json.RawMessage{}
+		status, err = p.call(p.url(p.h.Running()[0]), method, path, adminToken, body, &raw)
+		if err != nil {
+			return err
+		}
+		if status == http.StatusServiceUnavailable { // an election is on
+			return fmt.Errorf("503: %s", raw)
+		}
+		if status >= 300 {
+			json.Unmarshal(raw, &eb)
+			return nil
+		}
+		if out != nil {
+			return json.Unmarshal(raw, out)
+		}
+		return nil
+	}, "%s %s", method, path)
+	if status >= 300 {
+		p.t.Fatalf("%s %s: %d %s", method, path, status, eb.Error)
+	}
+}
+
+// addGate registers a gate and returns its token.
+func (p *park) addGate(id, zone, direction string) string {
+	p.t.Helper()
+	var g gate.GateJSON
+	p.admin(http.MethodPost, gate.PathGates, gate.GateJSON{ID: id, Zone: zone, Direction: direction}, &g)
+	return g.Token
+}
+
+// issue signs and issues a ticket; it returns the ticket's code.
+func (p *park) issue(tj gate.TicketJSON, claims code.Claims) string {
+	p.t.Helper()
+	id, err := ticket.ParseID(tj.ID)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	claims.TicketID, claims.Version = id, uint32(tj.Version)
+	c, err := code.Sign(p.key, claims)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	tj.Code = c
+	var out gate.IssueResponse
+	p.admin(http.MethodPost, gate.PathIssue, gate.IssueRequest{Tickets: []gate.TicketJSON{tj}}, &out)
+	return c
+}
+
+func newID() string {
+	var id [16]byte
+	rand.Read(id[:])
+	return ticket.FormatID(id)
+}
+
+// single makes an active single-entry ticket valid around now.
+func single(product string) gate.TicketJSON {
+	now := time.Now().Truncate(time.Minute)
+	return gate.TicketJSON{ID: newID(), Version: 1, Product: product, Kind: "single",
+		ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(24 * time.Hour)}
+}
+
+// scan posts one scan to a node.
+func (p *park) scan(base, token string, req gate.ScanRequest) (int, gate.ScanResponse, string) {
+	var raw json.RawMessage
+	status, err := p.call(base, http.MethodPost, gate.PathScan, token, req, &raw)
+	if err != nil {
+		return 0, gate.ScanResponse{}, err.Error()
+	}
+	var resp gate.ScanResponse
+	var eb httpapi.ErrorBody
+	if status == http.StatusOK {
+		json.Unmarshal(raw, &resp)
+	} else {
+		json.Unmarshal(raw, &eb)
+	}
+	return status, resp, eb.Error
+}
