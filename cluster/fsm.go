@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,6 +91,12 @@ type fsm struct {
 	obs     fsmObserver
 	applied atomic.Uint64
 	marker  string // file present while a restore is in progress
+	// broken is set when a restore failed after dropping the state: nothing
+	// may be applied on top; the node must restart and restore again.
+	broken atomic.Bool
+	// stateMu keeps readers out while a restore drops and reloads Badger
+	// (Badger's DropAll does not tolerate concurrent reads).
+	stateMu sync.RWMutex
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -117,34 +124,66 @@ func loadAppliedIndex(db *badger.DB) (uint64, error) {
 
 func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 
-// pending is an entry applied in the open transaction, kept so the
-// transaction can be rebuilt when a later entry is rejected or overflows it.
+// pending is an entry in the open transaction, kept so the transaction can
+// be rebuilt when a later entry is rejected or overflows it.
 type pending struct {
-	pos   int
-	entry Entry
+	pos      int   // in the batch
+	entry    Entry // Data nil for entries that are not commands
+	cmd      bool
+	rejected bool // a rejected command: only its index is recorded
 }
 
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	if f.broken.Load() {
+		f.fatal("state is not trusted after a failed restore", errors.New("restart the node to restore again"), logs[0].Index)
+	}
 	start := time.Now()
 	results := make([]any, len(logs))
+	applied := f.applied.Load()
 	txn := f.db.NewTransaction(true)
 	var inTxn []pending
-	var txnLast uint64 // highest index the open transaction covers
-	applied := f.applied.Load()
 	count := 0
+	for _, l := range logs {
+		if l.Index > applied && l.Type == raft.LogCommand {
+			count++
+		}
+	}
 
-	// rebuild discards the open transaction and re-applies the entries it
-	// held; they succeeded before in the same order, so they do again.
+	// run applies one entry and records its index in the transaction. Every
+	// entry records the index, so "the state and its applied index fit in
+	// one transaction" is checked entry by entry.
+	run := func(p *pending) ([]byte, error) {
+		var res []byte
+		if p.cmd && !p.rejected {
+			var err error
+			if res, err = f.sm.Apply(txn, p.entry); err != nil {
+				return nil, err
+			}
+		}
+		return res, setApplied(txn, p.entry.Index)
+	}
+	// rebuild discards the open transaction and re-runs the entries it held;
+	// they succeeded before in the same order, so they do again.
 	rebuild := func() {
 		txn.Discard()
 		txn = f.db.NewTransaction(true)
-		for _, p := range inTxn {
-			res, err := f.sm.Apply(txn, p.entry)
+		for i := range inTxn {
+			res, err := run(&inTxn[i])
 			if err != nil {
-				f.fatal("state machine is not deterministic: entry failed on re-apply", err, p.entry.Index)
+				f.fatal("entry failed on re-apply: state machine is not deterministic", err, inTxn[i].entry.Index)
 			}
-			results[p.pos] = applyResult{data: res}
+			if inTxn[i].cmd && !inTxn[i].rejected {
+				results[inTxn[i].pos] = applyResult{data: res}
+			}
 		}
+	}
+	flush := func() {
+		if len(inTxn) > 0 {
+			f.commit(txn, inTxn[len(inTxn)-1].entry.Index)
+		} else {
+			txn.Discard()
+		}
+		txn, inTxn = f.db.NewTransaction(true), nil
 	}
 
 	for i := 0; i < len(logs); i++ {
@@ -152,55 +191,63 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if l.Index <= applied {
 			continue // already in Badger: replayed after a restart
 		}
-		txnLast = l.Index
-		if l.Type != raft.LogCommand {
-			continue // configuration changes only move the applied index
+		p := pending{pos: i, entry: Entry{Index: l.Index, Term: l.Term}, cmd: l.Type == raft.LogCommand}
+		if p.cmd {
+			ts, data, err := decodeEnvelope(l.Data)
+			if err != nil {
+				p.rejected = true
+				results[i] = applyResult{err: fmt.Errorf("%w: %v", ErrRejected, err)}
+			}
+			p.entry.Time, p.entry.Data = ts, data
 		}
-		count++
-		ts, cmd, err := decodeEnvelope(l.Data)
-		if err != nil {
-			results[i] = applyResult{err: fmt.Errorf("%w: %v", ErrRejected, err)}
-			continue
-		}
-		e := Entry{Index: l.Index, Term: l.Term, Time: ts, Data: cmd}
-		res, err := f.sm.Apply(txn, e)
+		res, err := run(&p)
 		if err == nil {
-			inTxn = append(inTxn, pending{pos: i, entry: e})
-			results[i] = applyResult{data: res}
+			inTxn = append(inTxn, p)
+			if p.cmd && !p.rejected {
+				results[i] = applyResult{data: res}
+			}
 			continue
 		}
 		rebuild()
 		if errors.Is(err, badger.ErrTxnTooBig) && len(inTxn) > 0 {
 			// The transaction is full: commit what it holds and retry
 			// this entry in a fresh one.
-			f.commit(txn, inTxn[len(inTxn)-1].entry.Index)
-			txn, inTxn = f.db.NewTransaction(true), nil
+			flush()
 			i--
-			count--
 			continue
 		}
+		// Rejected by the state machine, or too big on its own: keep none
+		// of its writes, only its index.
+		p.rejected = true
 		results[i] = applyResult{err: fmt.Errorf("%w: %w", ErrRejected, err)}
+		if err := setApplied(txn, p.entry.Index); err != nil {
+			if !errors.Is(err, badger.ErrTxnTooBig) || len(inTxn) == 0 {
+				f.fatal("record applied index", err, p.entry.Index)
+			}
+			flush()
+			if err := setApplied(txn, p.entry.Index); err != nil {
+				f.fatal("record applied index", err, p.entry.Index)
+			}
+		}
+		inTxn = append(inTxn, p)
 	}
-	if txnLast > applied {
-		f.commit(txn, txnLast)
-	} else {
-		txn.Discard()
-	}
+	flush()
 	if f.obs != nil && count > 0 {
 		f.obs.observeApply(count, time.Since(start))
 	}
 	return results
 }
 
-// commit writes the applied index with the state and commits. A failed
-// commit means the disk failed under us; continuing would let this replica
-// diverge, so the node stops and recovers from its log on restart.
-func (f *fsm) commit(txn *badger.Txn, index uint64) {
+func setApplied(txn *badger.Txn, index uint64) error {
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], index)
-	if err := txn.Set(appliedKey, v[:]); err != nil {
-		f.fatal("record applied index", err, index)
-	}
+	return txn.Set(appliedKey, v[:])
+}
+
+// commit commits the state with its applied index (already in txn). A
+// failed commit means the disk failed under us; continuing would let this
+// replica diverge, so the node stops and recovers from its log on restart.
+func (f *fsm) commit(txn *badger.Txn, index uint64) {
 	if err := txn.Commit(); err != nil {
 		f.fatal("commit state", err, index)
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,23 +25,16 @@ type ExportFSM = fsm
 // ExportNewFSM builds an fsm over db the way Open does, with its restore
 // marker at markerPath.
 func ExportNewFSM(db *badger.DB, sm StateMachine, markerPath string) *ExportFSM {
-	f := &fsm{db: db, sm: sm, log: slog.New(slog.DiscardHandler), marker: markerPath}
-	return f
+	return &fsm{db: db, sm: sm, log: slog.New(slog.DiscardHandler), marker: markerPath}
 }
 
 // ExportApplied is the fsm's in-memory applied index.
 func ExportApplied(f *ExportFSM) uint64 { return f.applied.Load() }
 
-// ExportSetApplied sets the in-memory applied index, as Open does from
-// loadAppliedIndex.
-func ExportSetApplied(f *ExportFSM, idx uint64) { f.applied.Store(idx) }
-
 var (
 	ExportEncodeEnvelope   = encodeEnvelope
 	ExportLoadAppliedIndex = loadAppliedIndex
 	ExportErrBadSnapshot   = errBadSnapshot
-	ExportAppliedKey       = string(appliedKey)
-	ExportReservedPrefix   = reservedPrefix
 )
 
 // ExportResult unpacks what ApplyBatch returned for one entry. ok is false
@@ -542,14 +534,8 @@ func TestApplyBatchEntryTooBigAloneIsRejected(t *testing.T) {
 // TestApplyBatchOverflowLeavesRoomForAppliedIndex covers a transaction that
 // the state machine fills to within 36 bytes (or one entry) of Badger's
 // limit: the fsm must still record the applied index in it, or split it
-// before. With the current fsm.go it fails: commit's txn.Set(appliedKey)
-// (fsm.go:201) returns ErrTxnTooBig, reached from the overflow path
-// (fsm.go:176) or the end of the batch (fsm.go:185), and f.fatal panics.
-// Set ADMIT_KNOWN_BUGS=1 to run it.
+// before. (It once panicked there.)
 func TestApplyBatchOverflowLeavesRoomForAppliedIndex(t *testing.T) {
-	if os.Getenv("ADMIT_KNOWN_BUGS") == "" {
-		t.Skip("known bug: ApplyBatch panics when an overflowing transaction has no room left for the applied index; set ADMIT_KNOWN_BUGS=1 to run")
-	}
 	t.Run("entry count", func(t *testing.T) {
 		// Entries of one Set each: Badger refuses the Set that would make
 		// the count reach MaxBatchCount, so the transaction that overflows
@@ -606,7 +592,9 @@ func TestApplyBatchOverflowLeavesRoomForAppliedIndex(t *testing.T) {
 	})
 	t.Run("one entry fills the transaction", func(t *testing.T) {
 		// One command whose writes fit, but leave less than the index
-		// needs. Every replica panics on it, at every restart.
+		// needs. State and index must share a transaction, so the command
+		// is rejected (the same way on every replica) and only its index
+		// is recorded; it once panicked every replica at every restart.
 		f, _ := newTestFSM(t, &kvSM{}, 1<<20)
 		const txnBase = 21
 		max := f.db.MaxBatchSize() - txnBase
@@ -615,7 +603,8 @@ func TestApplyBatchOverflowLeavesRoomForAppliedIndex(t *testing.T) {
 			t.Fatalf("room left %d; test sizes are off", room)
 		}
 		res := applyNoPanic(t, f, []*raft.Log{cmdLog(1, fmt.Sprintf("fill p 4 %d", size))})
-		okResult(t, 0, res[0], "filled p@1")
+		rejected(t, 0, res[0], badger.ErrTxnTooBig)
+		wantNoKey(t, f.db, "p/0")
 		wantApplied(t, f, 1)
 	})
 }

@@ -30,13 +30,19 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err := f.db.Sync(); err != nil {
 		return nil, fmt.Errorf("sync state before snapshot: %w", err)
 	}
-	return &fsmSnapshot{txn: f.db.NewTransaction(false)}, nil
+	return &fsmSnapshot{f: f, txn: f.db.NewTransaction(false)}, nil
 }
 
-type fsmSnapshot struct{ txn *badger.Txn }
+type fsmSnapshot struct {
+	f   *fsm
+	txn *badger.Txn
+}
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := writeSnapshot(s.txn, sink); err != nil {
+	s.f.stateMu.RLock() // a restore must not drop the tables under us
+	err := writeSnapshot(s.txn, sink)
+	s.f.stateMu.RUnlock()
+	if err != nil {
 		_ = sink.Cancel()
 		return err
 	}
@@ -83,6 +89,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := writeMarker(f.marker); err != nil {
 		return err
 	}
+	f.stateMu.Lock()
+	defer f.stateMu.Unlock()
+	f.broken.Store(true) // until the new state is complete
 	if err := f.db.DropAll(); err != nil {
 		return fmt.Errorf("drop state before restore: %w", err)
 	}
@@ -105,6 +114,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := os.Remove(f.marker); err != nil {
 		return fmt.Errorf("remove restore marker: %w", err)
 	}
+	f.broken.Store(false)
 	f.log.Info("restored state from snapshot", "applied_index", idx)
 	return nil
 }

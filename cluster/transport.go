@@ -127,7 +127,13 @@ func (m *mux) dial(ctx context.Context, addr string, kind byte) (net.Conn, error
 		tc.SetNoDelay(true)
 	}
 	if m.cfg.ClientTLS != nil {
-		tconn := tls.Client(conn, m.cfg.ClientTLS)
+		tcfg := m.cfg.ClientTLS
+		if tcfg.ServerName == "" && !tcfg.InsecureSkipVerify {
+			// Verify each peer by the host it is dialled at.
+			tcfg = tcfg.Clone()
+			tcfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tconn := tls.Client(conn, tcfg)
 		if err := tconn.HandshakeContext(ctx); err != nil {
 			conn.Close()
 			return nil, err
