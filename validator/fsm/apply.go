@@ -298,10 +298,11 @@ func applyExitAll(txn *badger.Txn) ([]byte, error) {
 	return EncodeExitAllResult(ExitAllResult{Epoch: epoch, Zones: len(resets)}), nil
 }
 
-// applyPurge deletes events before p.Before, oldest first, with the scan-ID
-// records they decided, until an event at or after p.Before or p.Limit keys.
-// It resumes after the last event it purged, so repeated purges never walk
-// the tombstones of earlier ones.
+// applyPurge deletes the events of batches before p.Before, oldest first,
+// with the scan-ID records they decided, until a batch at or after
+// p.Before or the key limit (the first batch is always taken whole, so
+// at most max(limit, MaxScanBatch+1) keys). It resumes after the last
+// batch it purged, so repeated purges never walk earlier tombstones.
 func applyPurge(txn *badger.Txn, p PurgeScans) ([]byte, error) {
 	limit := p.Limit
 	if limit == 0 {
@@ -312,59 +313,76 @@ func applyPurge(txn *badger.Txn, p PurgeScans) ([]byte, error) {
 		return nil, err
 	}
 	var res PurgeResult
-	var last []byte
+	var last Cursor
+	keys := 0
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix = []byte(prefixEvent)
-	opts.PrefetchSize = 256
+	opts.PrefetchSize = 16
 	it := txn.NewIterator(opts)
 	defer it.Close()
-	for it.Seek(appendEventKey(nil, from)); it.Valid(); it.Next() {
+	for it.Seek(appendEventsKey(nil, from.Index)); it.Valid(); it.Next() {
 		item := it.Item()
-		c, ok := parseEventKey(item.Key())
+		index, ok := parseEventsKey(item.Key())
 		if !ok {
-			return nil, fmt.Errorf("%w: event key %x", ErrMalformed, item.Key())
+			return nil, fmt.Errorf("%w: events key %x", ErrMalformed, item.Key())
 		}
-		if !from.Less(c) {
+		if from != (Cursor{}) && index <= from.Index {
 			continue
 		}
-		if res.Events+res.ScanIDs+2 > limit {
-			res.More = true
-			break
-		}
-		var ev Event
-		err := item.Value(func(v []byte) (err error) {
-			ev, err = decodeEventRecord(c, v)
+		var evs []Event
+		var at int64
+		err := item.Value(func(v []byte) error {
+			b, err := newEventBatch(index, v)
+			if err != nil {
+				return err
+			}
+			at = b.at
+			if at >= p.Before {
+				return nil
+			}
+			evs, err = decodeEvents(index, v)
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
-		if ev.At >= p.Before {
+		if at >= p.Before {
 			break
 		}
-		last = item.KeyCopy(nil)
-		if err := txn.Delete(last); err != nil {
+		if keys > 0 && keys+1+len(evs) > limit {
+			res.More = true
+			break
+		}
+		if err := txn.Delete(item.KeyCopy(nil)); err != nil {
 			return nil, err
 		}
-		res.Events++
-		// Delete the scan-ID record only if it is this event's: after an
-		// earlier purge the ID may have been used again.
-		xkey := appendScanIDKey(nil, ev.Gate, ev.ScanID)
-		var rec ScanResult
-		err = getValue(txn, xkey, func(v []byte) error { return decodeScanRecord(v, &rec) })
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-		case err != nil:
-			return nil, err
-		case rec.Index == c.Index && rec.Pos == c.Pos:
-			if err := txn.Delete(xkey); err != nil {
+		keys++
+		for i := range evs {
+			ev := &evs[i]
+			// Delete the scan-ID record only if it is this event's.
+			xkey := appendScanIDKey(nil, ev.Gate, ev.ScanID)
+			var rec ScanResult
+			err := getValue(txn, xkey, func(v []byte) error { return decodeScanRecord(v, &rec) })
+			switch {
+			case errors.Is(err, badger.ErrKeyNotFound):
+			case err != nil:
 				return nil, err
+			case rec.Index == ev.Index && rec.Pos == ev.Pos:
+				if err := txn.Delete(xkey); err != nil {
+					return nil, err
+				}
+				res.ScanIDs++
+				keys++
 			}
-			res.ScanIDs++
+		}
+		res.Events += len(evs)
+		last = Cursor{Index: index}
+		if len(evs) > 0 {
+			last.Pos = evs[len(evs)-1].Pos
 		}
 	}
-	if last != nil {
-		if err := txn.Set(keyPurged, last); err != nil {
+	if last != (Cursor{}) {
+		if err := txn.Set(keyPurged, appendCursor(nil, last)); err != nil {
 			return nil, err
 		}
 	}

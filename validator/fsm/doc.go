@@ -27,16 +27,23 @@
 //
 // All keys are below the cluster's reserved "\x00cluster/" range.
 //
-//	t/<id:16>                          ticket.Ticket encoding
-//	s/<id:16>                          0x01 | uvarint epoch | ticket.State encoding
-//	z/<zone>                           ticket.Zone encoding (Cap, Warn, Occupancy)
-//	g/<gate>                           0x01 | str zone | token hash[32] | direction
-//	x/<len(gate):1><gate><scan id>     0x01 | the original ScanResult (Rescan clear)
-//	e/<index:8 BE><pos:4 BE>           0x01 | Event (seq, scan id, ticket, gate, zone, ...)
-//	m/epoch                            uint64 BE: number of ExitAlls
-//	m/seq                              uint64 BE: Seq of the last event
-//	m/tz                               IANA name of the park time zone (absent = UTC)
-//	m/purged                           e/ key of the last purged event
+//	t/<id:16>                       0x01 | uint32 BE n | ticket.Ticket encoding (n bytes)
+//	                                | uvarint epoch | ticket.State encoding
+//	z/<zone>                        ticket.Zone encoding (Cap, Warn, Occupancy)
+//	g/<gate>                        0x01 | str zone | token hash[32] | direction
+//	x/<len(gate):1><gate><scan id>  0x01 | the original ScanResult (Rescan clear)
+//	e/<index:8 BE>                  0x01 | uvarint first Seq | varint At | the batch's
+//	                                events in position order (see events.go)
+//	m/epoch                         uint64 BE: number of ExitAlls
+//	m/seq                           uint64 BE: Seq of the last event
+//	m/tz                            IANA name of the park time zone (absent = UTC)
+//	m/purged                        index:8 BE | pos:4 BE of the last purged event
+//
+// A ticket and its usage share one key, and a ScanBatch writes its events
+// as one record: a scan then costs two reads (scan ID, ticket) and two
+// writes (ticket, scan ID) plus a share of the batch's events key. That is
+// what the 100k scans/s target needs; Badger's per-key cost dominates.
+// Events are still addressed one by one by Cursor (log index, position).
 //
 // # Invariants
 //
@@ -46,19 +53,21 @@
 //     zones by name, a pure function of the name. A time zone's rules come
 //     from the system tzdata if present, else the tzdata built in: nodes
 //     should run the same image so park days agree.
-//   - A ticket's state is its Used/Inside per zone plus the epoch it was
-//     written in; a state from an older epoch reads with Inside zero
-//     (rules.ExitAll), so ExitAll never touches tickets. Zone Occupancy is
-//     reset by ExitAll and otherwise changes only with Decide, so it equals
-//     the sum of Inside over the zone's tickets in the current epoch.
+//   - A ticket's usage (Used/Inside per zone) is stored with the ticket,
+//     tagged with the epoch it was written in, and a reissue keeps it byte
+//     for byte. Usage from an older epoch reads with Inside zero
+//     (rules.ExitAll), so ExitAll never touches tickets: its work is
+//     O(zones). Zone Occupancy changes only through Decide and ExitAll
+//     (Configure keeps it), so it tracks the Inside counts of the epoch.
 //   - A scan ID is recorded per gate with the decision it got; a later scan
 //     with the same gate and ID (a retry, through any node) changes nothing
 //     and answers the original decision with Rescan set. A reused ID for
 //     another ticket answers ScanIDConflict and the gate stays closed.
-//   - Every decided scan writes exactly one event, keyed by (log index,
+//   - Every decided scan writes exactly one event, ordered by (log index,
 //     position in batch), with Seq consecutive across all events. Rescans,
 //     unknown gates and conflicts write nothing. Events are removed only by
-//     PurgeScans, oldest first, with the scan-ID records they decided.
+//     PurgeScans, a whole batch at a time, oldest first, with the scan-ID
+//     records they decided.
 //   - Scans within one batch see each other's effects (Badger transactions
 //     read their own writes), so two scans of one single-entry ticket in a
 //     batch admit once.

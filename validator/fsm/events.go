@@ -31,12 +31,12 @@ func (c Cursor) Less(o Cursor) bool {
 // Event is one decided scan, admitted or denied. Rescans, unknown gates and
 // scan-ID conflicts write none.
 type Event struct {
-	Cursor              // where the scan was decided
-	Seq       uint64    // 1, 2, 3...: consecutive over all events, so a reader sees gaps
-	ScanID    string    // as the gate sent it
-	TicketID  [16]byte  // as scanned; the ticket may not exist
-	Gate      string    // gate ID
-	Zone      string    // the gate's zone at the time
+	Cursor             // where the scan was decided
+	Seq       uint64   // 1, 2, 3...: consecutive over all events, so a reader sees gaps
+	ScanID    string   // as the gate sent it
+	TicketID  [16]byte // as scanned; the ticket may not exist
+	Gate      string   // gate ID
+	Zone      string   // the gate's zone at the time
 	Direction rules.Direction
 	Persons   uint16 // persons admitted or let out; for a denial, persons asked for
 	Result    rules.Result
@@ -44,28 +44,66 @@ type Event struct {
 	At        int64 // unix ms, the leader's time of the batch
 }
 
-// appendEventRecord: 0x01 | uvarint Seq | str ScanID | TicketID[16] | str
-// Gate | str Zone | Direction | uvarint Persons | Result | Reason | varint At.
-func appendEventRecord(dst []byte, e *Event) []byte {
+// The events of one ScanBatch are stored together under e/<index>, in
+// position order, so a batch writes one event key rather than one per scan:
+//
+//	0x01 | uvarint Seq of the first event | varint At
+//	| events: uvarint Pos | str ScanID | TicketID[16] | str Gate | str Zone
+//	  | Direction | uvarint Persons | Result | Reason
+//
+// The events run to the end of the value; Seq grows by one per event.
+
+func appendEventsHeader(dst []byte, firstSeq uint64, at int64) []byte {
 	dst = append(dst, eventRecordV1)
-	dst = binary.AppendUvarint(dst, e.Seq)
+	dst = binary.AppendUvarint(dst, firstSeq)
+	return binary.AppendVarint(dst, at)
+}
+
+func appendEvent(dst []byte, e *Event) []byte {
+	dst = binary.AppendUvarint(dst, uint64(e.Pos))
 	dst = appendString(dst, e.ScanID)
 	dst = append(dst, e.TicketID[:]...)
 	dst = appendString(dst, e.Gate)
 	dst = appendString(dst, e.Zone)
 	dst = append(dst, byte(e.Direction))
 	dst = binary.AppendUvarint(dst, uint64(e.Persons))
-	dst = append(dst, byte(e.Result), byte(e.Reason))
-	return binary.AppendVarint(dst, e.At)
+	return append(dst, byte(e.Result), byte(e.Reason))
 }
 
-func decodeEventRecord(c Cursor, v []byte) (Event, error) {
-	e := Event{Cursor: c}
+// eventBatch reads the events record of the batch at index.
+type eventBatch struct {
+	r     reader
+	index uint64
+	seq   uint64
+	at    int64
+	pos   int64 // position of the last event read; -1 before the first
+}
+
+func newEventBatch(index uint64, v []byte) (*eventBatch, error) {
+	b := &eventBatch{r: reader{b: v, what: "events"}, index: index, pos: -1}
 	if len(v) == 0 || v[0] != eventRecordV1 {
-		return e, fmt.Errorf("%w: event record version", ErrVersion)
+		return nil, fmt.Errorf("%w: events record version", ErrVersion)
 	}
-	r := reader{b: v, off: 1, what: "event"}
-	e.Seq = r.uvarint("seq", math.MaxUint64)
+	b.r.off = 1
+	b.seq = b.r.uvarint("seq", math.MaxUint64)
+	b.at = b.r.varint("at")
+	if b.r.err != nil {
+		return nil, b.r.err
+	}
+	return b, nil
+}
+
+// next decodes the next event into e; false at the end or on error (see err).
+func (b *eventBatch) next(e *Event) bool {
+	r := &b.r
+	if r.err != nil || r.off == len(r.b) {
+		return false
+	}
+	pos := r.uvarint("pos", math.MaxUint32)
+	if r.err == nil && int64(pos) <= b.pos {
+		r.fail("pos", ErrMalformed) // positions strictly increase
+	}
+	*e = Event{Cursor: Cursor{Index: b.index, Pos: uint32(pos)}, Seq: b.seq, At: b.at}
 	e.ScanID = r.str("scan_id", 1, MaxScanIDLen)
 	r.fixed(e.TicketID[:], "ticket_id")
 	e.Gate = r.str("gate", 1, ticket.MaxNameLen)
@@ -74,8 +112,39 @@ func decodeEventRecord(c Cursor, v []byte) (Event, error) {
 	e.Persons = uint16(r.uvarint("persons", math.MaxUint16))
 	e.Result = rules.Result(r.enum("result", byte(rules.Admit)))
 	e.Reason = rules.Reason(r.byte("reason"))
-	e.At = r.varint("at")
-	return e, r.finish()
+	if r.err != nil {
+		return false
+	}
+	b.pos = int64(pos)
+	b.seq++
+	return true
+}
+
+func (b *eventBatch) err() error { return b.r.err }
+
+// decodeEvents decodes a whole events record.
+func decodeEvents(index uint64, v []byte) ([]Event, error) {
+	b, err := newEventBatch(index, v)
+	if err != nil {
+		return nil, err
+	}
+	var evs []Event
+	var e Event
+	for b.next(&e) {
+		evs = append(evs, e)
+	}
+	return evs, b.err()
+}
+
+func appendEventsKey(dst []byte, index uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, prefixEvent...), index)
+}
+
+func parseEventsKey(k []byte) (uint64, bool) {
+	if len(k) != len(prefixEvent)+8 || string(k[:len(prefixEvent)]) != prefixEvent {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k[len(prefixEvent):]), true
 }
 
 // EventsAfter returns up to limit events after the cursor, in log order, and
@@ -101,29 +170,32 @@ func EventsAfter(db *badger.DB, after Cursor, limit int) ([]Event, Cursor, error
 		}
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte(prefixEvent)
-		opts.PrefetchSize = min(limit, 100)
+		opts.PrefetchSize = 16
 		it := txn.NewIterator(opts)
 		defer it.Close()
-		seek := appendEventKey(nil, after)
-		for it.Seek(seek); it.ValidForPrefix(opts.Prefix) && len(events) < limit; it.Next() {
+		for it.Seek(appendEventsKey(nil, after.Index)); it.Valid() && len(events) < limit; it.Next() {
 			item := it.Item()
-			c, ok := parseEventKey(item.Key())
+			index, ok := parseEventsKey(item.Key())
 			if !ok {
-				return fmt.Errorf("%w: event key %x", ErrMalformed, item.Key())
+				return fmt.Errorf("%w: events key %x", ErrMalformed, item.Key())
 			}
-			if !after.Less(c) {
-				continue // the cursor's own event
-			}
-			var ev Event
-			err := item.Value(func(v []byte) (err error) {
-				ev, err = decodeEventRecord(c, v)
-				return err
+			err := item.Value(func(v []byte) error {
+				b, err := newEventBatch(index, v)
+				if err != nil {
+					return err
+				}
+				var e Event
+				for len(events) < limit && b.next(&e) {
+					if after.Less(e.Cursor) {
+						events = append(events, e)
+						next = e.Cursor
+					}
+				}
+				return b.err()
 			})
 			if err != nil {
 				return err
 			}
-			events = append(events, ev)
-			next = c
 		}
 		return nil
 	})
@@ -137,14 +209,18 @@ func EventsAfter(db *badger.DB, after Cursor, limit int) ([]Event, Cursor, error
 func purgedUpTo(txn *badger.Txn) (Cursor, error) {
 	var c Cursor
 	err := getValue(txn, keyPurged, func(v []byte) error {
-		var ok bool
-		if c, ok = parseEventKey(v); !ok {
+		if len(v) != 12 {
 			return fmt.Errorf("%w: purge mark %x", ErrMalformed, v)
 		}
+		c = Cursor{Index: binary.BigEndian.Uint64(v), Pos: binary.BigEndian.Uint32(v[8:])}
 		return nil
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return Cursor{}, nil
 	}
 	return c, err
+}
+
+func appendCursor(dst []byte, c Cursor) []byte {
+	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(dst, c.Index), c.Pos)
 }

@@ -48,10 +48,10 @@ func FuzzDecodeCommand(f *testing.F) {
 		_, _ = ResultType(data)
 		var rec ScanResult
 		_ = decodeScanRecord(data, &rec)
-		_, _ = decodeEventRecord(Cursor{}, data)
+		_, _ = decodeEvents(1, data)
 		_, _ = decodeGateRecord("g", data)
 		var tk ticket.Ticket
 		_, _ = decodeTicketRecord(data, 1, &tk)
-		_, _ = parseEventKey(data)
+		_, _ = parseEventsKey(data)
 	})
 }

@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -289,5 +288,3 @@ func sameDump(a, b map[string]string) error {
 	}
 	return nil
 }
-
-var errAny = errors.New("any error")

@@ -25,7 +25,7 @@ var (
 	keyEpoch  = []byte("m/epoch")  // uint64 BE: ExitAll count
 	keySeq    = []byte("m/seq")    // uint64 BE: Seq of the last event written
 	keyTZ     = []byte("m/tz")     // IANA name of the park time zone; absent = UTC
-	keyPurged = []byte("m/purged") // event key of the last purged event
+	keyPurged = []byte("m/purged") // Cursor (index, pos) of the last purged event
 )
 
 // Encoding versions of stored records (the first byte of each value).
@@ -40,9 +40,13 @@ func appendTicketKey(dst []byte, id [16]byte) []byte {
 	return append(append(dst, prefixTicket...), id[:]...)
 }
 
-func appendZoneKey(dst []byte, zone string) []byte { return append(append(dst, prefixZone...), zone...) }
+func appendZoneKey(dst []byte, zone string) []byte {
+	return append(append(dst, prefixZone...), zone...)
+}
 
-func appendGateKey(dst []byte, gate string) []byte { return append(append(dst, prefixGate...), gate...) }
+func appendGateKey(dst []byte, gate string) []byte {
+	return append(append(dst, prefixGate...), gate...)
+}
 
 // appendScanIDKey: scan IDs are scoped by gate (the gate ID is length
 // prefixed), so one gate cannot collide with another's IDs.
@@ -51,20 +55,6 @@ func appendScanIDKey(dst []byte, gate, scanID string) []byte {
 	dst = append(dst, byte(len(gate)))
 	dst = append(dst, gate...)
 	return append(dst, scanID...)
-}
-
-func appendEventKey(dst []byte, c Cursor) []byte {
-	dst = append(dst, prefixEvent...)
-	dst = binary.BigEndian.AppendUint64(dst, c.Index)
-	return binary.BigEndian.AppendUint32(dst, c.Pos)
-}
-
-func parseEventKey(k []byte) (Cursor, bool) {
-	if len(k) != len(prefixEvent)+12 || string(k[:len(prefixEvent)]) != prefixEvent {
-		return Cursor{}, false
-	}
-	k = k[len(prefixEvent):]
-	return Cursor{Index: binary.BigEndian.Uint64(k), Pos: binary.BigEndian.Uint32(k[8:])}, true
 }
 
 // Gate record: 0x01 | str Zone | TokenHash[32] | Direction.
@@ -213,13 +203,4 @@ func getGate(txn *badger.Txn, key []byte, id string) (Gate, bool, error) {
 		return g, false, nil
 	}
 	return g, err == nil, err
-}
-
-func getTZ(txn *badger.Txn) (string, error) {
-	var name string
-	err := getValue(txn, keyTZ, func(v []byte) error { name = string(v); return nil })
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return "", nil
-	}
-	return name, err
 }

@@ -24,11 +24,12 @@ type scanBatch struct {
 	// arena holds every key and value handed to txn.Set. Badger keeps the
 	// slices until commit, so the arena only grows: bytes once handed out
 	// are never written again (a reallocation leaves them in the old array).
-	arena []byte
-	key   []byte // scratch key for reads
-	gates map[string]gateEntry
-	zones []zoneEntry
-	tk    ticket.Ticket
+	arena  []byte
+	events []byte // the batch's events record, written at the end
+	key    []byte // scratch key for reads
+	gates  map[string]gateEntry
+	zones  []zoneEntry
+	tk     ticket.Ticket
 }
 
 type gateEntry struct {
@@ -46,6 +47,7 @@ type zoneEntry struct {
 const (
 	scanArenaEstimate  = 320
 	scanResultEstimate = 64
+	scanEventEstimate  = 64
 )
 
 func applyScans(txn *badger.Txn, e cluster.Entry, scans []Scan) ([]byte, error) {
@@ -67,6 +69,7 @@ func applyScans(txn *badger.Txn, e cluster.Entry, scans []Scan) ([]byte, error) 
 	if b.loc, err = locationOf(txn); err != nil {
 		return nil, err
 	}
+	b.events = appendEventsHeader(make([]byte, 0, 16+len(scans)*scanEventEstimate), b.seq+1, b.at)
 	startSeq := b.seq
 
 	out := make([]byte, 0, 2+binary.MaxVarintLen64+len(scans)*scanResultEstimate)
@@ -90,6 +93,9 @@ func applyScans(txn *badger.Txn, e cluster.Entry, scans []Scan) ([]byte, error) 
 	}
 	if b.seq != startSeq {
 		if err := txn.Set(keySeq, b.stable(binary.BigEndian.AppendUint64(b.arena, b.seq))); err != nil {
+			return nil, err
+		}
+		if err := txn.Set(b.stable(appendEventsKey(b.arena, b.index)), b.events); err != nil {
 			return nil, err
 		}
 	}
@@ -190,8 +196,8 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	if d.Result != rules.Admit {
 		ev.Persons = max(s.Persons, 1)
 	}
-	ekey := b.stable(appendEventKey(b.arena, ev.Cursor))
-	return b.txn.Set(ekey, b.stable(appendEventRecord(b.arena, &ev)))
+	b.events = appendEvent(b.events, &ev)
+	return nil
 }
 
 // sameState reports whether Decide returned st unchanged: it returns an
