@@ -36,7 +36,7 @@ func add(t *testing.T, n *cluster.Node, op uint64, delta int64) int64 {
 
 func counter(t *testing.T, m *clustertest.Member) countersm.State {
 	t.Helper()
-	st, err := countersm.Read(m.Node().DB())
+	st, err := countersm.Read(m.Node())
 	if err != nil {
 		t.Fatalf("read counter on %s: %v", m.ID, err)
 	}
@@ -49,7 +49,7 @@ func waitConverged(t *testing.T, h *clustertest.Harness, want countersm.State) {
 	t.Helper()
 	clustertest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		for _, m := range h.Running() {
-			st, err := countersm.Read(m.Node().DB())
+			st, err := countersm.Read(m.Node())
 			if err != nil {
 				return err
 			}
@@ -155,7 +155,7 @@ func checkAcked(t *testing.T, h *clustertest.Harness, acked map[uint64]int64) {
 	t.Helper()
 	for _, m := range h.Running() {
 		for op := range acked {
-			ok, err := countersm.HasOp(m.Node().DB(), op)
+			ok, err := countersm.HasOp(m.Node(), op)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -323,7 +323,7 @@ func TestMinorityPartitionCannotCommit(t *testing.T) {
 		t.Fatalf("after heal total is %d, want 2 (the minority's command must not survive)", want.Total)
 	}
 	for _, m := range h.Members {
-		if ok, _ := countersm.HasOp(m.Node().DB(), 666); ok {
+		if ok, _ := countersm.HasOp(m.Node(), 666); ok {
 			t.Fatalf("%s applied the minority's command", m.ID)
 		}
 	}

@@ -190,9 +190,14 @@ func (n *Node) ID() string { return n.cfg.ID }
 // RaftAddr is the address other nodes reach this node on.
 func (n *Node) RaftAddr() string { return n.mux.advertise.String() }
 
-// DB gives read access to the state. Use View transactions only: all writes
-// go through Apply.
-func (n *Node) DB() *badger.DB { return n.db }
+// View runs fn in a read transaction on this node's state, as of what it
+// has applied (a follower may trail the leader). All writes go through
+// Apply. Reads wait while a snapshot restore replaces the state.
+func (n *Node) View(fn func(txn *badger.Txn) error) error {
+	n.fsm.stateMu.RLock()
+	defer n.fsm.stateMu.RUnlock()
+	return n.db.View(fn)
+}
 
 // IsLeader reports whether this node is the leader now.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }

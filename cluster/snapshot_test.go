@@ -445,13 +445,13 @@ func converge(t *testing.T, h *clustertest.Harness, noop uint64) countersm.State
 		t.Fatalf("no-op through the leader: %v", err)
 	}
 	h.WaitApplied(leader.Node().AppliedIndex(), 10*time.Second)
-	want, err := countersm.Read(leader.Node().DB())
+	want, err := countersm.Read(leader.Node())
 	if err != nil {
 		t.Fatal(err)
 	}
 	clustertest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		for _, m := range h.Running() {
-			st, err := countersm.Read(m.Node().DB())
+			st, err := countersm.Read(m.Node())
 			if err != nil {
 				return err
 			}
@@ -490,7 +490,7 @@ var sentinelKey = []byte("zz-test-sentinel")
 
 func hasSentinel(t *testing.T, m *clustertest.Member) bool {
 	t.Helper()
-	err := m.Node().DB().View(func(txn *badger.Txn) error {
+	err := m.Node().View(func(txn *badger.Txn) error {
 		_, err := txn.Get(sentinelKey)
 		return err
 	})
@@ -512,7 +512,7 @@ func TestNodeSnapshotThenRestartKeepsState(t *testing.T) {
 	if info.Index == 0 || info.Node != m.ID {
 		t.Fatalf("snapshot info %+v", info)
 	}
-	before, err := countersm.Read(m.Node().DB())
+	before, err := countersm.Read(m.Node())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +530,7 @@ func TestNodeSnapshotThenRestartKeepsState(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(m.Dir, restoreMarker)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("restore marker after a clean restart: %v", err)
 	}
-	st, err := countersm.Read(m.Node().DB())
+	st, err := countersm.Read(m.Node())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +589,7 @@ func TestRestartWithRestoreMarkerRestoresFromSnapshot(t *testing.T) {
 		t.Fatal("the stray key survived: the node did not restore from its snapshot")
 	}
 	converge(t, h, 1<<42)
-	st, err := countersm.Read(m.Node().DB())
+	st, err := countersm.Read(m.Node())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,8 +102,13 @@ func (Counter) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(nil, uint64(st.Total)), nil
 }
 
+// Viewer runs read transactions: a *cluster.Node or a *badger.DB.
+type Viewer interface {
+	View(fn func(txn *badger.Txn) error) error
+}
+
 // Read returns the counter's state.
-func Read(db *badger.DB) (State, error) {
+func Read(db Viewer) (State, error) {
 	var st State
 	err := db.View(func(txn *badger.Txn) (err error) {
 		st, err = read(txn)
@@ -113,7 +118,7 @@ func Read(db *badger.DB) (State, error) {
 }
 
 // HasOp reports whether op was applied.
-func HasOp(db *badger.DB, op uint64) (bool, error) {
+func HasOp(db Viewer, op uint64) (bool, error) {
 	var at uint64
 	err := db.View(func(txn *badger.Txn) (err error) {
 		at, err = get(txn, binary.BigEndian.AppendUint64(append([]byte{}, opPrefix...), op))

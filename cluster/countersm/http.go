@@ -56,7 +56,7 @@ func Routes(r *httpapi.Router, n *cluster.Node, adminToken string) {
 		}
 		missing := []uint64{}
 		for _, op := range req.Ops {
-			ok, err := HasOp(n.DB(), op)
+			ok, err := HasOp(n, op)
 			if err != nil {
 				httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 				return
@@ -68,7 +68,7 @@ func Routes(r *httpapi.Router, n *cluster.Node, adminToken string) {
 		httpapi.JSON(ctx, http.StatusOK, map[string][]uint64{"missing": missing})
 	}))
 	r.Handle(http.MethodGet, "/v1/counter", auth(func(ctx *fasthttp.RequestCtx) {
-		st, err := Read(n.DB())
+		st, err := Read(n)
 		if err != nil {
 			httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 			return

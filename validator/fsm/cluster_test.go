@@ -171,7 +171,7 @@ func TestClusterConcurrentScans(t *testing.T) {
 	h.WaitApplied(maxIndex+1, 10*time.Second)
 	var first map[string]string
 	for i, n := range nodes {
-		d, err := dump(n.DB())
+		d, err := dump(n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,14 +180,14 @@ func TestClusterConcurrentScans(t *testing.T) {
 		} else if err := sameDump(first, d); err != nil {
 			t.Fatalf("replica %d differs from replica 0: %v", i, err)
 		}
-		evs, _, err := EventsAfter(n.DB(), Cursor{}, 10*nTickets*24)
+		evs, _, err := EventsAfter(n, Cursor{}, 10*nTickets*24)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(evs) != 24*nTickets || evs[len(evs)-1].Seq != uint64(len(evs)) {
 			t.Fatalf("replica %d: %d events", i, len(evs))
 		}
-		zones, err := Zones(n.DB())
+		zones, err := Zones(n)
 		if err != nil || zones[0].Occupancy != nTickets {
 			t.Fatalf("replica %d: zones %+v %v", i, zones, err)
 		}

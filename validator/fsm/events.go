@@ -151,7 +151,7 @@ func parseEventsKey(k []byte) (uint64, bool) {
 // the cursor to pass next time (after itself when there are none). It fails
 // with ErrEventsPurged when after is not the zero Cursor and events after it
 // were purged; the zero Cursor reads from the oldest event kept.
-func EventsAfter(db *badger.DB, after Cursor, limit int) ([]Event, Cursor, error) {
+func EventsAfter(db Viewer, after Cursor, limit int) ([]Event, Cursor, error) {
 	if limit <= 0 {
 		return nil, after, errors.New("fsm: EventsAfter limit must be positive")
 	}

@@ -256,7 +256,7 @@ func expect(t testing.TB, what string, r ScanResult, result rules.Result, reason
 }
 
 // dump returns every application key and value, for comparing replicas.
-func dump(db *badger.DB) (map[string]string, error) {
+func dump(db Viewer) (map[string]string, error) {
 	m := map[string]string{}
 	err := db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.DefaultIteratorOptions)

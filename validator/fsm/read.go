@@ -17,12 +17,18 @@ var (
 	ErrBadToken    = errors.New("fsm: bad gate token")
 )
 
+// Viewer runs read transactions: a *cluster.Node (which keeps reads out of
+// a snapshot restore) or, in tests, a *badger.DB.
+type Viewer interface {
+	View(fn func(txn *badger.Txn) error) error
+}
+
 // The read functions run in a Badger read transaction on a node's local
 // state: what this node has applied, which may trail the leader.
 
 // Ticket returns a ticket and its usage state, as of the current epoch
 // (after ExitAll nobody reads as inside). found is false for an unknown ID.
-func Ticket(db *badger.DB, id [16]byte) (t ticket.Ticket, st ticket.State, found bool, err error) {
+func Ticket(db Viewer, id [16]byte) (t ticket.Ticket, st ticket.State, found bool, err error) {
 	err = db.View(func(txn *badger.Txn) error {
 		tp, s, _, err := loadTicket(txn, id)
 		if err != nil || tp == nil {
@@ -39,7 +45,7 @@ func Ticket(db *badger.DB, id [16]byte) (t ticket.Ticket, st ticket.State, found
 
 // LookupGate returns one gate. (A function named Gate would clash with the
 // type.)
-func LookupGate(db *badger.DB, id string) (g Gate, found bool, err error) {
+func LookupGate(db Viewer, id string) (g Gate, found bool, err error) {
 	if !ticket.ValidName(id) {
 		return Gate{}, false, nil
 	}
@@ -51,7 +57,7 @@ func LookupGate(db *badger.DB, id string) (g Gate, found bool, err error) {
 }
 
 // Gates returns every gate, sorted by ID.
-func Gates(db *badger.DB) ([]Gate, error) {
+func Gates(db Viewer) ([]Gate, error) {
 	var gates []Gate
 	err := db.View(func(txn *badger.Txn) error {
 		return iterate(txn, prefixGate, func(k, v []byte) error {
@@ -67,7 +73,7 @@ func Gates(db *badger.DB) ([]Gate, error) {
 }
 
 // Zones returns every zone with its live occupancy, sorted by ID.
-func Zones(db *badger.DB) ([]ticket.Zone, error) {
+func Zones(db Viewer) ([]ticket.Zone, error) {
 	var zones []ticket.Zone
 	err := db.View(func(txn *badger.Txn) error {
 		return iterate(txn, prefixZone, func(_, v []byte) error {
@@ -84,7 +90,7 @@ func Zones(db *badger.DB) ([]ticket.Zone, error) {
 }
 
 // Location returns the park's time zone; UTC until one is configured.
-func Location(db *badger.DB) (*time.Location, error) {
+func Location(db Viewer) (*time.Location, error) {
 	var loc *time.Location
 	err := db.View(func(txn *badger.Txn) (err error) {
 		loc, err = locationOf(txn)
@@ -96,7 +102,7 @@ func Location(db *badger.DB) (*time.Location, error) {
 // CheckGateToken authenticates a gate by its bearer token, comparing
 // SHA-256 hashes in constant time. It returns ErrUnknownGate or ErrBadToken;
 // a gate whose TokenHash is all zero accepts no token.
-func CheckGateToken(db *badger.DB, gateID, token string) (Gate, error) {
+func CheckGateToken(db Viewer, gateID, token string) (Gate, error) {
 	sum := sha256.Sum256([]byte(token))
 	g, found, err := LookupGate(db, gateID)
 	switch {
@@ -114,7 +120,7 @@ func CheckGateToken(db *badger.DB, gateID, token string) (Gate, error) {
 
 // LookupScan returns the decision recorded for a gate's scan ID, as a
 // rescan would answer it, until PurgeScans drops it.
-func LookupScan(db *badger.DB, gate, scanID string) (res ScanResult, found bool, err error) {
+func LookupScan(db Viewer, gate, scanID string) (res ScanResult, found bool, err error) {
 	err = db.View(func(txn *badger.Txn) error {
 		err := getValue(txn, appendScanIDKey(nil, gate, scanID), func(v []byte) error {
 			return decodeScanRecord(v, &res)

@@ -76,7 +76,7 @@ func (s *Server) handleGateAdd(ctx *fasthttp.RequestCtx) {
 	token := "gt_" + hex.EncodeToString(raw)
 	c := fsm.Configure{Gates: []fsm.Gate{{ID: req.ID, Zone: req.Zone, TokenHash: fsm.HashToken(token), Direction: dir}}}
 	// A gate's zone must exist; create it (no cap) when it does not.
-	zones, err := fsm.Zones(s.node.DB())
+	zones, err := fsm.Zones(s.node)
 	if err != nil {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
@@ -95,7 +95,7 @@ func (s *Server) handleGateAdd(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) handleGateList(ctx *fasthttp.RequestCtx) {
-	gates, err := fsm.Gates(s.node.DB())
+	gates, err := fsm.Gates(s.node)
 	if err != nil {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
@@ -109,7 +109,7 @@ func (s *Server) handleGateList(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) handleGateDelete(ctx *fasthttp.RequestCtx) {
 	id := strings.TrimPrefix(string(ctx.Path()), PathGates+"/")
-	if _, found, err := fsm.LookupGate(s.node.DB(), id); err != nil || !found {
+	if _, found, err := fsm.LookupGate(s.node, id); err != nil || !found {
 		httpapi.Error(ctx, http.StatusNotFound, "no gate %q", id)
 		return
 	}
@@ -142,7 +142,7 @@ func (s *Server) handleZoneSet(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) handleZoneList(ctx *fasthttp.RequestCtx) {
-	zones, err := fsm.Zones(s.node.DB())
+	zones, err := fsm.Zones(s.node)
 	if err != nil {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
@@ -167,7 +167,7 @@ type ParkJSON struct {
 }
 
 func (s *Server) handleParkGet(ctx *fasthttp.RequestCtx) {
-	loc, err := fsm.Location(s.node.DB())
+	loc, err := fsm.Location(s.node)
 	if err != nil {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
@@ -250,7 +250,7 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	events, next, err := fsm.EventsAfter(s.node.DB(), after, limit)
+	events, next, err := fsm.EventsAfter(s.node, after, limit)
 	if err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, fsm.ErrEventsPurged) {

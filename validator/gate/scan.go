@@ -99,7 +99,7 @@ func (s *Server) authorizeGate(ctx *fasthttp.RequestCtx, gate string) bool {
 	if subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) == 1 {
 		return true
 	}
-	if _, err := fsm.CheckGateToken(s.node.DB(), gate, token); err != nil {
+	if _, err := fsm.CheckGateToken(s.node, gate, token); err != nil {
 		if errors.Is(err, fsm.ErrUnknownGate) {
 			httpapi.Error(ctx, http.StatusForbidden, "gate %q is not registered on this cluster", gate)
 		} else {
@@ -223,7 +223,7 @@ func (s *Server) response(r fsm.ScanResult, scanID string) ScanResponse {
 
 // formatTime renders unix ms in the park's time zone.
 func (s *Server) formatTime(ms int64) string {
-	loc, err := fsm.Location(s.node.DB())
+	loc, err := fsm.Location(s.node)
 	if err != nil || loc == nil {
 		loc = time.UTC
 	}

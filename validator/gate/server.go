@@ -12,7 +12,7 @@ import (
 // Node is what the gate API needs of a cluster node.
 type Node interface {
 	Applier
-	DB() *badger.DB
+	View(fn func(txn *badger.Txn) error) error
 	AppliedIndex() uint64
 }
 

@@ -213,7 +213,7 @@ func (s *Server) handleTicket(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) fillTicket(ctx *fasthttp.RequestCtx, view *TicketView, id [16]byte, check func(*ticket.Ticket)) {
 	view.AppliedIndex = s.node.AppliedIndex()
-	t, st, found, err := fsm.Ticket(s.node.DB(), id)
+	t, st, found, err := fsm.Ticket(s.node, id)
 	if err != nil {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
@@ -225,7 +225,7 @@ func (s *Server) fillTicket(ctx *fasthttp.RequestCtx, view *TicketView, id [16]b
 	if check != nil {
 		check(&t)
 	}
-	loc, err := fsm.Location(s.node.DB())
+	loc, err := fsm.Location(s.node)
 	if err != nil || loc == nil {
 		loc = time.UTC
 	}
@@ -320,7 +320,7 @@ func (s *Server) handleTicketChange(ctx *fasthttp.RequestCtx) {
 		}
 		out = ChangeResponse{Outcome: rr.Outcome.String(), FirstEntryGate: rr.FirstGate, Zone: rr.Zone}
 		if rr.FirstAt != 0 {
-			loc, _ := fsm.Location(s.node.DB())
+			loc, _ := fsm.Location(s.node)
 			if loc == nil {
 				loc = time.UTC
 			}
