@@ -138,9 +138,12 @@ func runDev(cmd *cobra.Command, f *devFlags) error {
 		fmt.Fprintf(out, "  %s  http %s  raft %s  pid %d  log %s\n", n.id, n.httpURL, n.raftAddr, n.pid(), filepath.Join(n.dir, "node.log"))
 	}
 	fmt.Fprintf(out, "\nTry, in another terminal:\n")
-	fmt.Fprintf(out, "  export ADMIT_ADMIN_TOKEN=%s\n", token)
-	fmt.Fprintf(out, "  ./bin/admit cluster status --cluster %s\n", clusterURLs)
-	fmt.Fprintf(out, "  curl -s %s/metrics | grep ^admit_raft\n", nodes[0].httpURL)
+	fmt.Fprintf(out, "  export ADMIT_ADMIN_TOKEN=%s ADMIT_CLUSTER=%s\n", token, clusterURLs)
+	fmt.Fprintf(out, "  ./bin/admit cluster status\n")
+	fmt.Fprintf(out, "  ./bin/admit gate add --id north-1 --zone main\n")
+	fmt.Fprintf(out, "  ./bin/admit tickets load --count 100000 --out codes.txt\n")
+	fmt.Fprintf(out, "  ./bin/admit scan \"$(head -1 codes.txt)\" --gate north-1     # ADMIT; run it again: DENY already_used\n")
+	fmt.Fprintf(out, "  curl -s %s/metrics | grep ^admit_\n", nodes[0].httpURL)
 	fmt.Fprintf(out, "  kill -9 <pid of the leader>    # watch a new leader take over below\n\n")
 
 	deaths := make(chan string, len(nodes))

@@ -20,10 +20,17 @@ type apiFlags = clusterFlags
 
 func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.urls, "cluster", "http://127.0.0.1:7101", "HTTP URL of any node; comma-separate several to try in turn")
+	pf.StringVar(&f.urls, "cluster", envOr("ADMIT_CLUSTER", "http://127.0.0.1:7101"), "HTTP URL of any node; comma-separate several to try in turn (default $ADMIT_CLUSTER)")
 	pf.StringVar(&f.adminToken, "admin-token", "", "admin token (default $ADMIT_ADMIN_TOKEN)")
 	pf.BoolVar(&f.json, "json", false, "print JSON")
 	pf.DurationVar(&f.timeout, "timeout", defaultTimeout, "how long to wait for an answer")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func newGateCmd() *cobra.Command {

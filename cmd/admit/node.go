@@ -29,6 +29,8 @@ type nodeFlags struct {
 	adminToken                                                    string
 	stateMachine                                                  string
 	maxBody                                                       int
+	scanTimeout                                                   time.Duration
+	maxBatch                                                      int
 }
 
 func newNodeCmd(g *globalFlags) *cobra.Command {
@@ -57,6 +59,9 @@ restarted from its data dir rejoins by itself (the flags may stay).`,
 	fl.StringVar(&f.join, "join", "", "join the cluster through this node's HTTP URL (comma-separate several)")
 	fl.StringVar(&f.adminToken, "admin-token", "", "token for admin calls (default $ADMIT_ADMIN_TOKEN)")
 	fl.IntVar(&f.maxBody, "max-body-bytes", 1<<20, "largest accepted request body")
+	gdef := gate.DefaultConfig("")
+	fl.DurationVar(&f.scanTimeout, "scan-timeout", gdef.ScanTimeout, "longest a scan waits for the cluster before the gate gets 503")
+	fl.IntVar(&f.maxBatch, "max-batch", gdef.MaxBatch, "most scans in one log entry (group commit)")
 	fl.StringVar(&f.stateMachine, "state-machine", "tickets", "replicated state machine: tickets, or counter (a test counter for process-level tests)")
 	fl.MarkHidden("state-machine")
 	cmd.MarkFlagRequired("id")
@@ -116,6 +121,7 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 		countersm.Routes(router, node, f.adminToken)
 	} else {
 		gcfg := gate.DefaultConfig(f.adminToken)
+		gcfg.ScanTimeout, gcfg.MaxBatch = f.scanTimeout, f.maxBatch
 		gcfg.Logger = log
 		gcfg.Registerer = reg
 		gates, err := gate.New(gcfg, node)
