@@ -8,20 +8,31 @@ PKGS  := ./...
 # Short fuzz runs for `make fuzz`; longer with FUZZTIME=10m.
 FUZZTIME ?= 30s
 
-.PHONY: build run test bench lint fuzz clean check-go
+.PHONY: build run test bench lint fuzz clean check-go deps
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 check-go:
 	@command -v $(GO) >/dev/null || { echo "Go is required: https://go.dev/doc/install (Debian: see README)"; exit 1; }
+
+# PostgreSQL binaries (initdb, pg_ctl) for the sales tests and make run;
+# Debian's package is installed when none is found. Tests start their own
+# throwaway server from them unless ADMIT_TEST_PG names one.
+deps:
+	@if [ -z "$$ADMIT_TEST_PG" ] && ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "PostgreSQL not found: installing Debian's postgresql package"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
 
 build: check-go
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/admit
 
 # A local 3-node cluster of real processes; data under .data/, Ctrl-C stops it.
-run: build
+run: build deps
 	./$(BIN) dev $(ARGS)
 
 # Every test, with the race detector. Fuzz targets run their seed corpus.
-test: check-go
+test: check-go deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 

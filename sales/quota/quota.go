@@ -1,0 +1,195 @@
+// Package quota holds the sales limits: a daily capacity per park, per
+// product and per time slot. Taking places is one conditional UPDATE on a
+// per-day counter (used + n <= capacity), so buyers racing for the last
+// places never push a day one ticket over, whatever the isolation level.
+//
+// Places are taken in a fixed order (park, product, slot) so two orders
+// never wait on each other in opposite orders. An order's places are
+// recorded in quota_holds and given back when it expires, is cancelled or
+// refunded.
+package quota
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/admitpark/admit/sales/web"
+)
+
+// Scopes of a counter.
+const (
+	ScopePark    = "park"
+	ScopeProduct = "product"
+	ScopeSlot    = "slot"
+)
+
+// ErrExhausted: a limit has fewer places left than asked. The error is a
+// *web.Problem (409, code quota_exhausted) saying which limit.
+var ErrExhausted = errors.New("quota exhausted")
+
+// DB is what the package needs: a pgx.Tx or a pool.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Request asks for places.
+type Request struct {
+	ParkID    string
+	ProductID string
+	SlotID    int64     // 0: the product has no slots
+	VisitDate time.Time // the park-local day; only the date counts
+	Quantity  int
+}
+
+type limit struct {
+	scope, id string
+	capacity  *int // nil: no limit, usage still counted for reports
+}
+
+func limits(ctx context.Context, tx DB, r Request) ([]limit, error) {
+	var parkCap, productCap *int
+	err := tx.QueryRow(ctx, `SELECT p.daily_capacity, pr.daily_quota FROM parks p JOIN products pr ON pr.park_id = p.id
+		WHERE p.id = $1 AND pr.id = $2`, r.ParkID, r.ProductID).Scan(&parkCap, &productCap)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, web.Problemf(http.StatusNotFound, "unknown_product", "product %q is not sold in park %q", r.ProductID, r.ParkID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ls := []limit{{ScopePark, r.ParkID, parkCap}, {ScopeProduct, r.ProductID, productCap}}
+	if r.SlotID != 0 {
+		var slotCap int
+		err := tx.QueryRow(ctx, `SELECT capacity FROM time_slots WHERE id = $1 AND product_id = $2`, r.SlotID, r.ProductID).Scan(&slotCap)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, web.Problemf(http.StatusNotFound, "unknown_slot", "time slot %d does not belong to product %q", r.SlotID, r.ProductID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, limit{ScopeSlot, fmt.Sprint(r.SlotID), &slotCap})
+	}
+	return ls, nil
+}
+
+// Take reserves r.Quantity places for orderID inside tx, or returns an
+// ErrExhausted problem and takes nothing (the caller rolls tx back).
+func Take(ctx context.Context, tx DB, orderID int64, r Request) error {
+	if r.Quantity < 1 {
+		return web.Problemf(http.StatusBadRequest, "bad_quantity", "quantity must be at least 1")
+	}
+	ls, err := limits(ctx, tx, r)
+	if err != nil {
+		return err
+	}
+	day := r.VisitDate.Format(time.DateOnly)
+	for _, l := range ls {
+		if _, err := tx.Exec(ctx, `INSERT INTO quota_usage (scope, scope_id, visit_date) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING`, l.scope, l.id, day); err != nil {
+			return err
+		}
+		var used int
+		err := tx.QueryRow(ctx, `UPDATE quota_usage SET used = used + $4
+			WHERE scope = $1 AND scope_id = $2 AND visit_date = $3 AND ($5::int IS NULL OR used + $4 <= $5::int)
+			RETURNING used`, l.scope, l.id, day, r.Quantity, l.capacity).Scan(&used)
+		if errors.Is(err, pgx.ErrNoRows) {
+			left, _ := remaining(ctx, tx, l, day)
+			return fmt.Errorf("%w: %w", ErrExhausted, web.Problemf(http.StatusConflict, "quota_exhausted",
+				"%s %s is sold out for %s: %d left, %d asked", l.scope, l.id, day, left, r.Quantity))
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO quota_holds (order_id, scope, scope_id, visit_date, quantity)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, scope, scope_id, visit_date)
+			DO UPDATE SET quantity = quota_holds.quantity + EXCLUDED.quantity`, orderID, l.scope, l.id, day, r.Quantity); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func remaining(ctx context.Context, tx DB, l limit, day string) (int, error) {
+	if l.capacity == nil {
+		return -1, nil
+	}
+	var used int
+	err := tx.QueryRow(ctx, `SELECT used FROM quota_usage WHERE scope = $1 AND scope_id = $2 AND visit_date = $3`, l.scope, l.id, day).Scan(&used)
+	return max(0, *l.capacity-used), err
+}
+
+// Release gives back every place orderID holds (expired or cancelled
+// order). It is idempotent.
+func Release(ctx context.Context, tx DB, orderID int64) error {
+	_, err := tx.Exec(ctx, `WITH h AS (
+			DELETE FROM quota_holds WHERE order_id = $1 RETURNING scope, scope_id, visit_date, quantity)
+		UPDATE quota_usage u SET used = GREATEST(0, u.used - h.quantity)
+		FROM h WHERE u.scope = h.scope AND u.scope_id = h.scope_id AND u.visit_date = h.visit_date`, orderID)
+	return err
+}
+
+// ReleaseOne gives back the places of one refunded ticket: one place in
+// each scope the order holds for that product, slot and day.
+func ReleaseOne(ctx context.Context, tx DB, orderID int64, r Request) error {
+	ls := []limit{{scope: ScopePark, id: r.ParkID}, {scope: ScopeProduct, id: r.ProductID}}
+	if r.SlotID != 0 {
+		ls = append(ls, limit{scope: ScopeSlot, id: fmt.Sprint(r.SlotID)})
+	}
+	day := r.VisitDate.Format(time.DateOnly)
+	for _, l := range ls {
+		tag, err := tx.Exec(ctx, `UPDATE quota_holds SET quantity = quantity - $5
+			WHERE order_id = $1 AND scope = $2 AND scope_id = $3 AND visit_date = $4 AND quantity >= $5`,
+			orderID, l.scope, l.id, day, r.Quantity)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			continue // nothing held (already released)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE quota_usage SET used = GREATEST(0, used - $4)
+			WHERE scope = $1 AND scope_id = $2 AND visit_date = $3`, l.scope, l.id, day, r.Quantity); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Availability is what is left of each limit on a day.
+type Availability struct {
+	Scope     string `json:"scope"`
+	ID        string `json:"id"`
+	Capacity  *int   `json:"capacity"` // null: no limit
+	Used      int    `json:"used"`
+	Remaining *int   `json:"remaining"`
+}
+
+// Available reports the limits that apply to r, and the places left.
+func Available(ctx context.Context, db DB, r Request) ([]Availability, error) {
+	ls, err := limits(ctx, db, r)
+	if err != nil {
+		return nil, err
+	}
+	day := r.VisitDate.Format(time.DateOnly)
+	out := make([]Availability, 0, len(ls))
+	for _, l := range ls {
+		a := Availability{Scope: l.scope, ID: l.id, Capacity: l.capacity}
+		err := db.QueryRow(ctx, `SELECT used FROM quota_usage WHERE scope = $1 AND scope_id = $2 AND visit_date = $3`,
+			l.scope, l.id, day).Scan(&a.Used)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		if l.capacity != nil {
+			left := max(0, *l.capacity-a.Used)
+			a.Remaining = &left
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
