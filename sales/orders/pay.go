@@ -1,0 +1,183 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/admitpark/admit/sales/audit"
+	"github.com/admitpark/admit/sales/payment"
+	"github.com/admitpark/admit/sales/web"
+)
+
+// PayRequest is the body of POST /v1/orders/{id}/pay: cash at a window
+// ({"method":"cash","amount_minor":N}, N the order total) or online
+// ({"method":"provider","provider":"test"}).
+type PayRequest struct {
+	Method      string `json:"method"`
+	AmountMinor *int64 `json:"amount_minor,omitempty"`
+	Provider    string `json:"provider,omitempty"`
+}
+
+// PayResult answers a payment: the order (paid, with tickets, after cash),
+// and for an online payment where the buyer pays.
+type PayResult struct {
+	Order       Order  `json:"order"`
+	PaymentID   int64  `json:"payment_id"`
+	PayURL      string `json:"pay_url,omitempty"`
+	ProviderRef string `json:"provider_ref,omitempty"`
+}
+
+// Pay takes a payment for an order: cash (by a cashier, the exact total;
+// the order is paid and its tickets issued at once) or an online payment
+// started with a provider (the order is paid when the provider's webhook
+// says so).
+func (a *API) Pay(ctx context.Context, p web.Principal, ref string, r PayRequest) (PayResult, error) {
+	switch r.Method {
+	case payment.MethodCash:
+		if r.AmountMinor == nil || r.Provider != "" {
+			return PayResult{}, bad("bad_payment", `cash takes "amount_minor" (the order total) and no "provider"`)
+		}
+		if p.Role != web.RoleCashier {
+			return PayResult{}, web.Problemf(http.StatusForbidden, "cashier_only", "cash is taken by a cashier at a window, not by role %s", p.Role)
+		}
+		return a.payCash(ctx, p, ref, *r.AmountMinor)
+	case payment.MethodProvider:
+		if r.AmountMinor != nil || r.Provider == "" {
+			return PayResult{}, bad("bad_payment", `an online payment takes "provider" (one of %v) and no "amount_minor"`, a.providers.Names())
+		}
+		return a.startOnline(ctx, p, ref, r.Provider)
+	}
+	return PayResult{}, bad("bad_payment", `"method" must be cash or provider, not %q`, r.Method)
+}
+
+// payable checks that a locked order can take a payment now. An order
+// whose hold ran out is expired on the spot (refusal says so); the caller
+// commits that and returns the refusal.
+func payable(ctx context.Context, tx DB, o orderRow, now time.Time) (refusal error, expired bool, err error) {
+	if o.Status != StatusPending {
+		return web.Problemf(http.StatusConflict, "order_not_pending", "order %s is %s: it cannot be paid", o.Number, o.Status), false, nil
+	}
+	if !now.Before(o.ExpiresAt) {
+		ok, err := endUnpaid(ctx, tx, system(""), o, StatusExpired, "hold ran out before payment")
+		if err != nil {
+			return nil, false, err
+		}
+		return web.Problemf(http.StatusConflict, "order_expired",
+			"order %s expired at %s unpaid and its places were released; make a new order", o.Number, o.ExpiresAt.UTC().Format(time.RFC3339)), ok, nil
+	}
+	return nil, false, nil
+}
+
+func (a *API) payCash(ctx context.Context, p web.Principal, ref string, amount int64) (PayResult, error) {
+	now := a.now()
+	var (
+		refusal error
+		o       orderRow
+		pay     payment.Payment
+		issued  int
+		expired bool
+	)
+	err := pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
+		var err error
+		if o, err = orderFor(ctx, tx, p, ref, true); err != nil {
+			return err
+		}
+		if refusal, expired, err = payable(ctx, tx, o, now); err != nil || refusal != nil {
+			return err
+		}
+		if p.SalesPointID == "" {
+			return web.Problemf(http.StatusForbidden, "no_sales_point", "cashier %s is not assigned to a sales point", p.Username)
+		}
+		sp, err := readSalesPoint(ctx, tx, p.SalesPointID)
+		if err != nil {
+			return err
+		}
+		if sp.ParkID != o.ParkID || !sp.Active {
+			return web.Problemf(http.StatusForbidden, "wrong_park", "sales point %s (park %s, active %v) cannot take money for park %s", sp.ID, sp.ParkID, sp.Active, o.ParkID)
+		}
+		if pay, err = payment.RecordCash(ctx, tx, payment.Cash{OrderID: o.ID, DueMinor: o.TotalMinor, AmountMinor: amount,
+			Currency: o.Currency, UserID: p.UserID, SalesPointID: p.SalesPointID, At: now}); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, tx, p, "payment.cash", "payment", itoa(pay.ID),
+			map[string]any{"order_id": o.ID, "order": o.Number, "amount_minor": amount, "currency": o.Currency, "sales_point_id": p.SalesPointID}); err != nil {
+			return err
+		}
+		issued, err = a.markPaid(ctx, tx, p, o, pay.ID, now)
+		return err
+	})
+	if err != nil {
+		return PayResult{}, err
+	}
+	if expired {
+		a.m.orders.WithLabelValues(o.Channel, StatusExpired).Inc()
+	}
+	if refusal != nil {
+		return PayResult{}, refusal
+	}
+	a.m.orders.WithLabelValues(o.Channel, StatusPaid).Inc()
+	a.m.tickets.Add(float64(issued))
+	view, err := a.load(ctx, a.cfg.Pool, o.ID)
+	return PayResult{Order: view, PaymentID: pay.ID}, err
+}
+
+// startOnline asks a provider to collect the order total. The order row
+// stays locked while the provider answers (bounded by ProviderTimeout), so
+// the order cannot expire or be cancelled under a payment being started.
+func (a *API) startOnline(ctx context.Context, p web.Principal, ref, name string) (PayResult, error) {
+	prov, ok := a.providers.Get(name)
+	if !ok {
+		return PayResult{}, bad("unknown_provider", "no payment provider %q (configured: %v)", name, a.providers.Names())
+	}
+	now := a.now()
+	var (
+		refusal error
+		expired bool
+		o       orderRow
+		pay     payment.Payment
+		started payment.Started
+	)
+	err := pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
+		var err error
+		if o, err = orderFor(ctx, tx, p, ref, true); err != nil {
+			return err
+		}
+		if refusal, expired, err = payable(ctx, tx, o, now); err != nil || refusal != nil {
+			return err
+		}
+		if o.TotalMinor == 0 {
+			return web.Problemf(http.StatusConflict, "nothing_to_pay", "order %s costs nothing: pay it as cash with amount_minor 0 at a window", o.Number)
+		}
+		pctx, cancel := context.WithTimeout(ctx, a.cfg.ProviderTimeout)
+		started, err = prov.Start(pctx, payment.StartRequest{OrderNumber: o.Number, AmountMinor: o.TotalMinor, Currency: o.Currency})
+		cancel()
+		if err != nil {
+			a.cfg.Log.Warn("payment provider refused to start", "provider", name, "order", o.Number, "err", err)
+			if errors.Is(err, payment.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+				return web.Problemf(http.StatusServiceUnavailable, "provider_unavailable", "payment provider %s is unavailable; try again", name)
+			}
+			return web.Problemf(http.StatusBadGateway, "provider_error", "payment provider %s could not start the payment", name)
+		}
+		if pay, err = payment.RecordPending(ctx, tx, payment.Pending{OrderID: o.ID, Provider: name, ProviderRef: started.ProviderRef,
+			AmountMinor: o.TotalMinor, Currency: o.Currency, UserID: p.UserID, SalesPointID: p.SalesPointID, At: now}); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, p, "payment.start", "payment", itoa(pay.ID),
+			map[string]any{"order_id": o.ID, "order": o.Number, "provider": name, "provider_ref": started.ProviderRef, "amount_minor": o.TotalMinor})
+	})
+	if err != nil {
+		return PayResult{}, err
+	}
+	if expired {
+		a.m.orders.WithLabelValues(o.Channel, StatusExpired).Inc()
+	}
+	if refusal != nil {
+		return PayResult{}, refusal
+	}
+	view, err := a.load(ctx, a.cfg.Pool, o.ID)
+	return PayResult{Order: view, PaymentID: pay.ID, PayURL: started.PayURL, ProviderRef: started.ProviderRef}, err
+}
