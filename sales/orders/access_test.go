@@ -107,15 +107,15 @@ func TestRealNameHolders(t *testing.T) {
 		t.Fatalf("look-up by ID hash: %q, %v", name, err)
 	}
 	// The plain ID numbers are nowhere in the database.
-	for _, table := range []string{"orders", "order_lines", "tickets", "outbox", "audit_log", "settings", "payments"} {
+	for _, table := range []string{"orders", "order_lines", "tickets", "outbox", "audit_log", "order_holders", "payments"} {
 		for _, id := range []string{idA, idB, "19491231", "19900307"} {
 			if n := f.count(fmt.Sprintf(`SELECT count(*) FROM %s x WHERE x::text LIKE '%%' || $1 || '%%'`, table), id); n != 0 {
 				t.Fatalf("%s holds %q in %d rows", table, id, n)
 			}
 		}
 	}
-	if n := f.count(`SELECT count(*) FROM settings`); n != 0 {
-		t.Fatalf("%d settings rows left after issue", n)
+	if n := f.count(`SELECT count(*) FROM order_holders`); n != 0 {
+		t.Fatalf("%d holder rows left after issue", n)
 	}
 	// The outbox payload names the holder for the gate.
 	var j gate.TicketJSON

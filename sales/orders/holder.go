@@ -4,23 +4,19 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
 )
 
 // Holder ID numbers (real-name tickets) are never stored or logged in
 // plain: only HashHolderID (to find a holder's tickets) and MaskHolderID
-// (to show). Until the schema has a place for a pending order's holders
-// (see holdersKey), they wait in the settings table under a per-order key,
-// already hashed and masked, and are deleted when tickets are issued or the
-// order ends unpaid.
+// (to show). A pending order's holders wait in order_holders, already
+// hashed and masked, and are deleted when tickets are issued or the order
+// ends unpaid.
 
 // NormalizeHolderID upper-cases an ID number and drops spaces and dashes.
 // It must be 6-32 letters and digits; an 18-character mainland resident ID
@@ -112,42 +108,40 @@ type holder struct {
 	IDMasked string `json:"id_masked"`
 }
 
-// holdersKey is the settings key of an order's holders.
-// Schema change proposed: an order_holders table (order_line_id, position,
-// name, id_hash, id_masked) in place of these settings rows.
-func holdersKey(orderID int64) string { return "orders.holders." + strconv.FormatInt(orderID, 10) }
-
 // saveHolders stores the holders of each line (by line id) of an order.
 func saveHolders(ctx context.Context, tx DB, orderID int64, byLine map[int64][]holder) error {
-	if len(byLine) == 0 {
-		return nil
+	for lineID, hs := range byLine {
+		for i, h := range hs {
+			if _, err := tx.Exec(ctx, `INSERT INTO order_holders (order_id, order_line_id, position, name, id_hash, id_masked)
+				VALUES ($1, $2, $3, $4, $5, $6)`, orderID, lineID, i, h.Name, h.IDHash, h.IDMasked); err != nil {
+				return err
+			}
+		}
 	}
-	v, err := json.Marshal(byLine)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2)`, holdersKey(orderID), v)
-	return err
+	return nil
 }
 
 // loadHolders returns the holders of an order by line id (none: empty map).
 func loadHolders(ctx context.Context, db DB, orderID int64) (map[int64][]holder, error) {
-	var v []byte
-	err := db.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1`, holdersKey(orderID)).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return map[int64][]holder{}, nil
-	}
+	rows, err := db.Query(ctx, `SELECT order_line_id, name, id_hash, id_masked FROM order_holders
+		WHERE order_id = $1 ORDER BY order_line_id, position`, orderID)
 	if err != nil {
 		return nil, err
 	}
-	var out map[int64][]holder
-	if err := json.Unmarshal(v, &out); err != nil {
-		return nil, fmt.Errorf("holders of order %d: %w", orderID, err)
+	defer rows.Close()
+	out := map[int64][]holder{}
+	for rows.Next() {
+		var lineID int64
+		var h holder
+		if err := rows.Scan(&lineID, &h.Name, &h.IDHash, &h.IDMasked); err != nil {
+			return nil, err
+		}
+		out[lineID] = append(out[lineID], h)
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 func deleteHolders(ctx context.Context, tx DB, orderID int64) error {
-	_, err := tx.Exec(ctx, `DELETE FROM settings WHERE key = $1`, holdersKey(orderID))
+	_, err := tx.Exec(ctx, `DELETE FROM order_holders WHERE order_id = $1`, orderID)
 	return err
 }

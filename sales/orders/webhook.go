@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -125,16 +124,11 @@ func (a *API) ApplyWebhook(ctx context.Context, provider string, ev payment.Even
 	return res, nil
 }
 
-// A payment due for refund is marked by a settings row until refunded.
-// Schema change proposed: a payments.refund_due column instead.
-const refundDuePrefix = "orders.refund_due."
-
-func refundDueKey(paymentID int64) string { return refundDuePrefix + itoa(paymentID) }
-
+// A payment due for refund is marked (payments.refund_due_since) until the
+// provider has returned the money.
 func markRefundDue(ctx context.Context, tx DB, p web.Principal, pay payment.Payment, why string, now time.Time) error {
-	v, _ := json.Marshal(map[string]any{"payment_id": pay.ID, "order_id": pay.OrderID, "reason": why, "since": now})
-	if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`,
-		refundDueKey(pay.ID), v, now); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE payments SET refund_due_since = coalesce(refund_due_since, $2), refund_due_reason = $3
+		WHERE id = $1`, pay.ID, now, why); err != nil {
 		return err
 	}
 	return audit.Record(ctx, tx, p, "payment.refund_due", "payment", itoa(pay.ID),
@@ -143,7 +137,7 @@ func markRefundDue(ctx context.Context, tx DB, p web.Principal, pay payment.Paym
 
 func refundDue(ctx context.Context, db DB, paymentID int64) (bool, error) {
 	var n int
-	err := db.QueryRow(ctx, `SELECT count(*) FROM settings WHERE key = $1`, refundDueKey(paymentID)).Scan(&n)
+	err := db.QueryRow(ctx, `SELECT count(*) FROM payments WHERE id = $1 AND refund_due_since IS NOT NULL`, paymentID).Scan(&n)
 	return n > 0, err
 }
 
@@ -184,7 +178,7 @@ func (a *API) refundLate(ctx context.Context, paymentID int64) error {
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM settings WHERE key = $1`, refundDueKey(cur.ID))
+		_, err = tx.Exec(ctx, `UPDATE payments SET refund_due_since = NULL WHERE id = $1`, cur.ID)
 		return err
 	})
 }
@@ -193,11 +187,12 @@ func (a *API) refundLate(ctx context.Context, paymentID int64) error {
 // first, at most 100 a call) and returns how many it refunded. The Sweeper
 // calls it; a provider still unavailable leaves its payments for next time.
 func (a *API) RefundLatePayments(ctx context.Context) (int, error) {
-	rows, err := a.cfg.Pool.Query(ctx, `SELECT key FROM settings WHERE key LIKE 'orders.refund\_due.%' ORDER BY updated_at, key LIMIT 100`)
+	rows, err := a.cfg.Pool.Query(ctx, `SELECT id FROM payments WHERE refund_due_since IS NOT NULL
+		ORDER BY refund_due_since, id LIMIT 100`)
 	if err != nil {
 		return 0, err
 	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		return 0, err
 	}
@@ -205,11 +200,7 @@ func (a *API) RefundLatePayments(ctx context.Context) (int, error) {
 		n    int
 		errs []error
 	)
-	for _, k := range keys {
-		id, err := strconv.ParseInt(strings.TrimPrefix(k, refundDuePrefix), 10, 64)
-		if err != nil {
-			continue
-		}
+	for _, id := range ids {
 		if err := a.refundLate(ctx, id); err != nil {
 			errs = append(errs, fmt.Errorf("payment %d: %w", id, err))
 			continue
