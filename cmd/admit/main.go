@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 		newTicketsCmd(),
 		newScanCmd(),
 		newDevCmd(),
+		newBenchCmd(),
 		newVersionCmd(),
 	)
 	return root
