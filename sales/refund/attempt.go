@@ -1,0 +1,244 @@
+package refund
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/admitpark/admit/sales/audit"
+	"github.com/admitpark/admit/sales/quota"
+	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/ticket"
+)
+
+// systemPrincipal is the actor of the Retrier's changes in the audit log.
+var systemPrincipal = web.Principal{Username: "refund-retrier", Role: "system"}
+
+// paymentSQL selects the payment an order's refunds go back through: its
+// first succeeded one (an order has at most one). order is the SQL for the
+// order id ("$1", "r.order_id").
+func paymentSQL(order string) string {
+	return `SELECT id, method, provider, provider_ref, amount_minor, refunded_minor FROM payments
+	WHERE order_id = ` + order + ` AND status IN ('succeeded', 'partially_refunded', 'refunded') ORDER BY id LIMIT 1`
+}
+
+// attempt asks the cluster to revoke a pending refund's ticket and applies
+// the answer. present says the caller is the person who asked for the
+// refund (at a window when a cashier, so cash can be paid out at once).
+// With clusterDown set (an earlier call of the same batch got no answer),
+// the cluster is not called and the attempt counts as failed, so a batch
+// does not wait a timeout per ticket. down reports that the cluster gave no
+// answer.
+func (a *API) attempt(ctx context.Context, p web.Principal, id int64, now time.Time, present, clusterDown bool) (down bool, err error) {
+	var status string
+	var tid [16]byte
+	var version int64
+	err = a.cfg.Pool.QueryRow(ctx, `SELECT r.status, r.ticket_id, t.version
+		FROM refunds r JOIN tickets t ON t.id = r.ticket_id WHERE r.id = $1`, id).Scan(&status, &tid, &version)
+	if err != nil {
+		return false, fmt.Errorf("load refund %d: %w", id, err)
+	}
+	if status != StatusPendingRevoke {
+		return false, nil // finished by someone else
+	}
+	next := uint64(version) + 1
+	if clusterDown {
+		return true, a.pending(ctx, id, now, "cluster unavailable (an earlier call in the batch got no answer)", "", next)
+	}
+	rctx, cancel := context.WithTimeout(ctx, a.cfg.RevokeTimeout)
+	res, err := a.cfg.Revoker.Revoke(rctx, tid, next)
+	cancel()
+	if err != nil {
+		a.cfg.Log.Warn("refund: the cluster gave no answer; refund stays pending", "refund", id,
+			"ticket", ticket.FormatID(tid), "err", err)
+		return errors.Is(err, ErrClusterUnavailable), a.pending(ctx, id, now, "cluster: "+err.Error(), "", next)
+	}
+	switch res.Outcome {
+	case OutcomeRevoked:
+		send, err := a.complete(ctx, p, id, next, now, present)
+		if err != nil || !send {
+			return false, err
+		}
+		return false, a.sendMoney(ctx, p, id, now)
+	case OutcomeAlreadyUsed:
+		return false, a.refuse(ctx, p, id, res, now)
+	case OutcomeUnknown, OutcomeStale:
+		return false, a.pending(ctx, id, now, "cluster answered "+res.Outcome, res.Outcome, next)
+	}
+	return false, fmt.Errorf("refund %d: unexpected cluster outcome %q", id, res.Outcome)
+}
+
+// pending records a failed attempt: attempts+1, next_attempt_at after the
+// backoff. outcome "unknown" also writes the outbox 'revoke' row (once per
+// version); "stale" bumps the ticket's version so the next revoke is newer.
+func (a *API) pending(ctx context.Context, id int64, now time.Time, why, outcome string, version uint64) error {
+	return pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
+		var attempts int
+		var tid [16]byte
+		err := tx.QueryRow(ctx, `SELECT attempts, ticket_id FROM refunds WHERE id = $1 AND status = 'pending_revoke' FOR UPDATE`, id).
+			Scan(&attempts, &tid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		attempts++
+		next := now.Add(a.cfg.backoff(attempts))
+		if _, err := tx.Exec(ctx, `UPDATE refunds SET attempts = $2, next_attempt_at = $3 WHERE id = $1`, id, attempts, next); err != nil {
+			return err
+		}
+		switch outcome {
+		case OutcomeUnknown:
+			payload, err := json.Marshal(gate.ChangeRequest{Version: version})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO outbox (kind, ticket_id, version, payload)
+				SELECT 'revoke', $1, $2, $3 WHERE NOT EXISTS (
+					SELECT 1 FROM outbox WHERE kind = 'revoke' AND ticket_id = $1 AND version = $2)`,
+				tid, int64(version), payload); err != nil {
+				return err
+			}
+		case OutcomeStale:
+			if _, err := tx.Exec(ctx, `UPDATE tickets SET version = version + 1 WHERE id = $1 AND status = 'refund_pending'`, tid); err != nil {
+				return err
+			}
+		}
+		return audit.Record(ctx, tx, systemPrincipal, "refund.pending", "refund", fmt.Sprint(id), map[string]any{
+			"ticket": ticket.FormatID(tid), "why": why, "attempts": attempts, "next_attempt_at": next,
+		})
+	})
+}
+
+// complete finishes a refund the cluster revoked at version, in one
+// transaction. It reports whether a provider must now send the money.
+func (a *API) complete(ctx context.Context, p web.Principal, id int64, version uint64, now time.Time, present bool) (bool, error) {
+	send := false
+	err := pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
+		var orderID int64
+		var tid [16]byte
+		var amount int64
+		var status string
+		err := tx.QueryRow(ctx, `SELECT order_id, ticket_id, amount_minor, status FROM refunds WHERE id = $1 FOR UPDATE`, id).
+			Scan(&orderID, &tid, &amount, &status)
+		if err != nil {
+			return err
+		}
+		if status != StatusPendingRevoke {
+			return nil
+		}
+		var q quota.Request
+		var slotID *int64
+		var kind string
+		var entries int
+		err = tx.QueryRow(ctx, `UPDATE tickets t SET status = 'refunded', version = GREATEST(t.version, $2)
+			FROM order_lines l WHERE t.id = $1 AND l.id = t.order_line_id
+			RETURNING t.park_id, t.product_id, l.slot_id, l.visit_date, t.kind, t.entries`, tid, int64(version)).
+			Scan(&q.ParkID, &q.ProductID, &slotID, &q.VisitDate, &kind, &entries)
+		if err != nil {
+			return fmt.Errorf("refund %d: ticket: %w", id, err)
+		}
+		if slotID != nil {
+			q.SlotID = *slotID
+		}
+		q.Quantity = 1
+		if kind == "group" && entries > 0 { // a group ticket holds a place per person
+			q.Quantity = entries
+		}
+		if err := quota.ReleaseOne(ctx, tx, orderID, q); err != nil {
+			return err
+		}
+
+		// Money: the order's payment owes amount back.
+		var payID, paid, refunded int64
+		var method, provider string
+		var ref *string
+		var completedAt *time.Time
+		var nextAt *time.Time
+		err = tx.QueryRow(ctx, paymentSQL("$1")+` FOR UPDATE`, orderID).Scan(&payID, &method, &provider, &ref, &paid, &refunded)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows): // settled on account: nothing to send
+			completedAt = &now
+		case err != nil:
+			return err
+		default:
+			if refunded+amount > paid {
+				return fmt.Errorf("refund %d: %d would exceed payment %d (%d paid, %d refunded already)", id, amount, payID, paid, refunded)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE payments SET refunded_minor = refunded_minor + $2,
+				status = CASE WHEN refunded_minor + $2 >= amount_minor THEN 'refunded' ELSE 'partially_refunded' END
+				WHERE id = $1`, payID, amount); err != nil {
+				return err
+			}
+			switch {
+			case amount == 0:
+				completedAt = &now
+			case method == "provider":
+				send = true
+				lease := now.Add(a.cfg.Lease) // sendMoney follows; the Retrier after the lease
+				nextAt = &lease
+			case present && p.UserID != 0 && (p.Role == web.RoleCashier || p.Role == web.RoleAdmin):
+				completedAt = &now // the cashier pays out now; user_id is the asker
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refunds SET status = 'refunded', attempts = 0, next_attempt_at = $2,
+			completed_at = $3 WHERE id = $1`, id, nextAt, completedAt); err != nil {
+			return err
+		}
+		var left int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM tickets WHERE order_id = $1 AND status <> 'refunded'`, orderID).Scan(&left); err != nil {
+			return err
+		}
+		orderStatus := "partially_refunded"
+		if left == 0 {
+			orderStatus = "refunded"
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orders SET status = $2 WHERE id = $1`, orderID, orderStatus); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, p, "refund.complete", "refund", fmt.Sprint(id), map[string]any{
+			"ticket": ticket.FormatID(tid), "version": version, "amount_minor": amount, "payment_method": method,
+			"paid_out": completedAt != nil, "order_status": orderStatus,
+		})
+	})
+	return send, err
+}
+
+// refuse ends a refund the cluster refused because the ticket was used.
+func (a *API) refuse(ctx context.Context, p web.Principal, id int64, res RevokeResult, now time.Time) error {
+	var usedAt *time.Time
+	if !res.FirstEntryAt.IsZero() {
+		usedAt = &res.FirstEntryAt
+	}
+	var gateID *string
+	if res.FirstEntryGate != "" {
+		gateID = &res.FirstEntryGate
+	}
+	return pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
+		var tid [16]byte
+		err := tx.QueryRow(ctx, `UPDATE refunds SET status = 'refused', refused_reason = 'already_used',
+				used_at = $2, used_gate = $3, completed_at = $4, next_attempt_at = NULL
+			WHERE id = $1 AND status = 'pending_revoke' RETURNING ticket_id`, id, usedAt, gateID, now).Scan(&tid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE tickets SET status = 'active',
+				first_entry_at = coalesce(first_entry_at, $2), first_entry_gate = coalesce(first_entry_gate, $3)
+			WHERE id = $1 AND status = 'refund_pending'`, tid, usedAt, gateID); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, p, "refund.refuse", "refund", fmt.Sprint(id), map[string]any{
+			"ticket": ticket.FormatID(tid), "reason": OutcomeAlreadyUsed, "used_at": usedAt,
+			"used_gate": res.FirstEntryGate, "zone": res.Zone,
+		})
+	})
+}

@@ -1,0 +1,96 @@
+package refund
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/admitpark/admit/sales/payment"
+	"github.com/admitpark/admit/sales/web"
+)
+
+// Config is what the refund package needs.
+type Config struct {
+	Pool    *pgxpool.Pool
+	Clock   web.Clock
+	Log     *slog.Logger
+	Revoker Revoker // the park's cluster; see ClusterRevoker
+	// Providers by Name(), for refunds of provider payments.
+	Providers map[string]payment.Provider
+
+	// RevokeTimeout bounds one cluster call made while a request waits.
+	RevokeTimeout time.Duration
+	// Lease: a refund being worked on is left alone by others this long
+	// (its next_attempt_at is pushed this far); longer than RevokeTimeout.
+	Lease time.Duration
+	// RetryBase and RetryMax: backoff after a failed attempt is RetryBase *
+	// 2^(attempts-1), at most RetryMax.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// RetryEvery is how often Retrier.Run looks for due refunds.
+	RetryEvery time.Duration
+	// RetryBatch bounds the refunds one RetryDue call takes on.
+	RetryBatch int
+	// MaxTickets bounds the tickets one refund request may name.
+	MaxTickets int
+}
+
+// DefaultConfig returns the defaults; Pool and Revoker must still be set.
+func DefaultConfig() Config {
+	return Config{
+		Clock:         web.SystemClock{},
+		Log:           slog.Default(),
+		Providers:     map[string]payment.Provider{},
+		RevokeTimeout: 10 * time.Second,
+		Lease:         time.Minute,
+		RetryBase:     5 * time.Second,
+		RetryMax:      5 * time.Minute,
+		RetryEvery:    5 * time.Second,
+		RetryBatch:    100,
+		MaxTickets:    200,
+	}
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Pool == nil {
+		errs = append(errs, errors.New("refund: Config.Pool is required"))
+	}
+	if c.Clock == nil {
+		errs = append(errs, errors.New("refund: Config.Clock is required"))
+	}
+	if c.Log == nil {
+		errs = append(errs, errors.New("refund: Config.Log is required"))
+	}
+	if c.Revoker == nil {
+		errs = append(errs, errors.New("refund: Config.Revoker is required (a ClusterRevoker for the park's cluster)"))
+	}
+	if c.RevokeTimeout <= 0 || c.Lease <= c.RevokeTimeout {
+		errs = append(errs, errors.New("refund: RevokeTimeout must be positive and Lease longer than it"))
+	}
+	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
+		errs = append(errs, errors.New("refund: RetryBase must be positive and RetryMax at least RetryBase"))
+	}
+	if c.RetryEvery <= 0 || c.RetryBatch < 1 || c.MaxTickets < 1 {
+		errs = append(errs, errors.New("refund: RetryEvery, RetryBatch and MaxTickets must be positive"))
+	}
+	for name, p := range c.Providers {
+		if p == nil || p.Name() != name {
+			errs = append(errs, errors.New("refund: Providers must map each provider's Name() to it"))
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// backoff is the wait after the attempts-th failed attempt.
+func (c Config) backoff(attempts int) time.Duration {
+	d := c.RetryBase
+	for i := 1; i < attempts && d < c.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, c.RetryMax)
+}

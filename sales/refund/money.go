@@ -1,0 +1,122 @@
+package refund
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/admitpark/admit/sales/audit"
+	"github.com/admitpark/admit/sales/web"
+)
+
+// sendMoney asks the payment provider to return a completed refund's
+// money; refundID "refund-<id>" makes a repeated call refund once. On
+// failure the refund stays refunded with completed_at NULL and is retried
+// after the backoff (attempts, next_attempt_at).
+func (a *API) sendMoney(ctx context.Context, p web.Principal, id int64, now time.Time) error {
+	var amount int64
+	var method, name string
+	var ref *string
+	err := a.cfg.Pool.QueryRow(ctx, `SELECT r.amount_minor, pay.method, pay.provider, pay.provider_ref
+		FROM refunds r CROSS JOIN LATERAL (`+paymentSQL("r.order_id")+`) pay
+		WHERE r.id = $1 AND r.status = 'refunded' AND r.completed_at IS NULL`, id).Scan(&amount, &method, &name, &ref)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // sent already, or nothing to send
+	}
+	if err != nil {
+		return fmt.Errorf("refund %d: load payment: %w", id, err)
+	}
+	if method != "provider" {
+		return nil
+	}
+	var callErr error
+	if prov := a.cfg.Providers[name]; prov == nil {
+		callErr = fmt.Errorf("payment provider %q is not configured", name)
+	} else if ref == nil || *ref == "" {
+		callErr = errors.New("the payment has no provider reference")
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, a.cfg.RevokeTimeout)
+		callErr = prov.Refund(cctx, *ref, amount, fmt.Sprintf("refund-%d", id))
+		cancel()
+	}
+	return pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
+		var attempts int
+		err := tx.QueryRow(ctx, `SELECT attempts FROM refunds WHERE id = $1 AND status = 'refunded' AND completed_at IS NULL FOR UPDATE`, id).Scan(&attempts)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if callErr == nil {
+			if _, err := tx.Exec(ctx, `UPDATE refunds SET completed_at = $2, next_attempt_at = NULL WHERE id = $1`, id, now); err != nil {
+				return err
+			}
+			return audit.Record(ctx, tx, p, "refund.money_sent", "refund", fmt.Sprint(id), map[string]any{
+				"provider": name, "amount_minor": amount, "refund_id": fmt.Sprintf("refund-%d", id),
+			})
+		}
+		attempts++
+		next := now.Add(a.cfg.backoff(attempts))
+		a.cfg.Log.Warn("refund: the provider did not refund; retrying later", "refund", id, "provider", name,
+			"attempts", attempts, "next", next, "err", callErr)
+		if _, err := tx.Exec(ctx, `UPDATE refunds SET attempts = $2, next_attempt_at = $3 WHERE id = $1`, id, attempts, next); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, p, "refund.money_failed", "refund", fmt.Sprint(id), map[string]any{
+			"provider": name, "amount_minor": amount, "error": callErr.Error(), "attempts": attempts, "next_attempt_at": next,
+		})
+	})
+}
+
+// PayOut records that a cashier paid a refund's money out at the window
+// (cash, card or wallet payments, when the refund completed while nobody
+// was at the window). The refund's user_id becomes the cashier, so it
+// counts on that cashier's shift.
+func (a *API) PayOut(ctx context.Context, p web.Principal, id int64) (Refund, error) {
+	if (p.Role != web.RoleCashier && p.Role != web.RoleAdmin) || p.UserID == 0 {
+		return Refund{}, forbidden("role %q may not pay out refunds (needs cashier or admin)", p.Role)
+	}
+	now := a.cfg.Clock.Now()
+	err := pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
+		var status string
+		var completed *time.Time
+		var amount int64
+		var orderID int64
+		err := tx.QueryRow(ctx, `SELECT status, completed_at, amount_minor, order_id FROM refunds WHERE id = $1 FOR UPDATE`, id).
+			Scan(&status, &completed, &amount, &orderID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("unknown_refund", "no refund %d", id)
+		}
+		if err != nil {
+			return err
+		}
+		if status != StatusRefunded || completed != nil {
+			return problem(ErrConflict, http.StatusConflict, "nothing_to_pay_out",
+				"refund %d is %s%s: nothing to pay out", id, status, map[bool]string{true: " and paid", false: ""}[completed != nil])
+		}
+		var method string
+		err = tx.QueryRow(ctx, `SELECT method FROM (`+paymentSQL("$1")+`) pay`, orderID).Scan(&method)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if method == "provider" {
+			return problem(ErrConflict, http.StatusConflict, "provider_refund",
+				"refund %d goes back through the payment provider, not at the window", id)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refunds SET completed_at = $2, user_id = $3 WHERE id = $1`, id, now, p.UserID); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, p, "refund.payout", "refund", fmt.Sprint(id), map[string]any{
+			"amount_minor": amount, "method": method, "sales_point": p.SalesPointID,
+		})
+	})
+	if err != nil {
+		return Refund{}, err
+	}
+	return a.Get(ctx, p, id)
+}
