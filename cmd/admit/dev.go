@@ -28,6 +28,9 @@ type devFlags struct {
 	raftBase     int
 	fresh        bool
 	restartDelay time.Duration
+	sales        bool
+	salesPort    int
+	pgPort       int
 }
 
 func newDevCmd() *cobra.Command {
@@ -51,6 +54,9 @@ and restarted after --restart-delay, so you can watch it rejoin.`,
 	fl.IntVar(&f.raftBase, "raft-port", 7201, "Raft port of the first node; the others follow")
 	fl.BoolVar(&f.fresh, "fresh", false, "delete --data-dir first and start a new cluster")
 	fl.DurationVar(&f.restartDelay, "restart-delay", 3*time.Second, "restart a node this long after it dies (0: never)")
+	fl.BoolVar(&f.sales, "sales", true, "also run PostgreSQL (data in --data-dir/pg) and the sales service")
+	fl.IntVar(&f.salesPort, "sales-port", 7401, "HTTP port of the sales service")
+	fl.IntVar(&f.pgPort, "pg-port", 7432, "PostgreSQL port")
 	return cmd
 }
 
@@ -132,10 +138,26 @@ func runDev(cmd *cobra.Command, f *devFlags) error {
 	if err := waitVoters(ctx, client, f.nodes, 30*time.Second); err != nil {
 		return fmt.Errorf("cluster did not form (logs in %s/*/node.log): %w", f.dataDir, err)
 	}
+	var salesLines []string
+	if f.sales {
+		pg, sales, lines, err := startDevSales(ctx, f, exe, env, clusterURLs, token)
+		if err != nil {
+			return err
+		}
+		defer pg.Stop()
+		nodes = append(nodes, sales)
+		salesLines = lines
+	}
 
 	fmt.Fprintf(out, "\nadmit dev: %d-node cluster is up (data in %s, Ctrl-C stops it)\n\n", f.nodes, f.dataDir)
 	for _, n := range nodes {
+		if n.raftAddr == "" {
+			continue
+		}
 		fmt.Fprintf(out, "  %s  http %s  raft %s  pid %d  log %s\n", n.id, n.httpURL, n.raftAddr, n.pid(), filepath.Join(n.dir, "node.log"))
+	}
+	for _, l := range salesLines {
+		fmt.Fprintln(out, l)
 	}
 	fmt.Fprintf(out, "\nTry, in another terminal:\n")
 	fmt.Fprintf(out, "  export ADMIT_ADMIN_TOKEN=%s ADMIT_CLUSTER=%s\n", token, clusterURLs)
@@ -157,12 +179,12 @@ func runDev(cmd *cobra.Command, f *devFlags) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		watchLeader(ctx, out, nodes, token, deaths)
+		watchLeader(ctx, out, nodes[:f.nodes], token, deaths)
 	}()
 	<-ctx.Done()
 	fmt.Fprintln(out, "\nstopping all nodes...")
-	for _, n := range nodes {
-		n.terminate()
+	for i := len(nodes) - 1; i >= 0; i-- { // sales first, then the cluster
+		nodes[i].terminate()
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ func newRootCmd() *cobra.Command {
 		newZoneCmd(),
 		newTicketsCmd(),
 		newScanCmd(),
+		newSalesCmd(g),
 		newDevCmd(),
 		newBenchCmd(),
 		newVersionCmd(),

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/admitpark/admit/bench/loadgen"
+)
+
+// TestBenchScanSmoke runs `admit bench scan` against a real 3-node cluster:
+// every ticket scanned is admitted exactly once, nothing fails, and the
+// rate holds.
+func TestBenchScanSmoke(t *testing.T) {
+	procs := startProcessCluster(t, 3, "tickets")
+	urls := procs[0].httpURL + "," + procs[1].httpURL + "," + procs[2].httpURL
+	codes := filepath.Join(t.TempDir(), "codes.txt")
+	runCLI(t, true, "tickets", "load", "--count", "2000", "--out", codes, "--cluster", urls)
+	if b, err := os.ReadFile(codes); err != nil || strings.Count(string(b), "\n") != 2000 {
+		t.Fatalf("codes file: %v", err)
+	}
+
+	out := runCLI(t, true, "bench", "scan", "--cluster", urls, "--codes", codes, "--rate", "500", "--duration", "3s", "--json")
+	var rep loadgen.Report
+	if err := json.NewDecoder(strings.NewReader(out)).Decode(&rep); err != nil || rep.Stats == nil {
+		t.Fatalf("bench output is not a report: %v\n%s", err, out)
+	}
+	t.Logf("target %.0f/s, achieved %.1f/s, %d scans, %d tickets, %d admits, denies %v, errors %d %v, latency %+v",
+		rep.TargetRate, rep.AchievedRate, rep.Scans, rep.Tickets, rep.Admits, rep.DenyReasons, rep.Errors, rep.ErrorSamples, rep.Latency)
+	if rep.Scans != 1500 || rep.Tickets != 800 || rep.Errors != 0 || rep.Failed != 0 {
+		t.Fatalf("scans %d, tickets %d, errors %d %v; want 1500 scans of 800 tickets, no errors", rep.Scans, rep.Tickets, rep.Errors, rep.ErrorSamples)
+	}
+	if rep.Admits != rep.Tickets || rep.Denies != rep.Scans-rep.Admits || rep.DenyReasons["already_used"] != rep.Denies {
+		t.Fatalf("admits %d for %d tickets, denies %d %v: a ticket admitted twice or not at all", rep.Admits, rep.Tickets, rep.Denies, rep.DenyReasons)
+	}
+	if rep.AchievedRate < 400 || rep.AchievedRate > 600 {
+		t.Fatalf("achieved %.1f scans/s for a target of 500", rep.AchievedRate)
+	}
+	if len(rep.Cluster) != 3 || rep.Latency.P99 <= 0 || rep.Latency.Max < rep.Latency.P99 {
+		t.Fatalf("report: %+v", rep)
+	}
+}

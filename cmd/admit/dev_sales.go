@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/sales/db"
+	"github.com/admitpark/admit/sales/pgserver"
+)
+
+// startDevSales starts a PostgreSQL kept in <data-dir>/pg, migrates it,
+// creates the first admin, and starts `admit sales` as a supervised child.
+// It returns lines to print.
+func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, clusterURLs, token string) (*pgserver.Server, *devNode, []string, error) {
+	pgcfg := pgserver.DefaultConfig(filepath.Join(f.dataDir, "pg"))
+	pgcfg.Port = f.pgPort
+	pg, err := pgserver.Start(ctx, pgcfg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("start PostgreSQL (make deps installs it): %w", err)
+	}
+	fail := func(err error) (*pgserver.Server, *devNode, []string, error) {
+		pg.Stop()
+		return nil, nil, nil, err
+	}
+	if err := pg.CreateDatabase(ctx, "admit"); err != nil {
+		return fail(err)
+	}
+	dsn := pg.DSN("admit")
+	pool, err := db.Open(ctx, dsn, db.DefaultPoolConfig())
+	if err != nil {
+		return fail(err)
+	}
+	_, err = db.Migrate(ctx, pool)
+	pool.Close()
+	if err != nil {
+		return fail(err)
+	}
+	res, err := salesInit(ctx, dsn)
+	if err != nil {
+		return fail(err)
+	}
+	passwordFile := filepath.Join(f.dataDir, "sales-admin-password")
+	if res.Created {
+		if err := os.WriteFile(passwordFile, []byte(res.Password+"\n"), 0o600); err != nil {
+			return fail(err)
+		}
+	}
+	password, _ := os.ReadFile(passwordFile)
+
+	dir := filepath.Join(f.dataDir, "sales")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fail(err)
+	}
+	url := fmt.Sprintf("http://%s:%d", f.host, f.salesPort)
+	n := &devNode{id: "sales", httpURL: url, dir: dir, args: []string{"sales",
+		"--pg-dsn", dsn, "--http-addr", fmt.Sprintf("%s:%d", f.host, f.salesPort),
+		"--cluster", clusterURLs, "--cluster-token", token,
+		"--secret-file", filepath.Join(f.dataDir, "sales-secret"), "--test-payments"}}
+	if err := n.start(exe, env); err != nil {
+		return fail(err)
+	}
+	if err := waitHealthy(ctx, url, 30*time.Second); err != nil {
+		n.terminate()
+		return fail(fmt.Errorf("sales did not start (see %s): %w", filepath.Join(dir, "node.log"), err))
+	}
+	lines := []string{
+		fmt.Sprintf("  sales  http %s  pid %d  log %s", url, n.pid(), filepath.Join(dir, "node.log")),
+		fmt.Sprintf("  postgres  %s  (data in %s)", dsn, pgcfg.Dir),
+		fmt.Sprintf("  sales admin: user admin, one-time password %s (in %s; change it after login)", string(trimNL(password)), passwordFile),
+	}
+	return pg, n, lines, nil
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func waitHealthy(ctx context.Context, url string, timeout time.Duration) error {
+	client, err := httpapi.NewClient(url, "")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := client.Do(ctx, "GET", "/readyz", nil, nil)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

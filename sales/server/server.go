@@ -1,0 +1,275 @@
+// Package server wires the sales service together: the PostgreSQL pool and
+// migrations, every domain API on one net/http mux, the background loops
+// (expiring unpaid orders, retrying refunds), health, metrics and the
+// OpenAPI document. It holds no business logic.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/admitpark/admit/sales/auth"
+	"github.com/admitpark/admit/sales/catalog"
+	"github.com/admitpark/admit/sales/db"
+	"github.com/admitpark/admit/sales/keys"
+	"github.com/admitpark/admit/sales/lookup"
+	"github.com/admitpark/admit/sales/orders"
+	"github.com/admitpark/admit/sales/payment"
+	"github.com/admitpark/admit/sales/refund"
+	"github.com/admitpark/admit/sales/web"
+)
+
+// Config configures the sales service.
+type Config struct {
+	DSN      string        // PostgreSQL
+	Pool     db.PoolConfig //
+	HTTPAddr string        // host:port; port 0 picks one
+	// Migrate applies pending migrations at start (else they must be
+	// applied with `admit sales migrate` first).
+	Migrate bool
+
+	// ClusterURLs (comma-separated) and ClusterToken reach the park's gate
+	// cluster, which must revoke a ticket before its refund.
+	ClusterURLs  string
+	ClusterToken string
+
+	// HolderSecret keys the HMAC of holders' ID numbers (look-ups). At
+	// least 32 bytes; keep it across restarts.
+	HolderSecret []byte
+
+	// TestPaymentSecret, when set, enables the "test" payment provider
+	// (for development and tests only).
+	TestPaymentSecret []byte
+
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	Clock      web.Clock
+}
+
+// DefaultConfig returns the defaults; set DSN and HolderSecret.
+func DefaultConfig() Config {
+	return Config{Pool: db.DefaultPoolConfig(), HTTPAddr: "127.0.0.1:7401", Clock: web.SystemClock{}, Logger: slog.Default()}
+}
+
+// Validate reports what is missing.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DSN == "" {
+		errs = append(errs, errors.New("a PostgreSQL DSN is required (--pg-dsn or ADMIT_PG_DSN)"))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("http address %q: %v", c.HTTPAddr, err))
+	}
+	if len(c.HolderSecret) < 32 {
+		errs = append(errs, errors.New("the holder ID secret must have at least 32 bytes"))
+	}
+	if c.ClusterURLs == "" {
+		errs = append(errs, errors.New("the gate cluster's URL is required (--cluster): refunds must be revoked there first"))
+	}
+	if c.Logger == nil || c.Clock == nil {
+		errs = append(errs, errors.New("logger and clock are required"))
+	}
+	if err := c.Pool.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Server is a running sales service.
+type Server struct {
+	cfg    Config
+	Pool   *pgxpool.Pool
+	http   *http.Server
+	ln     net.Listener
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	served chan error
+}
+
+// Start opens the database, wires the APIs and starts serving.
+func Start(ctx context.Context, cfg Config) (s *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	pool, err := db.Open(ctx, cfg.DSN, cfg.Pool)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			pool.Close()
+		}
+	}()
+	if cfg.Migrate {
+		applied, err := db.Migrate(ctx, pool)
+		if err != nil {
+			return nil, err
+		}
+		if len(applied) > 0 {
+			log.Info("applied migrations", "versions", applied)
+		}
+	}
+	if cur, pending, err := db.Status(ctx, pool); err != nil {
+		return nil, err
+	} else if len(pending) > 0 {
+		return nil, fmt.Errorf("database schema is at version %d with %d migrations pending: run `admit sales migrate` or start with --migrate", cur, len(pending))
+	}
+	if err := keys.Ensure(ctx, pool); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+
+	var providers []payment.Provider
+	if len(cfg.TestPaymentSecret) > 0 {
+		tp, err := payment.NewTestProvider(cfg.TestPaymentSecret)
+		if err != nil {
+			return nil, err
+		}
+		providers = append(providers, tp)
+	}
+	byName := map[string]payment.Provider{}
+	for _, p := range providers {
+		byName[p.Name()] = p
+	}
+
+	acfg := auth.DefaultConfig()
+	acfg.Pool, acfg.Clock, acfg.Log = pool, cfg.Clock, log.With("pkg", "auth")
+	authAPI, err := auth.NewAPI(acfg)
+	if err != nil {
+		return nil, err
+	}
+	ccfg := catalog.DefaultConfig()
+	ccfg.Pool, ccfg.Clock, ccfg.Log = pool, cfg.Clock, log
+	catalogAPI, err := catalog.NewAPI(ccfg)
+	if err != nil {
+		return nil, err
+	}
+	ocfg := orders.DefaultConfig()
+	ocfg.Pool, ocfg.Clock, ocfg.Log, ocfg.Registerer = pool, cfg.Clock, log.With("pkg", "orders"), cfg.Registerer
+	ocfg.HolderIDSecret, ocfg.Providers = cfg.HolderSecret, providers
+	ordersAPI, err := orders.NewAPI(ocfg)
+	if err != nil {
+		return nil, err
+	}
+	revoker, err := refund.NewClusterRevoker(cfg.ClusterURLs, cfg.ClusterToken, 3*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	rcfg := refund.DefaultConfig()
+	rcfg.Pool, rcfg.Clock, rcfg.Log, rcfg.Revoker, rcfg.Providers = pool, cfg.Clock, log.With("pkg", "refund"), revoker, byName
+	refundAPI, err := refund.NewAPI(rcfg)
+	if err != nil {
+		return nil, err
+	}
+	lcfg := lookup.DefaultConfig()
+	lcfg.Pool, lcfg.Log, lcfg.IDHashSecret = pool, log.With("pkg", "lookup"), cfg.HolderSecret
+	lookupAPI, err := lookup.NewAPI(lcfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(poolCollector{pool}); err != nil {
+			return nil, err
+		}
+	}
+
+	mux := http.NewServeMux()
+	authAPI.Routes(mux, authAPI)
+	catalogAPI.Routes(mux, authAPI)
+	ordersAPI.Routes(mux, authAPI)
+	refundAPI.Routes(mux, authAPI)
+	lookupAPI.Routes(mux, authAPI)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		web.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := pool.Ping(ctx); err != nil {
+			web.Error(w, http.StatusServiceUnavailable, "database unreachable: %v", err)
+			return
+		}
+		web.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
+	if cfg.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		web.Error(w, http.StatusNotFound, "no such endpoint: %s %s (see /openapi.json)", r.Method, r.URL.Path)
+	})
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	s = &Server{cfg: cfg, Pool: pool, ln: ln, cancel: cancel, served: make(chan error, 1),
+		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		ordersAPI.Sweeper().Run(bg) // expires unpaid orders, retries late-payment refunds
+	}()
+	go func() {
+		defer s.wg.Done()
+		refundAPI.Retrier().Run(bg) // completes refunds the cluster could not confirm at once
+	}()
+	go func() { s.served <- s.http.Serve(ln) }()
+	log.Info("sales service listening", "http", ln.Addr().String())
+	return s, nil
+}
+
+// Addr is the bound HTTP address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops serving (waiting for requests until ctx ends), stops the
+// background loops and closes the pool, in that order.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if serr := <-s.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	s.cancel()
+	s.wg.Wait()
+	s.Pool.Close()
+	return err
+}
+
+// poolCollector reports the pool's state at scrape time.
+type poolCollector struct{ pool *pgxpool.Pool }
+
+var (
+	descAcquired = prometheus.NewDesc("admit_sales_pg_conns_acquired", "PostgreSQL connections in use.", nil, nil)
+	descIdle     = prometheus.NewDesc("admit_sales_pg_conns_idle", "Idle PostgreSQL connections.", nil, nil)
+	descMax      = prometheus.NewDesc("admit_sales_pg_conns_max", "Most PostgreSQL connections the pool opens.", nil, nil)
+	descWaits    = prometheus.NewDesc("admit_sales_pg_acquire_waits_total", "Times a request waited for a free connection.", nil, nil)
+)
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descAcquired
+	ch <- descIdle
+	ch <- descMax
+	ch <- descWaits
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.pool.Stat()
+	ch <- prometheus.MustNewConstMetric(descAcquired, prometheus.GaugeValue, float64(st.AcquiredConns()))
+	ch <- prometheus.MustNewConstMetric(descIdle, prometheus.GaugeValue, float64(st.IdleConns()))
+	ch <- prometheus.MustNewConstMetric(descMax, prometheus.GaugeValue, float64(st.MaxConns()))
+	ch <- prometheus.MustNewConstMetric(descWaits, prometheus.CounterValue, float64(st.EmptyAcquireCount()))
+}
