@@ -381,6 +381,7 @@ func TestTransferLeadershipAndRemove(t *testing.T) {
 func TestStatusShowsEveryMember(t *testing.T) {
 	h := clustertest.New(t, 3, counterOpts(nil))
 	add(t, h.Leader().Node(), 1, 1)
+	h.WaitApplied(h.Leader().Node().AppliedIndex(), 10*time.Second) // a late joiner may still be catching up
 	f := h.Followers()[0]
 	st, err := f.Node().Status(context.Background())
 	if err != nil {

@@ -284,7 +284,7 @@ func watchLeader(ctx context.Context, out io.Writer, nodes []*devNode, token str
 	}
 	var leader string
 	var lostAt time.Time
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {

