@@ -285,8 +285,11 @@ func (a *API) Request(ctx context.Context, p web.Principal, req Request) ([]Refu
 // RequestTicket refunds one ticket, found by its id.
 func (a *API) RequestTicket(ctx context.Context, p web.Principal, id [16]byte, reason string) ([]Refund, error) {
 	var number string
-	err := a.cfg.Pool.QueryRow(ctx, `SELECT o.number FROM tickets t JOIN orders o ON o.id = t.order_id WHERE t.id = $1`, id).Scan(&number)
-	if errors.Is(err, pgx.ErrNoRows) {
+	var distributorID *int64
+	err := a.cfg.Pool.QueryRow(ctx, `SELECT o.number, o.distributor_id FROM tickets t JOIN orders o ON o.id = t.order_id
+		WHERE t.id = $1`, id).Scan(&number, &distributorID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !ownsOrder(p, distributorID)) {
+		// The same answer for another distributor's ticket: nothing leaks.
 		return nil, notFound("unknown_ticket", "no ticket %s", ticket.FormatID(id))
 	}
 	if err != nil {

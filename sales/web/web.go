@@ -77,12 +77,16 @@ func Authenticated(a Authenticator, h http.Handler) http.Handler {
 			return
 		}
 		p, err := a.Authenticate(r.Context(), token, RemoteAddr(r))
-		if err != nil {
-			status := http.StatusUnauthorized
-			if errors.Is(err, ErrForbidden) {
-				status = http.StatusForbidden
-			}
-			Error(w, status, "%v", err)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrForbidden):
+			Error(w, http.StatusForbidden, "%v", err)
+			return
+		case errors.Is(err, ErrUnauthenticated):
+			Error(w, http.StatusUnauthorized, "%v", err)
+			return
+		default: // the database, not the caller: no details out
+			Error(w, http.StatusInternalServerError, "cannot check the token right now; try again")
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
