@@ -3,6 +3,7 @@ package refund
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,15 +17,25 @@ import (
 
 // API serves refunds and reprints.
 type API struct {
-	cfg Config
+	cfg      Config
+	outcomes *prometheus.CounterVec
 }
 
-// NewAPI validates cfg.
+// NewAPI validates cfg and registers the metrics with cfg.Registerer.
 func NewAPI(cfg Config) (*API, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &API{cfg: cfg}, nil
+	a := &API{cfg: cfg, outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "admit_sales_refund_revokes_total",
+		Help: "The cluster's answers to refund revokes: revoked, already_used, unknown, stale, no_answer.",
+	}, []string{"outcome"})}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(a.outcomes); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
 }
 
 // Routes registers:

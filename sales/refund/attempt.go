@@ -54,10 +54,12 @@ func (a *API) attempt(ctx context.Context, p web.Principal, id int64, now time.T
 	res, err := a.cfg.Revoker.Revoke(rctx, tid, next)
 	cancel()
 	if err != nil {
+		a.outcomes.WithLabelValues("no_answer").Inc()
 		a.cfg.Log.Warn("refund: the cluster gave no answer; refund stays pending", "refund", id,
 			"ticket", ticket.FormatID(tid), "err", err)
 		return errors.Is(err, ErrClusterUnavailable), a.pending(ctx, id, now, "cluster: "+err.Error(), "", next)
 	}
+	a.outcomes.WithLabelValues(res.Outcome).Inc()
 	switch res.Outcome {
 	case OutcomeRevoked:
 		send, err := a.complete(ctx, p, id, next, now, present)

@@ -2,6 +2,7 @@ package refund
 
 import (
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"time"
 
@@ -17,6 +18,8 @@ type Config struct {
 	Clock   web.Clock
 	Log     *slog.Logger
 	Revoker Revoker // the park's cluster; see ClusterRevoker
+	// Registerer receives the metrics; nil registers none.
+	Registerer prometheus.Registerer
 	// Providers by Name(), for refunds of provider payments.
 	Providers map[string]payment.Provider
 

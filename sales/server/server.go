@@ -168,6 +168,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	rcfg := refund.DefaultConfig()
 	rcfg.Pool, rcfg.Clock, rcfg.Log, rcfg.Revoker, rcfg.Providers = pool, cfg.Clock, log.With("pkg", "refund"), revoker, byName
+	rcfg.Registerer = cfg.Registerer
 	refundAPI, err := refund.NewAPI(rcfg)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,136 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/admitpark/admit/cluster/httpapi"
+)
+
+// Sentinel errors, wrapped with %w and detail; check with errors.Is.
+var (
+	// ErrInvalidConfig: a Config field is missing or out of range.
+	ErrInvalidConfig = errors.New("sync: invalid config")
+	// ErrNotAcknowledged: the cluster answered, but not with an outcome
+	// that acknowledges the row (e.g. revoke "unknown"); the row stays
+	// unsent and blocks the rows after it until it is acknowledged.
+	ErrNotAcknowledged = errors.New("sync: cluster did not acknowledge")
+	// ErrBadRow: an outbox row that cannot be sent as it is (bad kind,
+	// payload or ticket id). It blocks the queue until an operator fixes it.
+	ErrBadRow = errors.New("sync: bad outbox row")
+	// ErrCluster: the cluster could not be reached or refused a request.
+	ErrCluster = errors.New("sync: cluster call failed")
+	// ErrEventsPurged: the cluster purged entry events the feed has not
+	// read (410 Gone); the feed cannot go on without an operator.
+	ErrEventsPurged = errors.New("sync: cluster purged unread entry events")
+)
+
+// DefaultLockKey is the Postgres advisory lock key the active relay holds.
+const DefaultLockKey int64 = 0x61646d69_7473796e // "admitsyn"
+
+// NotifyChannel is the channel the relay LISTENs on; a trigger on outbox
+// insert may NOTIFY it to wake the relay at once (see doc.go).
+const NotifyChannel = "admit_outbox"
+
+// FeedCursorKey is the settings key holding the entry feed's cursor.
+const FeedCursorKey = "sync.feed.cursor"
+
+// Config configures a Relay and a Feed (the same type for both; each uses
+// the fields that concern it).
+type Config struct {
+	Pool        *pgxpool.Pool
+	ClusterURLs string // comma-separated node URLs, e.g. http://10.0.0.1:7101,http://10.0.0.2:7101
+	AdminToken  string // the cluster's admin token
+	Batch       int    // relay: issue rows per POST; feed: events per GET (1-10000)
+	// MaxBatchBytes caps the payload bytes of one issue POST (the cluster
+	// refuses bodies over 1 MiB by default).
+	MaxBatchBytes int
+	Poll          time.Duration // wait when idle (caught up) before the next pass
+	Backoff       time.Duration // first wait after a failed pass; doubles per failure
+	MaxBackoff    time.Duration
+	// LockRetry: how often a standby relay tries to take the advisory lock.
+	LockRetry time.Duration
+	LockKey   int64
+	// UnknownAttempts: a revoke or update answered "unknown" this many
+	// times in a row, while no unsent issue row for the ticket is left, is
+	// given up: logged as an error, noted in audit_log, marked sent.
+	UnknownAttempts int
+	Timeout         time.Duration // per cluster call
+	Log             *slog.Logger
+	Registerer      prometheus.Registerer // nil: metrics are not registered
+}
+
+// DefaultConfig returns the defaults; set Pool, ClusterURLs and AdminToken.
+func DefaultConfig() Config {
+	return Config{
+		Batch:           1000,
+		MaxBatchBytes:   768 << 10,
+		Poll:            100 * time.Millisecond,
+		Backoff:         200 * time.Millisecond,
+		MaxBackoff:      30 * time.Second,
+		LockRetry:       time.Second,
+		LockKey:         DefaultLockKey,
+		UnknownAttempts: 10,
+		Timeout:         15 * time.Second,
+		Log:             slog.Default(),
+	}
+}
+
+// Validate says what is wrong, if anything.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Pool == nil:
+		return bad("Pool is required")
+	case c.ClusterURLs == "":
+		return bad("ClusterURLs is required")
+	case c.AdminToken == "":
+		return bad("AdminToken is required")
+	case c.Batch < 1 || c.Batch > 10000:
+		return bad("Batch %d must be 1-10000", c.Batch)
+	case c.MaxBatchBytes < 4096:
+		return bad("MaxBatchBytes %d must be at least 4096", c.MaxBatchBytes)
+	case c.Poll < time.Millisecond || c.Poll > time.Minute:
+		return bad("Poll %v must be 1ms-1m", c.Poll)
+	case c.Backoff < time.Millisecond:
+		return bad("Backoff %v must be at least 1ms", c.Backoff)
+	case c.MaxBackoff < c.Backoff:
+		return bad("MaxBackoff %v must be at least Backoff %v", c.MaxBackoff, c.Backoff)
+	case c.LockRetry < time.Millisecond:
+		return bad("LockRetry %v must be at least 1ms", c.LockRetry)
+	case c.UnknownAttempts < 1:
+		return bad("UnknownAttempts %d must be at least 1", c.UnknownAttempts)
+	case c.Timeout < 100*time.Millisecond:
+		return bad("Timeout %v must be at least 100ms", c.Timeout)
+	case c.Log == nil:
+		return bad("Log is required")
+	}
+	if _, err := httpapi.NewClient(c.ClusterURLs, c.AdminToken); err != nil {
+		return bad("ClusterURLs: %v", err)
+	}
+	return nil
+}
+
+func (c Config) client() (*httpapi.Client, error) {
+	cl, err := httpapi.NewClient(c.ClusterURLs, c.AdminToken)
+	if err != nil {
+		return nil, err
+	}
+	cl.HTTP.Timeout = c.Timeout
+	return cl, nil
+}
+
+// nextBackoff doubles d within [Backoff, MaxBackoff].
+func (c Config) nextBackoff(d time.Duration) time.Duration {
+	if d < c.Backoff {
+		return c.Backoff
+	}
+	return min(2*d, c.MaxBackoff)
+}

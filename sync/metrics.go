@@ -1,0 +1,60 @@
+package sync
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	backlog    prometheus.Gauge
+	active     prometheus.Gauge
+	sent       *prometheus.CounterVec
+	commitAck  prometheus.Histogram
+	errors     *prometheus.CounterVec
+	feedEvents prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		backlog: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "admit_sync_outbox_backlog", Help: "Outbox rows not yet acknowledged by the cluster (after the relay's last pass).",
+		})),
+		active: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "admit_sync_relay_active", Help: "1 while this relay holds the advisory lock and sends; 0 on standby.",
+		})),
+		sent: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "admit_sync_outbox_sent_total", Help: "Outbox rows acknowledged by the cluster and marked sent, by kind.",
+		}, []string{"kind"})),
+		commitAck: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "admit_sync_commit_to_ack_seconds",
+			Help:    "From an outbox row's created_at to the cluster's acknowledgement.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		})),
+		errors: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "admit_sync_errors_total", Help: "Failed sync steps, by kind (outbox kind, db, lock, feed).",
+		}, []string{"kind"})),
+		feedEvents: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "admit_sync_feed_events_total", Help: "Entry events copied from the cluster into entry_events.",
+		})),
+	}
+	return m
+}
+
+// register registers c, or returns the collector already registered under
+// its name (a Relay and a Feed share admit_sync_errors_total).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
+}
