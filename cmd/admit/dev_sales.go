@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,6 +19,7 @@ import (
 func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, clusterURLs, token string) (*pgserver.Server, *devNode, []string, error) {
 	pgcfg := pgserver.DefaultConfig(filepath.Join(f.dataDir, "pg"))
 	pgcfg.Port = f.pgPort
+	pgcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	pg, err := pgserver.Start(ctx, pgcfg)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("start PostgreSQL (make deps installs it): %w", err)
@@ -59,7 +61,7 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 	n := &devNode{id: "sales", httpURL: url, dir: dir, args: []string{"sales",
 		"--pg-dsn", dsn, "--http-addr", fmt.Sprintf("%s:%d", f.host, f.salesPort),
 		"--cluster", clusterURLs, "--cluster-token", token,
-		"--secret-file", filepath.Join(f.dataDir, "sales-secret"), "--test-payments"}}
+		"--secret-file", filepath.Join(f.dataDir, "sales-secret"), "--test-payments", "--sync"}}
 	if err := n.start(exe, env); err != nil {
 		return fail(err)
 	}

@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 		newTicketsCmd(),
 		newScanCmd(),
 		newSalesCmd(g),
+		newSyncCmd(g),
 		newDevCmd(),
 		newBenchCmd(),
 		newVersionCmd(),

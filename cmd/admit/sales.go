@@ -21,7 +21,7 @@ import (
 
 type salesFlags struct {
 	dsn, httpAddr, cluster, clusterToken, secretFile string
-	migrate, testPayments                            bool
+	migrate, testPayments, sync                      bool
 }
 
 func newSalesCmd(g *globalFlags) *cobra.Command {
@@ -47,6 +47,7 @@ one-time password), then admit sales.`,
 	fl.StringVar(&f.secretFile, "secret-file", "sales-secret", "file with the holder ID hash secret; created if missing")
 	fl.BoolVar(&f.migrate, "migrate", false, "apply pending database migrations at start")
 	fl.BoolVar(&f.testPayments, "test-payments", false, "enable the test payment provider (development only)")
+	fl.BoolVar(&f.sync, "sync", false, "also run sync here: relay the outbox to the cluster, pull entry events back")
 
 	migrate := &cobra.Command{
 		Use:   "migrate",
@@ -150,6 +151,7 @@ func runSales(cmd *cobra.Command, g *globalFlags, f *salesFlags) error {
 	cfg.DSN, cfg.HTTPAddr, cfg.Migrate = f.dsn, f.httpAddr, f.migrate
 	cfg.ClusterURLs, cfg.ClusterToken = f.cluster, f.clusterToken
 	cfg.HolderSecret = secret
+	cfg.Sync = f.sync
 	cfg.Logger, cfg.Registerer, cfg.Gatherer = log, reg, reg
 	if f.testPayments {
 		cfg.TestPaymentSecret = secret // development only: the test provider signs with it

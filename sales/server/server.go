@@ -11,7 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
+	gosync "sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,6 +27,7 @@ import (
 	"github.com/admitpark/admit/sales/payment"
 	"github.com/admitpark/admit/sales/refund"
 	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/sync"
 )
 
 // Config configures the sales service.
@@ -50,6 +51,11 @@ type Config struct {
 	// TestPaymentSecret, when set, enables the "test" payment provider
 	// (for development and tests only).
 	TestPaymentSecret []byte
+
+	// Sync runs the outbox relay and the entry feed in this process (see
+	// package sync; `admit sync` runs them on their own). Only one relay is
+	// active at a time, whichever process runs it.
+	Sync bool
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -93,7 +99,7 @@ type Server struct {
 	http   *http.Server
 	ln     net.Listener
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     gosync.WaitGroup
 	served chan error
 }
 
@@ -220,6 +226,32 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
+	if cfg.Sync {
+		scfg := sync.DefaultConfig()
+		scfg.Pool, scfg.ClusterURLs, scfg.AdminToken = pool, cfg.ClusterURLs, cfg.ClusterToken
+		scfg.Log, scfg.Registerer = log.With("pkg", "sync"), cfg.Registerer
+		relay, err := sync.NewRelay(scfg)
+		if err != nil {
+			cancel()
+			ln.Close()
+			return nil, err
+		}
+		feed, err := sync.NewFeed(scfg)
+		if err != nil {
+			cancel()
+			ln.Close()
+			return nil, err
+		}
+		s.wg.Add(2)
+		go func() {
+			defer s.wg.Done()
+			relay.Run(bg)
+		}()
+		go func() {
+			defer s.wg.Done()
+			feed.Run(bg)
+		}()
+	}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
