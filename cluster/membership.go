@@ -408,3 +408,40 @@ func (n *Node) Snapshots() ([]SnapshotInfo, error) {
 	}
 	return out, nil
 }
+
+// CatchUp waits until this node has applied everything the leader had
+// committed when CatchUp was called, so a read that follows sees every
+// write acknowledged before it (a ReadIndex, without leader lease checks).
+// Use it before concluding that something is absent on a follower.
+func (n *Node) CatchUp(ctx context.Context) error {
+	var target uint64
+	if n.IsLeader() {
+		target = n.raft.CommitIndex()
+	} else {
+		_, addr := n.Leader()
+		if addr == "" {
+			return ErrNoLeader
+		}
+		b, err := n.peers.call(ctx, addr, opStatus, nil)
+		if err != nil {
+			return err
+		}
+		var ms MemberStatus
+		if err := json.Unmarshal(b, &ms); err != nil {
+			return err
+		}
+		target = ms.CommitIndex
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for n.raft.AppliedIndex() < target {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("applied %d of %d: %w", n.raft.AppliedIndex(), target, ctx.Err())
+		case <-n.shutdown:
+			return ErrShutdown
+		}
+	}
+	return nil
+}

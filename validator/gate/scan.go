@@ -99,7 +99,17 @@ func (s *Server) authorizeGate(ctx *fasthttp.RequestCtx, gate string) bool {
 	if subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) == 1 {
 		return true
 	}
-	if _, err := fsm.CheckGateToken(s.node, gate, token); err != nil {
+	_, err := fsm.CheckGateToken(s.node, gate, token)
+	if err != nil {
+		// A gate added (or a token changed) a moment ago may not have
+		// reached this node yet: catch up with the leader and look again.
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		if s.node.CatchUp(ctx) == nil {
+			_, err = fsm.CheckGateToken(s.node, gate, token)
+		}
+		cancel()
+	}
+	if err != nil {
 		if errors.Is(err, fsm.ErrUnknownGate) {
 			httpapi.Error(ctx, http.StatusForbidden, "gate %q is not registered on this cluster", gate)
 		} else {

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/dgraph-io/badger/v4"
@@ -14,6 +15,8 @@ type Node interface {
 	Applier
 	View(fn func(txn *badger.Txn) error) error
 	AppliedIndex() uint64
+	// CatchUp waits until the node has applied what the leader committed.
+	CatchUp(ctx context.Context) error
 }
 
 // Server holds the gate API's handlers and its batcher.

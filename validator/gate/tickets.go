@@ -212,8 +212,15 @@ func (s *Server) handleTicket(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) fillTicket(ctx *fasthttp.RequestCtx, view *TicketView, id [16]byte, check func(*ticket.Ticket)) {
-	view.AppliedIndex = s.node.AppliedIndex()
 	t, st, found, err := fsm.Ticket(s.node, id)
+	if err == nil && !found { // maybe issued a moment ago: catch up and look again
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		if s.node.CatchUp(ctx) == nil {
+			t, st, found, err = fsm.Ticket(s.node, id)
+		}
+		cancel()
+	}
+	view.AppliedIndex = s.node.AppliedIndex()
 	if err != nil {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
