@@ -434,14 +434,35 @@ func (n *Node) CatchUp(ctx context.Context) error {
 	}
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	for n.raft.AppliedIndex() < target {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return fmt.Errorf("applied %d of %d: %w", n.raft.AppliedIndex(), target, ctx.Err())
-		case <-n.shutdown:
-			return ErrShutdown
+	wait := func(done func() bool) error {
+		for !done() {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return fmt.Errorf("applied %d of %d: %w", n.fsm.applied.Load(), target, ctx.Err())
+			case <-n.shutdown:
+				return ErrShutdown
+			}
+		}
+		return nil
+	}
+	// Raft counts an entry applied once it is handed to the state machine,
+	// which may still be working on it: wait for Raft, then for the state
+	// machine to reach the last entry it will see (no-ops and barriers
+	// never reach it).
+	if err := wait(func() bool { return n.raft.AppliedIndex() >= target }); err != nil {
+		return err
+	}
+	last := n.fsm.applied.Load()
+	for i := target; i > last; i-- {
+		var l raft.Log
+		if err := n.logs.GetLog(i, &l); err != nil {
+			break // compacted: a snapshot, which the state already covers
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			last = i
+			break
 		}
 	}
-	return nil
+	return wait(func() bool { return n.fsm.applied.Load() >= last })
 }
