@@ -10,9 +10,11 @@ import (
 )
 
 // configurePayload is a 'configure' outbox row (sales/catalog writes it):
-// {"zones":[{"id","cap","warn"}]} or {"gates":[{"id","zone","direction"}]}.
+// {"time_zone":"Asia/Shanghai"}, {"zones":[{"id","cap","warn"}]} or
+// {"gates":[{"id","zone","direction"}]}.
 type configurePayload struct {
-	Zones []struct {
+	TimeZone string `json:"time_zone"`
+	Zones    []struct {
 		ID   string `json:"id"`
 		Cap  uint32 `json:"cap"`
 		Warn uint32 `json:"warn"`
@@ -30,8 +32,13 @@ type configurePayload struct {
 // token and lock its device out.
 func (r *Relay) sendConfigure(ctx context.Context, o *outboxRow) error {
 	var p configurePayload
-	if err := json.Unmarshal(o.payload, &p); err != nil || len(p.Zones)+len(p.Gates) == 0 {
-		return fmt.Errorf(`%w: payload must be {"zones":[...]} or {"gates":[...]}: %s`, ErrBadRow, o.payload)
+	if err := json.Unmarshal(o.payload, &p); err != nil || (len(p.Zones)+len(p.Gates) == 0 && p.TimeZone == "") {
+		return fmt.Errorf(`%w: payload must be {"time_zone":...}, {"zones":[...]} or {"gates":[...]}: %s`, ErrBadRow, o.payload)
+	}
+	if p.TimeZone != "" {
+		if err := r.call(ctx, http.MethodPut, gate.PathPark, gate.ParkJSON{TimeZone: p.TimeZone}, nil); err != nil {
+			return fmt.Errorf("park time zone %q: %w", p.TimeZone, err)
+		}
 	}
 	for _, z := range p.Zones {
 		body := gate.ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn}

@@ -88,6 +88,15 @@ func Listen(cfg ServerConfig, h fasthttp.RequestHandler) (*Server, error) {
 			CloseOnShutdown:       true,
 			Logger:                fasthttpLogger{log},
 			ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					// An idle connection timed out before sending a request:
+					// close it; a 400 on it could be taken as the answer to
+					// the next request the client sends there.
+					ctx.SetConnectionClose()
+					ctx.Conn().Close()
+					return
+				}
 				status := http.StatusBadRequest
 				msg := "malformed HTTP request: " + err.Error()
 				if errors.Is(err, fasthttp.ErrBodyTooLarge) {

@@ -25,8 +25,9 @@ type ConfigGate struct {
 // ConfigurePayload is the payload of an outbox row of kind 'configure':
 // {"zones":[...]} or {"gates":[...]}, upserts for the park's cluster.
 type ConfigurePayload struct {
-	Zones []ConfigZone `json:"zones,omitempty"`
-	Gates []ConfigGate `json:"gates,omitempty"`
+	TimeZone string       `json:"time_zone,omitempty"` // the park's IANA zone: its days at the gates
+	Zones    []ConfigZone `json:"zones,omitempty"`
+	Gates    []ConfigGate `json:"gates,omitempty"`
 }
 
 // writeConfigure adds a 'configure' row to the outbox, in the caller's

@@ -76,6 +76,9 @@ func CreatePark(ctx context.Context, tx pgx.Tx, by web.Principal, in ParkInput) 
 	if err != nil {
 		return Park{}, fmt.Errorf("create park: %w", err)
 	}
+	if err := writeConfigure(ctx, tx, ConfigurePayload{TimeZone: p.TimeZone}); err != nil {
+		return Park{}, err
+	}
 	return p, audit.Record(ctx, tx, by, "park.create", "park", p.ID, in)
 }
 
@@ -104,6 +107,11 @@ func UpdatePark(ctx context.Context, tx pgx.Tx, by web.Principal, in ParkInput) 
 		in.ID, in.Name, in.TimeZone, in.Currency, in.DailyCapacity, in.CapacityWarn, in.OpensAt, in.ClosesAt))
 	if err != nil {
 		return Park{}, fmt.Errorf("update park: %w", err)
+	}
+	if p.TimeZone != old.TimeZone {
+		if err := writeConfigure(ctx, tx, ConfigurePayload{TimeZone: p.TimeZone}); err != nil {
+			return Park{}, err
+		}
 	}
 	return p, audit.Record(ctx, tx, by, "park.update", "park", p.ID, map[string]any{"before": old.Input(), "after": in})
 }

@@ -131,8 +131,14 @@ func (f *fixture) outboxRows() []ConfigurePayload {
 
 func TestZonesAndGatesReachTheOutbox(t *testing.T) {
 	f := newFixture(t)
-	f.setup() // two zones: two outbox rows
-	rows := f.outboxRows()
+	f.setup() // the park's time zone, then two zones: three outbox rows
+	all := f.outboxRows()
+	if len(all) == 0 || all[0].TimeZone != "Asia/Shanghai" || all[0].Zones != nil {
+		t.Fatalf("first outbox row should carry the park's time zone: %+v", all)
+	}
+	// The rest of the rows are zones and gates.
+	zoneGateRows := func() []ConfigurePayload { return f.outboxRows()[1:] }
+	rows := zoneGateRows()
 	if len(rows) != 2 || len(rows[0].Zones) != 1 || rows[0].Zones[0] != (ConfigZone{ID: "main", Cap: 500, Warn: 400}) {
 		t.Fatalf("outbox after two zones: %+v", rows)
 	}
@@ -143,7 +149,7 @@ func TestZonesAndGatesReachTheOutbox(t *testing.T) {
 	if z.Cap != 600 {
 		t.Fatalf("zone = %+v", z)
 	}
-	rows = f.outboxRows()
+	rows = zoneGateRows()
 	if len(rows) != 3 || rows[2].Zones[0] != (ConfigZone{ID: "main", Cap: 600, Warn: 500}) || rows[2].Gates != nil {
 		t.Fatalf("outbox after zone change: %+v", rows)
 	}
@@ -158,7 +164,7 @@ func TestZonesAndGatesReachTheOutbox(t *testing.T) {
 		http.StatusBadRequest, "bad_direction")
 	f.wantProblem(f.call("POST", "/v1/parks/nope/zones", tokAdmin, map[string]any{"id": "a", "name": "A"}),
 		http.StatusNotFound, "park_not_found")
-	if n := len(f.outboxRows()); n != 3 {
+	if n := len(zoneGateRows()); n != 3 {
 		t.Fatalf("%d outbox rows after refusals, want 3", n)
 	}
 
@@ -168,7 +174,7 @@ func TestZonesAndGatesReachTheOutbox(t *testing.T) {
 		t.Fatalf("gate = %+v", g)
 	}
 	f.must("POST", "/v1/parks/sea/gates", map[string]any{"id": "north-1", "zone": "aqua", "direction": "in"}, http.StatusOK)
-	rows = f.outboxRows()
+	rows = zoneGateRows()
 	if len(rows) != 5 || rows[3].Gates[0] != (ConfigGate{ID: "north-1", Zone: "main", Direction: "both"}) ||
 		rows[4].Gates[0] != (ConfigGate{ID: "north-1", Zone: "aqua", Direction: "in"}) || rows[4].Zones != nil {
 		t.Fatalf("outbox after gates: %+v", rows)

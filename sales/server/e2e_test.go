@@ -158,6 +158,11 @@ func TestParkEndToEnd(t *testing.T) {
 		}
 		return fmt.Errorf("zones %+v", zl.Zones)
 	}, "zone main relayed to the cluster")
+	var park gate.ParkJSON
+	must(t, 200, "GET", node+gate.PathPark, clusterAdminToken, nil, &park)
+	if park.TimeZone != "Asia/Shanghai" { // relayed before the zone, in outbox order
+		t.Fatalf("the cluster's park time zone is %q, want Asia/Shanghai (its park days)", park.TimeZone)
+	}
 	var g gate.GateJSON
 	must(t, 201, "POST", node+gate.PathGates, clusterAdminToken, gate.GateJSON{ID: "north-1", Zone: "main"}, &g)
 	gateToken := g.Token
