@@ -162,7 +162,9 @@ func runDev(cmd *cobra.Command, f *devFlags) error {
 	fmt.Fprintf(out, "\nTry, in another terminal:\n")
 	fmt.Fprintf(out, "  export ADMIT_ADMIN_TOKEN=%s ADMIT_CLUSTER=%s\n", token, clusterURLs)
 	fmt.Fprintf(out, "  ./bin/admit cluster status\n")
-	fmt.Fprintf(out, "  ./bin/admit gate add --id north-1 --zone main\n")
+	if !f.sales { // with sales, the demo park's gates come through sync
+		fmt.Fprintf(out, "  ./bin/admit gate add --id north-1 --zone main\n")
+	}
 	fmt.Fprintf(out, "  ./bin/admit tickets load --count 100000 --out codes.txt\n")
 	fmt.Fprintf(out, "  ./bin/admit scan \"$(head -1 codes.txt)\" --gate north-1     # ADMIT; run it again: DENY already_used\n")
 	fmt.Fprintf(out, "  curl -s %s/metrics | grep ^admit_\n", nodes[0].httpURL)

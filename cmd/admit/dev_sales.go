@@ -45,6 +45,10 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 	if err != nil {
 		return fail(err)
 	}
+	demo, err := setupDemo(ctx, dsn)
+	if err != nil {
+		return fail(err)
+	}
 	passwordFile := filepath.Join(f.dataDir, "sales-admin-password")
 	if res.Created {
 		if err := os.WriteFile(passwordFile, []byte(res.Password+"\n"), 0o600); err != nil {
@@ -72,7 +76,23 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 	lines := []string{
 		fmt.Sprintf("  sales  http %s  pid %d  log %s", url, n.pid(), filepath.Join(dir, "node.log")),
 		fmt.Sprintf("  postgres  %s  (data in %s)", dsn, pgcfg.Dir),
-		fmt.Sprintf("  sales admin: user admin, one-time password %s (in %s; change it after login)", string(trimNL(password)), passwordFile),
+		fmt.Sprintf("  sales admin: user admin, one-time password %s (in %s; change it at POST /v1/me/password)", string(trimNL(password)), passwordFile),
+		fmt.Sprintf("  demo park %q: zones main and coaster, gates north-1, north-2, coaster-1, window window-1,", demoPark),
+		fmt.Sprintf("    products adult-day, child-day, day-pass, annual, family-4; cashier %q password %q", demoCashier, demoCashierPassword),
+	}
+	if demo {
+		id, code, err := sellSample(ctx, url)
+		if err != nil {
+			lines = append(lines, "  (selling a sample ticket failed: "+err.Error()+")")
+		} else {
+			lines = append(lines,
+				"  a sample ticket was just sold at window-1 for cash; scan it at a gate (twice: admit, then already_used):",
+				fmt.Sprintf("    ./bin/admit scan '%s' --gate north-1", code),
+				"  and see its entry in sales:",
+				fmt.Sprintf("    T=$(curl -s %s/v1/login -d '{\"username\":\"%s\",\"password\":\"%s\"}' | grep -o '\"token\": *\"[^\"]*\"' | cut -d'\"' -f4)",
+					url, demoCashier, demoCashierPassword),
+				fmt.Sprintf("    curl -s %s/v1/tickets/%s -H \"Authorization: Bearer $T\"", url, id))
+		}
 	}
 	return pg, n, lines, nil
 }
