@@ -72,7 +72,8 @@
 // Metrics: admit_sync_outbox_backlog, admit_sync_outbox_sent_total{kind},
 // admit_sync_commit_to_ack_seconds (outbox created_at to ack),
 // admit_sync_errors_total{kind} (outbox kind, db, lock, feed),
-// admit_sync_relay_active, admit_sync_feed_events_total.
+// admit_sync_relay_active, admit_sync_feed_events_total,
+// admit_sync_feed_cursor_index and admit_sync_feed_lag_entries (see Feed).
 //
 // # Feed: cluster entry events -> entry_events
 //
@@ -87,4 +88,17 @@
 // skips duplicates). Events for tickets sales does not know are stored too.
 // If the cluster purged events the feed has not read (410), Pull fails with
 // ErrEventsPurged and the feed stops until an operator moves the cursor.
+//
+// Lag: GET /v1/events also answers "applied_index", the log index the
+// answering node's state is as of. After each successful Pull,
+// admit_sync_feed_cursor_index is the stored cursor's log index and
+// admit_sync_feed_lag_entries how far the feed trails, in log entries: 0
+// when the page was not full (the feed has read every event the node had
+// at that index), else applied_index minus the cursor's index. That is an
+// upper bound, not a count of events: most log entries are ticket changes
+// without events, and the cluster does not say how many events remain. It
+// is measured against the node that answered, which may itself trail the
+// leader. A failed Pull leaves both gauges as they were (see
+// admit_sync_errors_total{kind="feed"}); a feed stuck on ErrEventsPurged
+// shows no lag, only errors.
 package sync

@@ -72,13 +72,15 @@ func (f *Feed) Run(ctx context.Context) error {
 }
 
 type eventsPage struct {
-	Events []gate.EventJSON `json:"events"`
-	Next   string           `json:"next"`
+	Events       []gate.EventJSON `json:"events"`
+	Next         string           `json:"next"`
+	AppliedIndex uint64           `json:"applied_index"` // the answering node's state is as of this log index
 }
 
 // Pull reads one page of events after the stored cursor and stores them
 // with the new cursor in one transaction. It returns how many events the
-// page held (all of them new: the cursor moves with the rows).
+// page held (all of them new: the cursor moves with the rows), and sets
+// the cursor and lag gauges (see doc.go).
 func (f *Feed) Pull(ctx context.Context) (int, error) {
 	after, err := f.cursor(ctx)
 	if err != nil {
@@ -96,6 +98,7 @@ func (f *Feed) Pull(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("%w: %w", ErrCluster, err)
 	}
 	if len(page.Events) == 0 {
+		f.observeLag(&page, after)
 		return 0, nil
 	}
 	cols, err := eventColumns(page.Events)
@@ -103,14 +106,13 @@ func (f *Feed) Pull(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	next := page.Events[len(page.Events)-1].Cursor
-	stored, moved := 0, false
+	stored, moved, now := 0, false, ""
 	err = pgx.BeginFunc(ctx, f.cfg.Pool, func(tx pgx.Tx) error {
 		// The cursor row is locked, and must still be where this page
 		// started: a second feed that stored the page first wins.
 		if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, to_jsonb(''::text)) ON CONFLICT DO NOTHING`, FeedCursorKey); err != nil {
 			return err
 		}
-		var now string
 		if err := tx.QueryRow(ctx, `SELECT value #>> '{}' FROM settings WHERE key = $1 FOR UPDATE`, FeedCursorKey).Scan(&now); err != nil {
 			return err
 		}
@@ -148,9 +150,32 @@ func (f *Feed) Pull(ctx context.Context) (int, error) {
 	}
 	f.m.feedEvents.Add(float64(stored))
 	if moved {
+		f.observeLag(&page, now)
 		return 0, nil // another feed stored this page
 	}
+	f.observeLag(&page, next)
 	return len(page.Events), nil
+}
+
+// observeLag sets the cursor and lag gauges after a pull that left the
+// stored cursor at cursor. A page that was not full holds every event the
+// answering node had up to its applied index: the feed is caught up (lag
+// 0). After a full page, more may follow: the lag is the node's applied
+// index minus the cursor's log index, an upper bound in log entries (most
+// entries are ticket changes and hold no events).
+func (f *Feed) observeLag(page *eventsPage, cursor string) {
+	idx := int64(0)
+	if cursor != "" {
+		if i, _, err := parseCursor(cursor); err == nil {
+			idx = i
+		}
+	}
+	f.m.feedCursor.Set(float64(idx))
+	lag := 0.0
+	if len(page.Events) >= f.cfg.Batch && page.AppliedIndex > uint64(idx) {
+		lag = float64(page.AppliedIndex - uint64(idx))
+	}
+	f.m.feedLag.Set(lag)
 }
 
 func (f *Feed) cursor(ctx context.Context) (string, error) {

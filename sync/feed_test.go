@@ -141,3 +141,70 @@ func TestFeedStoresEachEventOnce(t *testing.T) {
 		t.Errorf("feed_events_total = %v, want 6", got)
 	}
 }
+
+// TestFeedLag: the cursor and lag gauges follow the pages; a page that is
+// not full means caught up (lag 0) although the cluster's log has moved on
+// with entries that hold no events.
+func TestFeedLag(t *testing.T) {
+	p, d := newPark(t), newDB(t)
+	north := p.addGate("north-1", "main", "in")
+	cfg := testConfig(t, d.pool, p.clusterURLs())
+	cfg.Batch = 2
+	f, err := NewFeed(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // three events (tickets the cluster does not know)
+		p.scan("north-1", north, p.newTicket().Code)
+	}
+	r := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
+	d.issue(p.newTicket()) // a log entry with no event, after the scans
+	if _, err := r.SendPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	applied := p.h.Leader().Node().AppliedIndex()
+	p.h.WaitApplied(applied, 10*time.Second) // whichever node answers is there
+
+	cursorIndex := func() int64 {
+		t.Helper()
+		var c string
+		if err := d.pool.QueryRow(t.Context(), `SELECT value #>> '{}' FROM settings WHERE key = $1`, FeedCursorKey).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		idx, _, err := parseCursor(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return idx
+	}
+	pull := func(want int) {
+		t.Helper()
+		if n, err := f.Pull(t.Context()); n != want || err != nil {
+			t.Fatalf("Pull = %d, %v; want %d", n, err, want)
+		}
+	}
+	gauges := func(wantCursor int64, wantLag uint64) {
+		t.Helper()
+		if got := metric(t, cfg, "admit_sync_feed_cursor_index", ""); got != float64(wantCursor) {
+			t.Errorf("cursor_index = %v, want %d", got, wantCursor)
+		}
+		if got := metric(t, cfg, "admit_sync_feed_lag_entries", ""); got != float64(wantLag) {
+			t.Errorf("lag_entries = %v, want %d", got, wantLag)
+		}
+	}
+
+	pull(2) // a full page: more may follow
+	idx := cursorIndex()
+	if uint64(idx) >= applied {
+		t.Fatalf("cursor index %d, applied %d: the issue should come after the scans", idx, applied)
+	}
+	gauges(idx, applied-uint64(idx))
+	pull(1) // the last event: not a full page, caught up
+	last := cursorIndex()
+	gauges(last, 0)
+	pull(0) // nothing new: the cursor stays, still caught up
+	gauges(last, 0)
+	if uint64(last) >= applied {
+		t.Fatalf("last event index %d, applied %d", last, applied)
+	}
+}

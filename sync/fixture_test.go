@@ -119,8 +119,40 @@ func (p *park) url() string {
 	return p.urls[p.h.Members[0].ID]
 }
 
-// call sends a JSON request and decodes the reply; it returns the status.
+// unserve stops m's HTTP server (before h.Kill: a killed node answers
+// nothing) and forgets its URL.
+func (p *park) unserve(m *clustertest.Member) {
+	p.mu.Lock()
+	stop := p.stop[m.ID]
+	delete(p.stop, m.ID)
+	delete(p.urls, m.ID)
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// nodeURLs lists the URLs of the served nodes, in member order.
+func (p *park) nodeURLs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var list []string
+	for _, m := range p.h.Members {
+		if u, ok := p.urls[m.ID]; ok {
+			list = append(list, u)
+		}
+	}
+	return list
+}
+
+// call sends a JSON request to the first node and decodes the reply; it
+// returns the status.
 func (p *park) call(method, path, token string, body, out any) (int, error) {
+	return p.callAt(p.url(), method, path, token, body, out)
+}
+
+// callAt is call to the node at base.
+func (p *park) callAt(base, method, path, token string, body, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -129,7 +161,7 @@ func (p *park) call(method, path, token string, body, out any) (int, error) {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, p.url()+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		return 0, err
 	}

@@ -13,6 +13,8 @@ type metrics struct {
 	commitAck  prometheus.Histogram
 	errors     *prometheus.CounterVec
 	feedEvents prometheus.Counter
+	feedCursor prometheus.Gauge
+	feedLag    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,6 +38,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"kind"})),
 		feedEvents: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "admit_sync_feed_events_total", Help: "Entry events copied from the cluster into entry_events.",
+		})),
+		feedCursor: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "admit_sync_feed_cursor_index", Help: "Cluster log index of the entry feed's stored cursor (after its last pull).",
+		})),
+		feedLag: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "admit_sync_feed_lag_entries",
+			Help: "Log entries the answering node had applied beyond the feed's cursor when the last page was full " +
+				"(an upper bound: not every entry holds events); 0 when the last page was not full (caught up).",
 		})),
 	}
 	return m
