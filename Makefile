@@ -35,11 +35,17 @@ run: build deps
 test: check-go deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@if command -v promtool >/dev/null 2>&1; then \
+		promtool check rules deploy/prometheus/rules.yml && promtool test rules deploy/prometheus/rules_test.yml; \
+	else echo "promtool not installed: alert rules not checked (make lint installs it)"; fi
 
 bench: check-go
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
 
 lint: check-go
+	@command -v promtool >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+	promtool check rules deploy/prometheus/rules.yml
+	promtool test rules deploy/prometheus/rules_test.yml
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)

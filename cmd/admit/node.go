@@ -151,6 +151,15 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 		return err
 	}
 	switch {
+	case hasState && f.join != "":
+		// Asking again is harmless when nothing changed, and tells the
+		// cluster this node's new address when it moved.
+		log.Info("restarted from existing state; confirming membership", "data_dir", f.dataDir, "via", f.join)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			joinLoop(ctx, log, f.join, f.adminToken, f.id, node.RaftAddr())
+		}()
 	case hasState:
 		log.Info("restarted from existing state; rejoining the cluster", "data_dir", f.dataDir)
 	case f.bootstrap:
