@@ -302,3 +302,34 @@ func TestSIGKILLRestartRejoins(t *testing.T) {
 	}
 	t.Logf("%d acknowledged ops, %d applied (the rest were in flight at a kill)", len(acked), want.Ops)
 }
+
+// A node restarted on another Raft address (a new IP after a reboot)
+// re-announces it through --join and is a follower again.
+func TestRestartOnNewRaftAddress(t *testing.T) {
+	procs := startProcessCluster(t, 3, "counter")
+	n3 := procs[2]
+	n3.signal(syscall.SIGTERM)
+	newAddr := freePort(t)
+	for i, a := range n3.args {
+		if a == n3.raftAddr {
+			n3.args[i] = newAddr
+		}
+	}
+	n3.raftAddr = newAddr
+	n3.start(t)
+	clustertest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		st, err := procs[0].client(t).Status(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, m := range st.Members {
+			if m.ID == "n3" {
+				if m.RaftAddr != newAddr || m.State != "follower" {
+					return fmt.Errorf("n3 is %s at %s", m.State, m.RaftAddr)
+				}
+				return nil
+			}
+		}
+		return errors.New("n3 is not a member")
+	}, "n3 to follow again at its new address %s", newAddr)
+}
