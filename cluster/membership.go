@@ -286,6 +286,13 @@ func (n *Node) snapshotLocal() (SnapshotInfo, error) {
 
 // handleRPC serves node-to-node calls.
 func (n *Node) handleRPC(ctx context.Context, op rpcOp, payload []byte) ([]byte, error) {
+	select { // the port is open before Raft is: callers wait for it
+	case <-n.started:
+	case <-ctx.Done():
+		return nil, ErrShutdown
+	case <-n.shutdown:
+		return nil, ErrShutdown
+	}
 	select {
 	case <-n.shutdown:
 		return nil, ErrShutdown

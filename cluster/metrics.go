@@ -123,10 +123,12 @@ func (c raftCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c raftCollector) Collect(ch chan<- prometheus.Metric) {
-	r := c.n.raft
-	if r == nil {
-		return
+	select {
+	case <-c.n.started:
+	default:
+		return // scraped while the node is still opening
 	}
+	r := c.n.raft
 	state := r.State()
 	for _, s := range []raft.RaftState{raft.Follower, raft.Candidate, raft.Leader, raft.Shutdown} {
 		v := 0.0

@@ -36,6 +36,7 @@ type Node struct {
 	metrics *metrics
 
 	shutdown  chan struct{}
+	started   chan struct{} // closed once raft is set: RPCs and metrics wait for it
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -55,7 +56,7 @@ func Open(cfg Config, sm StateMachine) (n *Node, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("node", cfg.ID)
-	n = &Node{cfg: cfg, log: log, shutdown: make(chan struct{})}
+	n = &Node{cfg: cfg, log: log, shutdown: make(chan struct{}), started: make(chan struct{})}
 	// On failure, close what was opened, in reverse.
 	var closers []func()
 	defer func() {
@@ -154,6 +155,7 @@ func Open(cfg Config, sm StateMachine) (n *Node, err error) {
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	close(n.started) // peers' calls may be answered from here on
 	log.Info("node started", "raft_addr", n.RaftAddr(), "applied_index", applied, "restore_needed", dirty)
 	return n, nil
 }

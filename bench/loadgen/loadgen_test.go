@@ -49,7 +49,6 @@ func run(t *testing.T, c Config) Report {
 	return rep
 }
 
-
 // Open loop: the right number of requests, spread evenly over the run,
 // round-robin over the nodes, each with its own "<gate>:<seq>" scan id.
 func TestOpenLoopRate(t *testing.T) {

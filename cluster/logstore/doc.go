@@ -16,7 +16,13 @@
 // commit a bbolt transaction, which fdatasyncs. There is no switch to turn
 // either off, so tests pay the same cost and run the same code as production.
 //
-// # What Open adds to raft-wal v0.4.0
+// # What Open adds to raft-wal
+//
+// We run v0.4.2: v0.4.0 panicked on start ("sealed segment has no index
+// block") after a restarted leader had truncated its log tail and was killed
+// again (hashicorp/raft-wal#31; found by `admit drill failover`). The
+// workarounds below were written against v0.4.0 and are kept: each is
+// harmless where upstream fixed the same thing.
 //
 //   - WAL.Close leaves wal-meta.db open, so the file and its bbolt lock
 //     outlive the store and reopening the directory in the same process

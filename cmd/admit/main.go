@@ -48,6 +48,7 @@ func newRootCmd() *cobra.Command {
 		newSyncCmd(g),
 		newDevCmd(),
 		newBenchCmd(),
+		newDrillCmd(),
 		newVersionCmd(),
 	)
 	return root

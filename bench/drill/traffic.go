@@ -1,0 +1,191 @@
+package drill
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/admitpark/admit/bench/linearize"
+	"github.com/admitpark/admit/validator/gate"
+)
+
+const maxAttempts = 50 // per scan; then it counts as failed
+
+// traffic is the simulated gates: each scans every Interval through its
+// own node, and retries a failed scan with the same scan_id on the next.
+type traffic struct {
+	o       Options
+	urls    []string
+	token   string
+	gateIDs []string
+	codes   []string
+	rec     *linearize.Recorder
+	hc      *http.Client
+	next    atomic.Int64
+	round   atomic.Int32
+
+	mu       sync.Mutex
+	cur      Counts
+	errRun   int
+	errRunMs float64
+}
+
+func newTraffic(o Options, urls []string, token string, gateIDs, codes []string, rec *linearize.Recorder) *traffic {
+	tp := &http.Transport{MaxIdleConnsPerHost: 4 * o.Gates, MaxConnsPerHost: 0, IdleConnTimeout: time.Minute}
+	return &traffic{o: o, urls: urls, token: token, gateIDs: gateIDs, codes: codes, rec: rec,
+		hc: &http.Client{Transport: tp, Timeout: o.Timeout}}
+}
+
+func (tr *traffic) start(ctx context.Context, wg *sync.WaitGroup) {
+	for g := range tr.gateIDs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr.gate(ctx, g)
+		}()
+	}
+}
+
+// closeRound hands back the counts since the last call (into rd when set).
+func (tr *traffic) closeRound(rd *Round) Counts {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	c := tr.cur
+	if rd != nil {
+		rd.Counts = c
+		rd.MaxErrorRun, rd.MaxErrorMs = tr.errRun, tr.errRunMs
+	}
+	tr.cur, tr.errRun, tr.errRunMs = Counts{}, 0, 0
+	return c
+}
+
+type gateState struct {
+	id       int
+	seq      int
+	node     int
+	runLen   int
+	runStart time.Time
+}
+
+func (tr *traffic) gate(ctx context.Context, g int) {
+	st := &gateState{id: g, node: g % len(tr.urls)}
+	tick := time.NewTicker(tr.o.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		k := tr.next.Add(1) - 1
+		idx := (k / int64(tr.o.ScansPerTicket)) % int64(len(tr.codes))
+		st.seq++
+		tr.scan(ctx, st, int(idx))
+	}
+}
+
+// scan makes the attempts of one scan, all with the same scan_id.
+func (tr *traffic) scan(ctx context.Context, st *gateState, idx int) {
+	req := gate.ScanRequest{Code: tr.codes[idx], Gate: tr.gateIDs[st.id], ScanID: fmt.Sprintf("g%d:%06d", st.id, st.seq), Direction: "in"}
+	body, _ := json.Marshal(req)
+	in := linearize.Input{Ticket: fmt.Sprintf("t%d", idx), ScanID: req.ScanID}
+	var c Counts
+	decided := false
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if attempt > 0 {
+			if ctx.Err() != nil {
+				break
+			}
+			c.Retries++
+		}
+		c.Attempts++
+		url := tr.urls[st.node]
+		call := tr.rec.Now()
+		resp, retry, err := tr.attempt(url, body)
+		if err == nil {
+			tr.rec.Record(st.id, call, tr.rec.Now(), in, linearize.Output{Result: resp.Result, Reason: resp.Reason, Rescan: resp.Rescan})
+			if resp.Result == "admit" {
+				c.Admitted++
+			} else {
+				c.Denied++
+			}
+			if resp.Rescan {
+				c.Rescans++
+			}
+			decided = true
+			tr.endRun(st)
+			break
+		}
+		tr.rec.RecordUnknown(st.id, call, in)
+		if st.runLen == 0 {
+			st.runStart = time.Now()
+		}
+		st.runLen++
+		st.node = (st.node + 1) % len(tr.urls) // the turnstile tries the next node
+		if !retry {
+			break
+		}
+		if attempt > 0 {
+			wait(ctx, 20*time.Millisecond)
+		}
+	}
+	if !decided {
+		c.Failed++
+	}
+	tr.mu.Lock()
+	tr.cur.add(c)
+	tr.mu.Unlock()
+}
+
+func (tr *traffic) endRun(st *gateState) {
+	if st.runLen == 0 {
+		return
+	}
+	d := ms(time.Since(st.runStart))
+	tr.mu.Lock()
+	if st.runLen > tr.errRun {
+		tr.errRun = st.runLen
+	}
+	tr.errRunMs = max(tr.errRunMs, d)
+	tr.mu.Unlock()
+	st.runLen = 0
+}
+
+// attempt sends one request; retry says whether a turnstile would retry.
+func (tr *traffic) attempt(url string, body []byte) (gate.ScanResponse, bool, error) {
+	var out gate.ScanResponse
+	ctx, cancel := context.WithTimeout(context.Background(), tr.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+gate.PathScan, bytes.NewReader(body))
+	if err != nil {
+		return out, false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tr.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := tr.hc.Do(req)
+	if err != nil {
+		return out, true, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return out, true, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if err := json.Unmarshal(b, &out); err != nil {
+			return out, false, fmt.Errorf("reply: %w", err)
+		}
+		return out, false, nil
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return out, true, fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	default:
+		return out, false, fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+}
