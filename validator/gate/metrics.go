@@ -21,7 +21,35 @@ type metrics struct {
 	failures     *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// zoneCollector reports each zone's occupancy and cap from this node's
+// state at scrape time (a follower may trail the leader by a few entries).
+type zoneCollector struct{ node fsm.Viewer }
+
+var (
+	descZoneOccupancy = prometheus.NewDesc("admit_zone_occupancy", "Visitors inside a zone, counted from entry and exit scans.", []string{"zone"}, nil)
+	descZoneCapacity  = prometheus.NewDesc("admit_zone_capacity", "A zone's cap (0: none).", []string{"zone"}, nil)
+	descZoneWarn      = prometheus.NewDesc("admit_zone_warn_level", "A zone's warning level (0: none).", []string{"zone"}, nil)
+)
+
+func (c zoneCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descZoneOccupancy
+	ch <- descZoneCapacity
+	ch <- descZoneWarn
+}
+
+func (c zoneCollector) Collect(ch chan<- prometheus.Metric) {
+	zones, err := fsm.Zones(c.node)
+	if err != nil {
+		return
+	}
+	for _, z := range zones {
+		ch <- prometheus.MustNewConstMetric(descZoneOccupancy, prometheus.GaugeValue, float64(z.Occupancy), z.ID)
+		ch <- prometheus.MustNewConstMetric(descZoneCapacity, prometheus.GaugeValue, float64(z.Cap), z.ID)
+		ch <- prometheus.MustNewConstMetric(descZoneWarn, prometheus.GaugeValue, float64(z.Warn), z.ID)
+	}
+}
+
+func newMetrics(reg prometheus.Registerer, node fsm.Viewer) (*metrics, error) {
 	m := &metrics{
 		reg: reg,
 		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -56,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Scans that got no decision, by kind (no_quorum, outcome_unknown, unknown_gate, scan_id_conflict, error).",
 		}, []string{"kind"}),
 	}
-	m.collectors = []prometheus.Collector{m.scans, m.rescans, m.scanSeconds, m.batchScans, m.batchSeconds, m.forwarded, m.failures}
+	m.collectors = []prometheus.Collector{m.scans, m.rescans, m.scanSeconds, m.batchScans, m.batchSeconds, m.forwarded, m.failures, zoneCollector{node}}
 	if reg == nil {
 		return m, nil
 	}

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/validator/code"
 	"github.com/admitpark/admit/validator/gate"
 	"github.com/admitpark/admit/validator/ticket"
@@ -144,6 +147,17 @@ func TestEveryDecisionThroughTheAPI(t *testing.T) {
 	z1, z2 := mk("single", 0, "coaster"), mk("single", 0, "coaster")
 	want("first on the coaster", scan(p.issue(z1, claims(z1)), coaster, "coaster-1", "in"), "admit", "")
 	deny("second on the coaster", scan(p.issue(z2, claims(z2)), coaster, "coaster-1", "in"), "zone_full")
+	// Every node reports the zone from its own state, which may trail by a few ms.
+	for _, m := range p.h.Running() {
+		clustertest.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+			occ := zoneGauge(t, m.Registry, "admit_zone_occupancy", "coaster")
+			capacity := zoneGauge(t, m.Registry, "admit_zone_capacity", "coaster")
+			if occ != 1 || capacity != 1 {
+				return fmt.Errorf("occupancy %v, capacity %v", occ, capacity)
+			}
+			return nil
+		}, "%s to report the coaster's occupancy 1 of 1", m.ID)
+	}
 
 	// group: several persons on one code
 	gp := mk("group", 5)
@@ -169,4 +183,27 @@ func mustID(t *testing.T, s string) [16]byte {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// zoneGauge reads one zone's gauge from a node's registry.
+func zoneGauge(t *testing.T, g prometheus.Gatherer, name, zone string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "zone" && l.GetValue() == zone {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s for zone %s", name, zone)
+	return 0
 }

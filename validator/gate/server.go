@@ -32,7 +32,7 @@ func New(cfg Config, node Node) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.Registerer)
+	m, err := newMetrics(cfg.Registerer, node)
 	if err != nil {
 		return nil, err
 	}
