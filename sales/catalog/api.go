@@ -140,3 +140,18 @@ func merge(raw json.RawMessage, v any) error {
 }
 
 func (a *API) fail(w http.ResponseWriter, err error) { web.Fail(w, a.log, err) }
+
+// writeTx runs fn in a transaction and answers its result with status, or
+// the error (a Problem as 4xx, anything else as 500).
+func writeTx[T any](a *API, w http.ResponseWriter, r *http.Request, status int, fn func(ctx context.Context, tx pgx.Tx) (T, error)) {
+	var out T
+	err := a.inTx(r.Context(), func(tx pgx.Tx) (err error) {
+		out, err = fn(r.Context(), tx)
+		return err
+	})
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	web.JSON(w, status, out)
+}

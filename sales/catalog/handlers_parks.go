@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/jackc/pgx/v5"
@@ -31,16 +32,9 @@ func (a *API) createPark(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &in) {
 		return
 	}
-	var p Park
-	err := a.inTx(r.Context(), func(tx pgx.Tx) (err error) {
-		p, err = CreatePark(r.Context(), tx, principal(r), in)
-		return err
+	writeTx(a, w, r, http.StatusCreated, func(ctx context.Context, tx pgx.Tx) (Park, error) {
+		return CreatePark(ctx, tx, principal(r), in)
 	})
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	web.JSON(w, http.StatusCreated, p)
 }
 
 // updatePark changes the fields the body names; the others keep their
@@ -167,16 +161,9 @@ func (a *API) createBusinessUnit(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &in) {
 		return
 	}
-	var b BusinessUnit
-	err := a.inTx(r.Context(), func(tx pgx.Tx) (err error) {
-		b, err = CreateBusinessUnit(r.Context(), tx, principal(r), r.PathValue("id"), in)
-		return err
+	writeTx(a, w, r, http.StatusCreated, func(ctx context.Context, tx pgx.Tx) (BusinessUnit, error) {
+		return CreateBusinessUnit(ctx, tx, principal(r), r.PathValue("id"), in)
 	})
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	web.JSON(w, http.StatusCreated, b)
 }
 
 func (a *API) listSalesPoints(w http.ResponseWriter, r *http.Request) {
@@ -193,14 +180,7 @@ func (a *API) createSalesPoint(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &in) {
 		return
 	}
-	var s SalesPoint
-	err := a.inTx(r.Context(), func(tx pgx.Tx) (err error) {
-		s, err = CreateSalesPoint(r.Context(), tx, principal(r), in)
-		return err
+	writeTx(a, w, r, http.StatusCreated, func(ctx context.Context, tx pgx.Tx) (SalesPoint, error) {
+		return CreateSalesPoint(ctx, tx, principal(r), in)
 	})
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	web.JSON(w, http.StatusCreated, s)
 }

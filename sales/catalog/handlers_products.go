@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -43,16 +44,9 @@ func (a *API) createProduct(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &in) {
 		return
 	}
-	var p Product
-	err := a.inTx(r.Context(), func(tx pgx.Tx) (err error) {
-		p, err = CreateProduct(r.Context(), tx, principal(r), in)
-		return err
+	writeTx(a, w, r, http.StatusCreated, func(ctx context.Context, tx pgx.Tx) (Product, error) {
+		return CreateProduct(ctx, tx, principal(r), in)
 	})
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	web.JSON(w, http.StatusCreated, p)
 }
 
 // updateProduct changes the fields the body names; the others keep their
@@ -180,16 +174,9 @@ func (a *API) createSlot(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &in) {
 		return
 	}
-	var s Slot
-	err := a.inTx(r.Context(), func(tx pgx.Tx) (err error) {
-		s, err = CreateSlot(r.Context(), tx, principal(r), r.PathValue("id"), in)
-		return err
+	writeTx(a, w, r, http.StatusCreated, func(ctx context.Context, tx pgx.Tx) (Slot, error) {
+		return CreateSlot(ctx, tx, principal(r), r.PathValue("id"), in)
 	})
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	web.JSON(w, http.StatusCreated, s)
 }
 
 func (a *API) stopSales(w http.ResponseWriter, r *http.Request)   { a.salesStop(w, r, true) }
