@@ -45,8 +45,8 @@ func TestFeedStoresEachEventOnce(t *testing.T) {
 	p, d := newPark(t), newDB(t)
 	north := p.addGate("north-1", "main", "in")
 	south := p.addGate("south-1", "main", "in")
-	r := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
-	cfg := testConfig(t, d.pool, p.clusterURLs())
+	r := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
+	cfg := testConfig(t, d.pool, p.ClusterURLs())
 	cfg.Batch = 2 // pages of 2 events
 	f, err := NewFeed(cfg)
 	if err != nil {
@@ -148,7 +148,7 @@ func TestFeedStoresEachEventOnce(t *testing.T) {
 func TestFeedLag(t *testing.T) {
 	p, d := newPark(t), newDB(t)
 	north := p.addGate("north-1", "main", "in")
-	cfg := testConfig(t, d.pool, p.clusterURLs())
+	cfg := testConfig(t, d.pool, p.ClusterURLs())
 	cfg.Batch = 2
 	f, err := NewFeed(cfg)
 	if err != nil {
@@ -157,7 +157,7 @@ func TestFeedLag(t *testing.T) {
 	for range 3 { // three events (tickets the cluster does not know)
 		p.scan("north-1", north, p.newTicket().Code)
 	}
-	r := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
+	r := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
 	d.issue(p.newTicket()) // a log entry with no event, after the scans
 	if _, err := r.SendPending(t.Context()); err != nil {
 		t.Fatal(err)

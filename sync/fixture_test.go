@@ -1,8 +1,8 @@
 package sync
 
 // A real 3-node park cluster with the gate API served over HTTP on every
-// node, as `admit node` serves it (the minimal pieces of
-// validator/gate/fixture_test.go), and helpers for outbox rows.
+// node, as `admit node` serves it (validator/gate/gatetest), and helpers
+// for outbox rows.
 
 import (
 	"bytes"
@@ -24,26 +24,24 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/cluster/clustertest"
-	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/sales/pgtest"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/fsm"
 	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gate/gatetest"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
 
-const adminToken = "test-admin-token"
+const adminToken = gatetest.AdminToken
 
+// park is a real 3-node cluster serving the gate API (gatetest), with a key
+// to sign ticket codes.
 type park struct {
+	*gatetest.Park
 	t    *testing.T
 	h    *clustertest.Harness
-	mu   gosync.Mutex
-	urls map[string]string // member id -> base URL
-	stop map[string]func()
 	key  ed25519.PrivateKey
 	http *http.Client
 }
@@ -51,99 +49,12 @@ type park struct {
 func newPark(t *testing.T) *park {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	p := &park{t: t, urls: map[string]string{}, stop: map[string]func(){}, key: key,
-		http: &http.Client{Timeout: 10 * time.Second}}
-	p.h = clustertest.New(t, 3, clustertest.Options{
-		StateMachine: func(string) cluster.StateMachine { return fsm.Machine{} },
-	})
-	t.Cleanup(p.closeAll) // before the harness's cleanup: servers stop first
-	for _, m := range p.h.Members {
-		p.serve(m)
-	}
-	p.h.WaitLeader(10 * time.Second)
-	return p
+	g := gatetest.New(t, gatetest.Options{})
+	return &park{Park: g, t: t, h: g.H, key: key, http: &http.Client{Timeout: 10 * time.Second}}
 }
 
-func (p *park) serve(m *clustertest.Member) {
-	p.t.Helper()
-	cfg := gate.DefaultConfig(adminToken)
-	cfg.Registerer = m.Registry
-	srv, err := gate.New(cfg, m.Node())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	r := httpapi.NewRouter()
-	(&httpapi.Admin{Node: m.Node(), AdminToken: adminToken, Gatherer: m.Registry}).Register(r)
-	srv.Register(r)
-	hs, err := httpapi.Listen(httpapi.DefaultServerConfig("127.0.0.1:0"), r.Serve)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.urls[m.ID] = "http://" + hs.Addr()
-	p.stop[m.ID] = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(ctx)
-		srv.Close()
-	}
-	p.mu.Unlock()
-}
-
-func (p *park) closeAll() {
-	for _, m := range p.h.Members {
-		p.mu.Lock()
-		stop := p.stop[m.ID]
-		delete(p.stop, m.ID)
-		p.mu.Unlock()
-		if stop != nil {
-			stop()
-		}
-	}
-}
-
-// clusterURLs is the comma-separated list a relay takes.
-func (p *park) clusterURLs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var list []string
-	for _, m := range p.h.Members {
-		list = append(list, p.urls[m.ID])
-	}
-	return strings.Join(list, ",")
-}
-
-func (p *park) url() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.urls[p.h.Members[0].ID]
-}
-
-// unserve stops m's HTTP server (before h.Kill: a killed node answers
-// nothing) and forgets its URL.
-func (p *park) unserve(m *clustertest.Member) {
-	p.mu.Lock()
-	stop := p.stop[m.ID]
-	delete(p.stop, m.ID)
-	delete(p.urls, m.ID)
-	p.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-}
-
-// nodeURLs lists the URLs of the served nodes, in member order.
-func (p *park) nodeURLs() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var list []string
-	for _, m := range p.h.Members {
-		if u, ok := p.urls[m.ID]; ok {
-			list = append(list, u)
-		}
-	}
-	return list
-}
+// url is the first node that is served now.
+func (p *park) url() string { return p.ServedURLs()[0] }
 
 // call sends a JSON request to the first node and decodes the reply; it
 // returns the status.

@@ -124,7 +124,7 @@ func (x *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	urls := x.p.nodeURLs()
+	urls := x.p.ServedURLs()
 	if len(urls) == 0 {
 		http.Error(w, "no node served", http.StatusBadGateway)
 		return
@@ -254,7 +254,7 @@ func TestRecoveryAfterFaults(t *testing.T) {
 	// The cluster has acted on rows relay A never marked: they must be resent.
 	ahead := 0
 	err := pgxRows(d, func(id string, version uint64) error {
-		v, found, err := p.ticketAt(p.nodeURLs()[0], id)
+		v, found, err := p.ticketAt(p.ServedURLs()[0], id)
 		if err != nil {
 			return err
 		}
@@ -284,7 +284,7 @@ func TestRecoveryAfterFaults(t *testing.T) {
 		t.Fatal("no leader")
 	}
 	tf := time.Now()
-	p.unserve(leader)
+	p.Unserve(leader)
 	p.h.Kill(leader)
 	p.h.WaitLeader(20 * time.Second)
 	t.Logf("leader %s killed; new leader %s elected in %v", leader.ID, p.h.Leader().ID, time.Since(tf).Round(time.Millisecond))
@@ -299,7 +299,7 @@ func TestRecoveryAfterFaults(t *testing.T) {
 	x.waitHeld(t)
 	tf = time.Now()
 	p.h.Restart(leader)
-	p.serve(leader)
+	p.Serve(leader)
 	t.Logf("node %s restarted in %v", leader.ID, time.Since(tf).Round(time.Millisecond))
 	x.releaseHeld()
 
@@ -337,7 +337,7 @@ func TestRecoveryAfterFaults(t *testing.T) {
 		tc := time.Now()
 		target := p.h.Leader().Node().AppliedIndex()
 		p.h.WaitApplied(target, 20*time.Second)
-		for _, base := range p.nodeURLs() {
+		for _, base := range p.ServedURLs() {
 			for i, w := range tickets {
 				v, found, err := p.ticketAt(base, w.v1.ID)
 				if err != nil || !found {
@@ -353,7 +353,7 @@ func TestRecoveryAfterFaults(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("%s: %d tickets checked on %d nodes in %v", when, n, len(p.nodeURLs()), time.Since(tc).Round(time.Millisecond))
+		t.Logf("%s: %d tickets checked on %d nodes in %v", when, n, len(p.ServedURLs()), time.Since(tc).Round(time.Millisecond))
 	}
 	check("after recovery")
 
@@ -361,7 +361,7 @@ func TestRecoveryAfterFaults(t *testing.T) {
 	if _, err := d.pool.Exec(t.Context(), `UPDATE outbox SET sent_at = NULL`); err != nil {
 		t.Fatal(err)
 	}
-	relayC := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
+	relayC := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
 	if sent, err := relayC.SendPending(t.Context()); err != nil || sent != rows {
 		t.Fatalf("resend all: %d of %d, %v", sent, rows, err)
 	}

@@ -15,7 +15,7 @@ import (
 func TestIssueAdmitsAndResendIsHarmless(t *testing.T) {
 	p, d := newPark(t), newDB(t)
 	token := p.addGate("north-1", "main", "in")
-	r := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
+	r := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
 
 	tickets := make([]gate.TicketJSON, 5)
 	for i := range tickets {
@@ -58,7 +58,7 @@ func TestIssueAdmitsAndResendIsHarmless(t *testing.T) {
 
 func TestIssueBatchesSplitByBatchSize(t *testing.T) {
 	p, d := newPark(t), newDB(t)
-	cfg := testConfig(t, d.pool, p.clusterURLs())
+	cfg := testConfig(t, d.pool, p.ClusterURLs())
 	cfg.Batch = 3 // 7 issues: POSTs of 3, 3, 1 over three pages
 	r := newRelay(t, cfg)
 	var ids []string
@@ -80,7 +80,7 @@ func TestIssueBatchesSplitByBatchSize(t *testing.T) {
 func TestRevokeAfterIssueDenies(t *testing.T) {
 	p, d := newPark(t), newDB(t)
 	token := p.addGate("north-1", "main", "in")
-	r := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
+	r := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
 	tj, other := p.newTicket(), p.newTicket()
 	d.issue(tj)
 	d.issue(other)
@@ -106,7 +106,7 @@ func TestRevokeAfterIssueDenies(t *testing.T) {
 
 func TestRevokeOfUnknownTicketBlocksThenGivesUp(t *testing.T) {
 	p, d := newPark(t), newDB(t)
-	cfg := testConfig(t, d.pool, p.clusterURLs())
+	cfg := testConfig(t, d.pool, p.ClusterURLs())
 	cfg.UnknownAttempts = 3
 	r := newRelay(t, cfg)
 	ghost := p.newTicket() // never issued
@@ -134,7 +134,7 @@ func TestRevokeOfUnknownTicketBlocksThenGivesUp(t *testing.T) {
 func TestConfigureZonesAndGatesKeepsExistingTokens(t *testing.T) {
 	p, d := newPark(t), newDB(t)
 	token := p.addGate("north-1", "main", "in")
-	r := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
+	r := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
 	d.insert("configure", "", 0, map[string]any{"zones": []map[string]any{{"id": "main", "cap": 100, "warn": 80}, {"id": "kids", "cap": 10, "warn": 0}}})
 	d.insert("configure", "", 0, map[string]any{"gates": []map[string]any{
 		{"id": "north-1", "zone": "main", "direction": "in"}, {"id": "kids-1", "zone": "kids", "direction": "both"}}})
@@ -196,7 +196,7 @@ func TestClusterDownBlocksThenSendsInOrder(t *testing.T) {
 	}
 
 	// The cluster is back (reachable at its real URLs).
-	up := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
+	up := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
 	if n, err := up.SendPending(t.Context()); err != nil || n != 4 {
 		t.Fatalf("SendPending = %d, %v; want 4, nil", n, err)
 	}
@@ -225,7 +225,7 @@ func TestClusterDownBlocksThenSendsInOrder(t *testing.T) {
 func TestLateCommittingLowerSeqIsSent(t *testing.T) {
 	p, d := newPark(t), newDB(t)
 	token := p.addGate("north-1", "main", "in")
-	r := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
+	r := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
 
 	tx, err := d.pool.Begin(t.Context())
 	if err != nil {
@@ -261,7 +261,7 @@ func TestLateCommittingLowerSeqIsSent(t *testing.T) {
 
 func TestOnlyOneRelaySendsAndStandbyTakesOver(t *testing.T) {
 	p, d := newPark(t), newDB(t)
-	a := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
+	a := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
 	stopA := run(t, a.Run)
 	waitFor(t, "relay a active", func() error {
 		if !a.Active() {
@@ -269,7 +269,7 @@ func TestOnlyOneRelaySendsAndStandbyTakesOver(t *testing.T) {
 		}
 		return nil
 	})
-	b := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
+	b := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
 	run(t, b.Run)
 	// b tries the lock every 20 ms; give it a few tries while a is active.
 	waitFor(t, "relay b to find the lock taken", func() error {
@@ -321,7 +321,7 @@ func TestOnlyOneRelaySendsAndStandbyTakesOver(t *testing.T) {
 // doc.go installed.
 func TestCommitToAck(t *testing.T) {
 	p, d := newPark(t), newDB(t)
-	r := newRelay(t, testConfig(t, d.pool, p.clusterURLs()))
+	r := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
 	run(t, r.Run)
 	measure := func(label string) {
 		var worst time.Duration

@@ -1,117 +1,37 @@
 package refund_test
 
 // A real 3-node park cluster with the gate API served over HTTP on every
-// node, as `admit node` serves it (the minimal pieces of
-// validator/gate/fixture_test.go).
+// node, as `admit node` serves it (validator/gate/gatetest).
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/cluster/clustertest"
-	"github.com/admitpark/admit/cluster/httpapi"
-	"github.com/admitpark/admit/validator/fsm"
 	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gate/gatetest"
 )
 
-const adminToken = "test-admin-token"
+const adminToken = gatetest.AdminToken
 
+// park is a real cluster serving the gate API (gatetest) with the calls
+// these tests make as the sync relay and the gates would.
 type park struct {
+	*gatetest.Park
 	t    *testing.T
 	h    *clustertest.Harness
-	mu   sync.Mutex
-	urls map[string]string // member id -> base URL
-	stop map[string]func()
 	http *http.Client
 }
 
 func newPark(t *testing.T) *park {
 	t.Helper()
-	p := &park{t: t, urls: map[string]string{}, stop: map[string]func(){}, http: &http.Client{Timeout: 10 * time.Second}}
-	p.h = clustertest.New(t, 3, clustertest.Options{
-		StateMachine: func(string) cluster.StateMachine { return fsm.Machine{} },
-	})
-	t.Cleanup(p.closeAll) // before the harness's cleanup: servers stop first
-	for _, m := range p.h.Members {
-		p.serve(m)
-	}
-	return p
-}
-
-func (p *park) serve(m *clustertest.Member) {
-	p.t.Helper()
-	cfg := gate.DefaultConfig(adminToken)
-	cfg.Registerer = m.Registry
-	srv, err := gate.New(cfg, m.Node())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	r := httpapi.NewRouter()
-	(&httpapi.Admin{Node: m.Node(), AdminToken: adminToken, Gatherer: m.Registry}).Register(r)
-	srv.Register(r)
-	hs, err := httpapi.Listen(httpapi.DefaultServerConfig("127.0.0.1:0"), r.Serve)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.urls[m.ID] = "http://" + hs.Addr()
-	p.stop[m.ID] = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(ctx)
-		srv.Close()
-	}
-	p.mu.Unlock()
-}
-
-func (p *park) unserve(m *clustertest.Member) {
-	p.mu.Lock()
-	stop := p.stop[m.ID]
-	delete(p.stop, m.ID)
-	p.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-}
-
-func (p *park) closeAll() {
-	for _, m := range p.h.Members {
-		p.unserve(m)
-	}
-}
-
-func (p *park) kill(m *clustertest.Member) {
-	p.unserve(m)
-	p.h.Kill(m)
-}
-
-func (p *park) restart(m *clustertest.Member) {
-	p.h.Restart(m)
-	p.serve(m)
-}
-
-func (p *park) url(m *clustertest.Member) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.urls[m.ID]
-}
-
-// clusterURLs is the comma-separated list a ClusterRevoker takes.
-func (p *park) clusterURLs() string {
-	var list []string
-	for _, m := range p.h.Members {
-		list = append(list, p.url(m))
-	}
-	return strings.Join(list, ",")
+	g := gatetest.New(t, gatetest.Options{})
+	return &park{Park: g, t: t, h: g.H, http: &http.Client{Timeout: 10 * time.Second}}
 }
 
 func (p *park) call(base, method, path, token string, body, out any) (int, error) {
@@ -149,7 +69,7 @@ func (p *park) call(base, method, path, token string, body, out any) (int, error
 func (p *park) admin(method, path string, body, out any) {
 	p.t.Helper()
 	clustertest.CheckFor(p.t, 15*time.Second, 50*time.Millisecond, func() error {
-		_, err := p.call(p.url(p.h.Running()[0]), method, path, adminToken, body, out)
+		_, err := p.call(p.URL(p.h.Running()[0]), method, path, adminToken, body, out)
 		return err
 	}, "%s %s", method, path)
 }
@@ -176,7 +96,7 @@ func (p *park) scan(gateToken, gateID, code string) gate.ScanResponse {
 	var resp gate.ScanResponse
 	scanID := fmt.Sprintf("%s:%d", gateID, time.Now().UnixNano())
 	clustertest.CheckFor(p.t, 15*time.Second, 50*time.Millisecond, func() error {
-		_, err := p.call(p.url(p.h.Running()[0]), http.MethodPost, gate.PathScan, gateToken,
+		_, err := p.call(p.URL(p.h.Running()[0]), http.MethodPost, gate.PathScan, gateToken,
 			gate.ScanRequest{Code: code, Gate: gateID, ScanID: scanID}, &resp)
 		return err
 	}, "scan at %s", gateID)

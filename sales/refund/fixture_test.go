@@ -92,7 +92,7 @@ func newFix(t *testing.T, withCluster bool) *fix {
 	if withCluster {
 		f.park = newPark(t)
 		f.gateTk = f.park.addGate("g1", "main")
-		if revoker, err = refund.NewClusterRevoker(f.park.clusterURLs(), adminToken, 3*time.Second); err != nil {
+		if revoker, err = refund.NewClusterRevoker(f.park.ClusterURLs(), adminToken, 3*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -176,8 +176,8 @@ func TestClusterDownLeavesRefundPendingUntilRetried(t *testing.T) {
 			break
 		}
 	}
-	f.park.kill(leader)
-	f.park.kill(other)
+	f.park.Kill(leader)
+	f.park.Kill(other)
 
 	start := time.Now()
 	status, body := f.refundTickets("cashier", s) // the whole order
@@ -205,8 +205,8 @@ func TestClusterDownLeavesRefundPendingUntilRetried(t *testing.T) {
 		t.Fatalf("RetryDue before the backoff: %d %v", n, err)
 	}
 
-	f.park.restart(leader)
-	f.park.restart(other)
+	f.park.Restart(leader)
+	f.park.Restart(other)
 	f.park.h.WaitLeader(15 * time.Second)
 	later := f.clock.Now()
 	clustertest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {

@@ -51,7 +51,7 @@ func startSales(t *testing.T, p *park, dsn string) *sales {
 	reg := prometheus.NewRegistry()
 	cfg := server.DefaultConfig()
 	cfg.DSN, cfg.HTTPAddr, cfg.Migrate = dsn, "127.0.0.1:0", true
-	cfg.ClusterURLs, cfg.ClusterToken = p.clusterURLs(), clusterAdminToken
+	cfg.ClusterURLs, cfg.ClusterToken = p.ClusterURLs(), clusterAdminToken
 	cfg.Sync = true
 	cfg.HolderSecret = bytes.Repeat([]byte("s"), 32)
 	cfg.TestPaymentSecret = bytes.Repeat([]byte("p"), 32)

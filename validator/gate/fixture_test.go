@@ -2,36 +2,31 @@ package gate_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/fsm"
 	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gate/gatetest"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
-const adminToken = "test-admin-token"
+const adminToken = gatetest.AdminToken
 
-// park is a real 3-node cluster with the gate API served over HTTP on
-// every node, as `admit node` serves it.
+// park is a real cluster with the gate API served over HTTP on every node
+// (gatetest), plus a signing key and the helpers these tests share.
 type park struct {
+	*gatetest.Park
 	t    *testing.T
 	h    *clustertest.Harness
-	mu   sync.Mutex
-	urls map[string]string // member id -> base URL
-	stop map[string]func()
 	key  ed25519.PrivateKey
 	http *http.Client
 }
@@ -39,78 +34,8 @@ type park struct {
 func newPark(t *testing.T, nodes int) *park {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	p := &park{t: t, urls: map[string]string{}, stop: map[string]func(){}, key: key,
-		http: &http.Client{Timeout: 10 * time.Second}}
-	p.h = clustertest.New(t, nodes, clustertest.Options{
-		StateMachine: func(string) cluster.StateMachine { return fsm.Machine{} },
-	})
-	t.Cleanup(p.closeAll) // runs before the harness's cleanup: servers stop first
-	for _, m := range p.h.Members {
-		p.serve(m)
-	}
-	return p
-}
-
-// serve starts the gate API for a running member.
-func (p *park) serve(m *clustertest.Member) {
-	p.t.Helper()
-	cfg := gate.DefaultConfig(adminToken)
-	cfg.Registerer = m.Registry
-	srv, err := gate.New(cfg, m.Node())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	r := httpapi.NewRouter()
-	(&httpapi.Admin{Node: m.Node(), AdminToken: adminToken, Gatherer: m.Registry}).Register(r)
-	srv.Register(r)
-	scfg := httpapi.DefaultServerConfig("127.0.0.1:0")
-	scfg.MaxBodyBytes = 64 << 10
-	hs, err := httpapi.Listen(scfg, r.Serve)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.urls[m.ID] = "http://" + hs.Addr()
-	p.stop[m.ID] = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(ctx)
-		srv.Close()
-	}
-	p.mu.Unlock()
-}
-
-func (p *park) unserve(m *clustertest.Member) {
-	p.mu.Lock()
-	stop := p.stop[m.ID]
-	delete(p.stop, m.ID)
-	p.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-}
-
-func (p *park) closeAll() {
-	for _, m := range p.h.Members {
-		p.unserve(m)
-	}
-}
-
-// kill stops a member and its API the hard way.
-func (p *park) kill(m *clustertest.Member) {
-	p.unserve(m)
-	p.h.Kill(m)
-}
-
-func (p *park) restart(m *clustertest.Member) {
-	p.h.Restart(m)
-	p.serve(m)
-}
-
-func (p *park) url(m *clustertest.Member) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.urls[m.ID]
+	g := gatetest.New(t, gatetest.Options{Nodes: nodes, MaxBodyBytes: 64 << 10})
+	return &park{Park: g, t: t, h: g.H, key: key, http: &http.Client{Timeout: 10 * time.Second}}
 }
 
 // call sends a JSON request and decodes the reply; it returns the status.
@@ -159,7 +84,7 @@ func (p *park) admin(method, path string, body, out any) {
 	var err error
 	clustertest.CheckFor(p.t, 10*time.Second, 50*time.Millisecond, func() error {
 		raw := json.RawMessage{}
-		status, err = p.call(p.url(p.h.Running()[0]), method, path, adminToken, body, &raw)
+		status, err = p.call(p.URL(p.h.Running()[0]), method, path, adminToken, body, &raw)
 		if err != nil {
 			return err
 		}

@@ -43,7 +43,7 @@ func (p *park) runCrowd(t *testing.T, codes []string, token string, clients int,
 				for attempt := 0; ; attempt++ {
 					running := p.h.Running()
 					m := running[(w+attempt)%len(running)]
-					status, resp, _ := p.scan(p.url(m), token, gate.ScanRequest{Code: codes[i], Gate: "g1", ScanID: scanID})
+					status, resp, _ := p.scan(p.URL(m), token, gate.ScanRequest{Code: codes[i], Gate: "g1", ScanID: scanID})
 					if status == http.StatusOK {
 						if !firstErr.IsZero() {
 							c.mu.Lock()
@@ -144,7 +144,7 @@ func TestLeaderKilledMidTrafficNeverAdmitsTwice(t *testing.T) {
 	c := p.runCrowd(t, codes, token, 9, func(done int) {
 		if done >= 50 && killed == nil {
 			killed = p.h.Leader()
-			p.kill(killed)
+			p.Kill(killed)
 		}
 	})
 	c.check(t, codes)
@@ -152,13 +152,13 @@ func TestLeaderKilledMidTrafficNeverAdmitsTwice(t *testing.T) {
 
 	// After the dust settles, every admitted ticket shows as used on every
 	// node, the restarted one included.
-	p.restart(killed)
+	p.Restart(killed)
 	p.h.WaitLeader(10 * time.Second)
 	for _, m := range p.h.Members {
 		for _, cd := range codes[:20] {
 			var v gate.TicketView
 			clustertest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-				status, err := p.call(p.url(m), http.MethodGet, gate.PathTickets+escape(cd), adminToken, nil, &v)
+				status, err := p.call(p.URL(m), http.MethodGet, gate.PathTickets+escape(cd), adminToken, nil, &v)
 				if err != nil || status != http.StatusOK {
 					return fmt.Errorf("status %d: %v", status, err)
 				}
@@ -177,7 +177,7 @@ func TestRetriedScanGetsOriginalDecisionOnAnotherNode(t *testing.T) {
 	cd := p.singles(1)[0]
 	follower := p.h.Followers()[0]
 	req := gate.ScanRequest{Code: cd, Gate: "g1", ScanID: "g1:000123"}
-	status, first, msg := p.scan(p.url(follower), token, req)
+	status, first, msg := p.scan(p.URL(follower), token, req)
 	if status != http.StatusOK || first.Result != "admit" || first.Rescan {
 		t.Fatalf("first scan: %d %+v %s", status, first, msg)
 	}
@@ -185,7 +185,7 @@ func TestRetriedScanGetsOriginalDecisionOnAnotherNode(t *testing.T) {
 	// The leader changes; the turnstile, which never saw the answer, retries
 	// the same scan on another node.
 	old := p.h.Leader()
-	p.kill(old)
+	p.Kill(old)
 	p.h.WaitLeader(10 * time.Second)
 	var retry gate.ScanResponse
 	clustertest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
@@ -193,7 +193,7 @@ func TestRetriedScanGetsOriginalDecisionOnAnotherNode(t *testing.T) {
 			if m == follower {
 				continue
 			}
-			status, resp, msg := p.scan(p.url(m), token, req)
+			status, resp, msg := p.scan(p.URL(m), token, req)
 			if status != http.StatusOK {
 				return fmt.Errorf("retry: %d %s", status, msg)
 			}
@@ -206,7 +206,7 @@ func TestRetriedScanGetsOriginalDecisionOnAnotherNode(t *testing.T) {
 		t.Fatalf("retry answered %+v, want the original admit marked rescan (first %+v)", retry, first)
 	}
 	// A new scan of the same ticket is a second entry attempt.
-	status, again, _ := p.scan(p.url(follower), token, gate.ScanRequest{Code: cd, Gate: "g1", ScanID: "g1:000124"})
+	status, again, _ := p.scan(p.URL(follower), token, gate.ScanRequest{Code: cd, Gate: "g1", ScanID: "g1:000124"})
 	if status != http.StatusOK || again.Result != "deny" || again.Reason != "already_used" || again.FirstEntryAt != first.FirstEntryAt {
 		t.Fatalf("new scan: %d %+v", status, again)
 	}
@@ -219,15 +219,15 @@ func TestNoQuorumAnswers503(t *testing.T) {
 	survivor := p.h.Followers()[0]
 	for _, m := range p.h.Members {
 		if m != survivor {
-			p.kill(m)
+			p.Kill(m)
 		}
 	}
-	status, _, msg := p.scan(p.url(survivor), token, gate.ScanRequest{Code: cd, Gate: "g1", ScanID: "x1"})
+	status, _, msg := p.scan(p.URL(survivor), token, gate.ScanRequest{Code: cd, Gate: "g1", ScanID: "x1"})
 	if status != http.StatusServiceUnavailable || msg == "" {
 		t.Fatalf("scan without quorum: %d %q, want 503 with an error", status, msg)
 	}
 	var eb struct{ Error string }
-	if status, _ := p.call(p.url(survivor), http.MethodGet, "/readyz", "", nil, &eb); status != http.StatusServiceUnavailable {
+	if status, _ := p.call(p.URL(survivor), http.MethodGet, "/readyz", "", nil, &eb); status != http.StatusServiceUnavailable {
 		t.Fatalf("readyz without quorum: %d", status)
 	}
 }

@@ -18,7 +18,7 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 	g2 := p.addGate("g2", "main", "in")
 	tj := single("x")
 	cd := p.issue(tj, code.Claims{ValidFrom: tj.ValidFrom, ValidUntil: tj.ValidUntil})
-	base := p.url(p.h.Running()[0])
+	base := p.URL(p.h.Running()[0])
 	okScan := fmt.Sprintf(`{"code":%q,"gate":"g1","scan_id":"a1"}`, cd)
 
 	cases := []struct {
@@ -97,7 +97,7 @@ func TestBatchEndpoint(t *testing.T) {
 		{Code: codes[2], Gate: "g1", ScanID: "b5"},
 	}}
 	var out gate.ScanBatchResponse
-	status, err := p.call(p.url(p.h.Followers()[0]), http.MethodPost, gate.PathScans, g1, req, &out)
+	status, err := p.call(p.URL(p.h.Followers()[0]), http.MethodPost, gate.PathScans, g1, req, &out)
 	if err != nil || status != 200 {
 		t.Fatalf("batch: %d %v", status, err)
 	}
@@ -110,7 +110,7 @@ func TestBatchEndpoint(t *testing.T) {
 	}
 	// A handheld re-uploading the same batch gets the same decisions, as rescans.
 	var again gate.ScanBatchResponse
-	p.call(p.url(p.h.Leader()), http.MethodPost, gate.PathScans, g1, req, &again)
+	p.call(p.URL(p.h.Leader()), http.MethodPost, gate.PathScans, g1, req, &again)
 	for i, r := range again.Results {
 		if r.Result != out.Results[i].Result || r.Reason != out.Results[i].Reason || (r.Reason != "invalid_code" && !r.Rescan) {
 			t.Fatalf("re-upload result %d = %+v, want the original %+v as rescan", i, r, out.Results[i])

@@ -32,7 +32,7 @@ func TestEveryDecisionThroughTheAPI(t *testing.T) {
 		tj.Kind, tj.Entries, tj.Zones = kind, entries, zones
 		return tj
 	}
-	node := p.url(p.h.Followers()[0])
+	node := p.URL(p.h.Followers()[0])
 	seq := 0
 	scan := func(cd, token, gateID, dir string) gate.ScanResponse {
 		t.Helper()
