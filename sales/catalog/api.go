@@ -155,3 +155,30 @@ func writeTx[T any](a *API, w http.ResponseWriter, r *http.Request, status int, 
 	}
 	web.JSON(w, status, out)
 }
+
+// mergeUpdate answers a PUT that changes only the fields its body names:
+// it locks the row (no change slips in between), merges the body over the
+// row's current values, refuses an id change, and applies the result.
+func mergeUpdate[In any, Out interface{ Input() In }](a *API, w http.ResponseWriter, r *http.Request, what string,
+	lock func(context.Context, DB, string) (Out, error), idOf func(In) string,
+	update func(context.Context, pgx.Tx, web.Principal, In) (Out, error)) {
+	raw, ok := a.decodeRaw(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	writeTx(a, w, r, http.StatusOK, func(ctx context.Context, tx pgx.Tx) (out Out, err error) {
+		old, err := lock(ctx, tx, id)
+		if err != nil {
+			return out, err
+		}
+		in := old.Input()
+		if err := merge(raw, &in); err != nil {
+			return out, err
+		}
+		if idOf(in) != id {
+			return out, invalid("id_immutable", "a %s's id cannot change (path says %q, body %q)", what, id, idOf(in))
+		}
+		return update(ctx, tx, principal(r), in)
+	})
+}

@@ -40,32 +40,7 @@ func (a *API) createPark(w http.ResponseWriter, r *http.Request) {
 // updatePark changes the fields the body names; the others keep their
 // values.
 func (a *API) updatePark(w http.ResponseWriter, r *http.Request) {
-	raw, ok := a.decodeRaw(w, r)
-	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	var p Park
-	err := a.inTx(r.Context(), func(tx pgx.Tx) error {
-		old, err := getParkForUpdate(r.Context(), tx, id) // no change slips in between
-		if err != nil {
-			return err
-		}
-		in := old.Input()
-		if err := merge(raw, &in); err != nil {
-			return err
-		}
-		if in.ID != id {
-			return invalid("id_immutable", "a park's id cannot change (path says %q, body %q)", id, in.ID)
-		}
-		p, err = UpdatePark(r.Context(), tx, principal(r), in)
-		return err
-	})
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, p)
+	mergeUpdate(a, w, r, "park", getParkForUpdate, func(in ParkInput) string { return in.ID }, UpdatePark)
 }
 
 // parkExists answers 404 for an unknown park and returns false.

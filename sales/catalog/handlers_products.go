@@ -52,32 +52,7 @@ func (a *API) createProduct(w http.ResponseWriter, r *http.Request) {
 // updateProduct changes the fields the body names; the others keep their
 // values.
 func (a *API) updateProduct(w http.ResponseWriter, r *http.Request) {
-	raw, ok := a.decodeRaw(w, r)
-	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	var p Product
-	err := a.inTx(r.Context(), func(tx pgx.Tx) error {
-		old, err := getProductForUpdate(r.Context(), tx, id) // no change slips in between
-		if err != nil {
-			return err
-		}
-		in := old.Input()
-		if err := merge(raw, &in); err != nil {
-			return err
-		}
-		if in.ID != id {
-			return invalid("id_immutable", "a product's id cannot change (path says %q, body %q)", id, in.ID)
-		}
-		p, err = UpdateProduct(r.Context(), tx, principal(r), in)
-		return err
-	})
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, p)
+	mergeUpdate(a, w, r, "product", getProductForUpdate, func(in ProductInput) string { return in.ID }, UpdateProduct)
 }
 
 func (a *API) listPrices(w http.ResponseWriter, r *http.Request) {
