@@ -24,7 +24,8 @@ type StateMachine interface {
 	// it accepted the command). An error rejects the command: its writes are
 	// discarded and the submitter gets the error wrapped in ErrRejected.
 	// Apply may run more than once for the same entry when the cluster
-	// retries a transaction, so it keeps no state outside txn.
+	// retries a transaction, so it keeps no state outside txn, unless it
+	// implements Committer to learn which writes became durable.
 	Apply(txn *badger.Txn, e Entry) ([]byte, error)
 }
 
@@ -32,6 +33,16 @@ type StateMachine interface {
 // Reload runs after the node opens and after a snapshot replaced the state.
 type Reloader interface {
 	Reload(db *badger.DB) error
+}
+
+// Committer is implemented by state machines that keep an in-memory copy
+// of what they write. Committed runs after the transaction holding the
+// writes of the entries applied so far committed; Discarded when those
+// writes were thrown away (the entries are then applied again, in a new
+// transaction). Both run on the apply goroutine, like Apply.
+type Committer interface {
+	Committed()
+	Discarded()
 }
 
 // Entry is one committed command.
@@ -142,6 +153,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	applied := f.applied.Load()
 	txn := f.db.NewTransaction(true)
 	var inTxn []pending
+	hooks, _ := f.sm.(Committer)
 	count := 0
 	for _, l := range logs {
 		if l.Index > applied && l.Type == raft.LogCommand {
@@ -166,6 +178,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	// they succeeded before in the same order, so they do again.
 	rebuild := func() {
 		txn.Discard()
+		if hooks != nil {
+			hooks.Discarded()
+		}
 		txn = f.db.NewTransaction(true)
 		for i := range inTxn {
 			res, err := run(&inTxn[i])
@@ -180,8 +195,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	flush := func() {
 		if len(inTxn) > 0 {
 			f.commit(txn, inTxn[len(inTxn)-1].entry.Index)
+			if hooks != nil {
+				hooks.Committed()
+			}
 		} else {
 			txn.Discard()
+			if hooks != nil {
+				hooks.Discarded()
+			}
 		}
 		txn, inTxn = f.db.NewTransaction(true), nil
 	}

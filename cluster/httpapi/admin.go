@@ -56,6 +56,7 @@ func (a *Admin) Register(r *Router) {
 	r.Handle(http.MethodPost, PathRemove, auth(a.remove))
 	r.Handle(http.MethodPost, PathTransfer, auth(a.transfer))
 	r.Handle(http.MethodPost, PathSnapshot, auth(a.snapshot))
+	a.registerPprof(r)
 }
 
 func (a *Admin) ctx() (context.Context, context.CancelFunc) {

@@ -16,31 +16,85 @@ import (
 	"github.com/admitpark/admit/validator/ticket"
 )
 
-// Machine is the ticket state machine. The zero value is ready; it holds no
-// state, so one value may serve any number of nodes.
-type Machine struct{}
+// Machine is the ticket state machine. The zero value is ready: it reads
+// every ticket from Badger and holds no state, so one value may serve any
+// number of nodes. NewMachine makes one for a single node that keeps ticket
+// records in memory as well.
+type Machine struct {
+	cache *ticketCache
+}
 
-var _ cluster.StateMachine = Machine{}
+// DefaultCachedTickets is how many ticket records NewMachine keeps in
+// memory by default: about 150 bytes each, so 2M take some 300 MB. Tickets
+// beyond it are read from Badger.
+const DefaultCachedTickets = 2_000_000
+
+// NewMachine returns a machine for one node that keeps up to maxCached
+// ticket records in memory (0: none).
+func NewMachine(maxCached int) Machine {
+	if maxCached <= 0 {
+		return Machine{}
+	}
+	return Machine{cache: newTicketCache(maxCached)}
+}
+
+var (
+	_ cluster.StateMachine = Machine{}
+	_ cluster.Committer    = Machine{}
+	_ cluster.Reloader     = Machine{}
+)
+
+// Committed makes the writes of the committed transaction visible in the
+// cache.
+func (m Machine) Committed() {
+	if m.cache != nil {
+		m.cache.committed()
+	}
+}
+
+// Discarded forgets the writes of a transaction the cluster threw away.
+func (m Machine) Discarded() {
+	if m.cache != nil {
+		m.cache.discarded()
+	}
+}
+
+// Reload empties the cache: the state was replaced (snapshot restore) or
+// the node just opened.
+func (m Machine) Reload(*badger.DB) error {
+	if m.cache != nil {
+		m.cache.reset()
+	}
+	return nil
+}
+
+// CachedTickets is how many ticket records the cache holds.
+func (m Machine) CachedTickets() int {
+	if m.cache == nil {
+		return 0
+	}
+	return m.cache.len()
+}
 
 // Apply decodes one command and applies it in txn at e.Time. A malformed
 // command, an invalid Configure or a storage error rejects the command;
 // per-ticket and per-scan refusals are results, not errors.
-func (Machine) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
+func (m Machine) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
 	c, err := DecodeCommand(e.Data)
 	if err != nil {
 		return nil, err
 	}
 	switch c.Type {
 	case TypeIssueBatch:
-		return applyIssue(txn, c.Tickets)
+		return applyIssue(txn, m.cache, c.Tickets)
 	case TypeRevoke:
-		return applyRevoke(txn, c.Revoke)
+		return applyRevoke(txn, m.cache, c.Revoke)
 	case TypeUpdate:
-		return applyUpdate(txn, c.Update)
+		return applyUpdate(txn, m.cache, c.Update)
 	case TypeConfigure:
 		return applyConfigure(txn, &c.Configure)
 	case TypeScanBatch:
-		return applyScans(txn, e, c.Scans)
+		return applyScans(txn, m.cache, e, c.Scans)
 	case TypeExitAll:
 		return applyExitAll(txn)
 	case TypePurgeScans:
@@ -49,7 +103,7 @@ func (Machine) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
 	return nil, fmt.Errorf("%w: command type %d", ErrMalformed, c.Type)
 }
 
-func applyIssue(txn *badger.Txn, tickets []ticket.Ticket) ([]byte, error) {
+func applyIssue(txn *badger.Txn, tc *ticketCache, tickets []ticket.Ticket) ([]byte, error) {
 	outcomes := make([]Outcome, len(tickets))
 	var old ticket.Ticket
 	for i := range tickets {
@@ -58,7 +112,7 @@ func applyIssue(txn *badger.Txn, tickets []ticket.Ticket) ([]byte, error) {
 		// A reissue keeps the usage: the record's tail is copied as is.
 		tail := emptyStateTail
 		found := false
-		err := getValue(txn, key, func(v []byte) error {
+		err := tc.get(txn, key, func(v []byte) error {
 			tb, tl, err := splitTicketRecord(v)
 			if err != nil {
 				return err
@@ -75,7 +129,7 @@ func applyIssue(txn *badger.Txn, tickets []ticket.Ticket) ([]byte, error) {
 		}
 		rec := t.AppendBinary(append(make([]byte, 0, 128+len(tail)), ticketRecordV1, 0, 0, 0, 0))
 		binary.BigEndian.PutUint32(rec[1:], uint32(len(rec)-5))
-		if err := txn.Set(key, append(rec, tail...)); err != nil {
+		if err := tc.set(txn, key, append(rec, tail...)); err != nil {
 			return nil, err
 		}
 		outcomes[i] = OutcomeApplied
@@ -85,25 +139,25 @@ func applyIssue(txn *badger.Txn, tickets []ticket.Ticket) ([]byte, error) {
 
 // loadTicket reads a ticket and its state as of the current epoch; the
 // ticket is nil when unknown.
-func loadTicket(txn *badger.Txn, id [16]byte) (*ticket.Ticket, ticket.State, uint64, error) {
+func loadTicket(txn *badger.Txn, tc *ticketCache, id [16]byte) (*ticket.Ticket, ticket.State, uint64, error) {
 	epoch, err := getUint64(txn, keyEpoch)
 	if err != nil {
 		return nil, ticket.State{}, 0, err
 	}
 	var t ticket.Ticket
-	st, found, err := getTicket(txn, appendTicketKey(nil, id), epoch, &t)
+	st, found, err := getTicket(txn, tc, appendTicketKey(nil, id), epoch, &t)
 	if err != nil || !found {
 		return nil, ticket.State{}, epoch, err
 	}
 	return &t, st, epoch, nil
 }
 
-func putTicket(txn *badger.Txn, t *ticket.Ticket, epoch uint64, st ticket.State) error {
-	return txn.Set(appendTicketKey(nil, t.ID), appendTicketRecord(nil, t, epoch, st))
+func putTicket(txn *badger.Txn, tc *ticketCache, t *ticket.Ticket, epoch uint64, st ticket.State) error {
+	return tc.set(txn, appendTicketKey(nil, t.ID), appendTicketRecord(nil, t, epoch, st))
 }
 
-func applyRevoke(txn *badger.Txn, r Revoke) ([]byte, error) {
-	t, st, epoch, err := loadTicket(txn, r.ID)
+func applyRevoke(txn *badger.Txn, tc *ticketCache, r Revoke) ([]byte, error) {
+	t, st, epoch, err := loadTicket(txn, tc, r.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +169,7 @@ func applyRevoke(txn *badger.Txn, r Revoke) ([]byte, error) {
 		res.Outcome = OutcomeRevoked
 		if r.Version > t.Version {
 			t.Version = r.Version
-			err = putTicket(txn, t, epoch, st)
+			err = putTicket(txn, tc, t, epoch, st)
 		}
 	default:
 		ok, at, gate, zone := rules.Revocable(st)
@@ -127,7 +181,7 @@ func applyRevoke(txn *badger.Txn, r Revoke) ([]byte, error) {
 		default:
 			res.Outcome = OutcomeRevoked
 			t.Status, t.Version = ticket.Revoked, r.Version
-			err = putTicket(txn, t, epoch, st)
+			err = putTicket(txn, tc, t, epoch, st)
 		}
 	}
 	if err != nil {
@@ -136,8 +190,8 @@ func applyRevoke(txn *badger.Txn, r Revoke) ([]byte, error) {
 	return EncodeRevokeResult(res), nil
 }
 
-func applyUpdate(txn *badger.Txn, u Update) ([]byte, error) {
-	t, st, epoch, err := loadTicket(txn, u.ID)
+func applyUpdate(txn *badger.Txn, tc *ticketCache, u Update) ([]byte, error) {
+	t, st, epoch, err := loadTicket(txn, tc, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +218,7 @@ func applyUpdate(txn *badger.Txn, u Update) ([]byte, error) {
 	}
 	if outcome == OutcomeApplied {
 		t.Version = u.Version
-		if err := putTicket(txn, t, epoch, st); err != nil {
+		if err := putTicket(txn, tc, t, epoch, st); err != nil {
 			return nil, err
 		}
 	}

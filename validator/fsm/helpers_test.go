@@ -24,7 +24,14 @@ const (
 // openDB opens Badger on disk in a temp dir with the cluster's options.
 func openDB(tb testing.TB) *badger.DB {
 	tb.Helper()
-	opts := badger.DefaultOptions(tb.TempDir()).
+	return openDBAt(tb, tb.TempDir())
+}
+
+// openDBAt opens Badger in dir; it is closed at cleanup (again, if the
+// test closed it already: Badger allows that).
+func openDBAt(tb testing.TB, dir string) *badger.DB {
+	tb.Helper()
+	opts := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithSyncWrites(false).
 		WithDetectConflicts(false).
@@ -38,16 +45,18 @@ func openDB(tb testing.TB) *badger.DB {
 }
 
 // env applies commands to one Badger directly, one transaction per command,
-// as the cluster does.
+// as the cluster does, with a ticket cache as the nodes run (small, so
+// that tests also run past its limit).
 type env struct {
 	t   testing.TB
 	db  *badger.DB
+	m   Machine
 	idx uint64
 	now int64 // unix ms stamped on the next command
 }
 
 func newEnv(t testing.TB) *env {
-	return &env{t: t, db: openDB(t), now: t0 + 2*hour} // 10:00 in Shanghai
+	return &env{t: t, db: openDB(t), m: NewMachine(64), now: t0 + 2*hour} // 10:00 in Shanghai
 }
 
 // park is the standard configuration: zones main (no cap) and coaster (cap
@@ -74,13 +83,15 @@ func (e *env) apply(cmd []byte) ([]byte, error) {
 	e.idx++
 	txn := e.db.NewTransaction(true)
 	defer txn.Discard()
-	res, err := Machine{}.Apply(txn, cluster.Entry{Index: e.idx, Term: 1, Time: time.UnixMilli(e.now), Data: cmd})
+	res, err := e.m.Apply(txn, cluster.Entry{Index: e.idx, Term: 1, Time: time.UnixMilli(e.now), Data: cmd})
 	if err != nil {
+		e.m.Discarded()
 		return nil, err
 	}
 	if err := txn.Commit(); err != nil {
 		e.t.Fatal(err)
 	}
+	e.m.Committed()
 	return res, nil
 }
 

@@ -173,8 +173,8 @@ func getValue(txn *badger.Txn, key []byte, fn func([]byte) error) error {
 
 // getTicket reads the ticket record at key into t and returns its state
 // as of epoch; found is false when there is none.
-func getTicket(txn *badger.Txn, key []byte, epoch uint64, t *ticket.Ticket) (st ticket.State, found bool, err error) {
-	err = getValue(txn, key, func(v []byte) (err error) {
+func getTicket(txn *badger.Txn, tc *ticketCache, key []byte, epoch uint64, t *ticket.Ticket) (st ticket.State, found bool, err error) {
+	err = tc.get(txn, key, func(v []byte) (err error) {
 		st, err = decodeTicketRecord(v, epoch, t)
 		return err
 	})

@@ -30,7 +30,7 @@ type Viewer interface {
 // (after ExitAll nobody reads as inside). found is false for an unknown ID.
 func Ticket(db Viewer, id [16]byte) (t ticket.Ticket, st ticket.State, found bool, err error) {
 	err = db.View(func(txn *badger.Txn) error {
-		tp, s, _, err := loadTicket(txn, id)
+		tp, s, _, err := loadTicket(txn, nil, id)
 		if err != nil || tp == nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 // cached for the batch only; zone counters are written once at the end.
 type scanBatch struct {
 	txn   *badger.Txn
+	cache *ticketCache
 	index uint64
 	at    int64
 	epoch uint64
@@ -50,9 +51,10 @@ const (
 	scanEventEstimate  = 64
 )
 
-func applyScans(txn *badger.Txn, e cluster.Entry, scans []Scan) ([]byte, error) {
+func applyScans(txn *badger.Txn, tc *ticketCache, e cluster.Entry, scans []Scan) ([]byte, error) {
 	b := scanBatch{
 		txn:   txn,
+		cache: tc,
 		index: e.Index,
 		at:    e.Time.UnixMilli(),
 		arena: make([]byte, 0, len(scans)*scanArenaEstimate),
@@ -144,7 +146,7 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 
 	// The ticket and its state; the ticket may be missing.
 	tkey := b.stable(appendTicketKey(b.arena, s.TicketID))
-	st, found, err := getTicket(b.txn, tkey, b.epoch, &b.tk)
+	st, found, err := getTicket(b.txn, b.cache, tkey, b.epoch, &b.tk)
 	if err != nil {
 		return err
 	}
@@ -166,7 +168,7 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	}, b.loc)
 
 	if !sameState(st, nst) {
-		if err := b.txn.Set(tkey, b.stable(appendTicketRecord(b.arena, tk, b.epoch, nst))); err != nil {
+		if err := b.cache.set(b.txn, tkey, b.stable(appendTicketRecord(b.arena, tk, b.epoch, nst))); err != nil {
 			return err
 		}
 	}

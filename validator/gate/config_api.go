@@ -38,6 +38,12 @@ func (s *Server) configure(ctx *fasthttp.RequestCtx, c fsm.Configure) bool {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return false
 	}
+	for _, g := range c.Gates { // this node's cached tokens go at once
+		s.tokens.forget(g.ID)
+	}
+	for _, id := range c.DeleteGates {
+		s.tokens.forget(id)
+	}
 	res, err := s.apply(cmd)
 	if err == nil {
 		err = fsm.DecodeConfigureResult(res)

@@ -99,6 +99,10 @@ func (s *Server) authorizeGate(ctx *fasthttp.RequestCtx, gate string) bool {
 	if subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) == 1 {
 		return true
 	}
+	now := time.Now()
+	if s.tokens.ok(gate, token, now) {
+		return true
+	}
 	_, err := fsm.CheckGateToken(s.node, gate, token)
 	if err != nil {
 		// A gate added (or a token changed) a moment ago may not have
@@ -117,15 +121,19 @@ func (s *Server) authorizeGate(ctx *fasthttp.RequestCtx, gate string) bool {
 		}
 		return false
 	}
+	s.tokens.put(gate, token, now)
 	return true
 }
 
 func (s *Server) handleScan(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	var req ScanRequest
-	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
-		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
-		return
+	if !decodeScanRequestFast(ctx.PostBody(), &req) {
+		req = ScanRequest{}
+		if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+			httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+			return
+		}
 	}
 	scan, invalid, err := req.validate()
 	if err != nil {
@@ -154,15 +162,26 @@ func (s *Server) handleScan(ctx *fasthttp.RequestCtx) {
 	}
 	s.m.observeResult(r)
 	s.m.scanSeconds.Observe(time.Since(start).Seconds())
-	httpapi.JSON(ctx, http.StatusOK, s.response(r, ""))
+	resp := s.response(r, "")
+	writeJSON(ctx, appendScanResponse(make([]byte, 0, 256), &resp))
+}
+
+// writeJSON sends body as a 200 JSON reply.
+func writeJSON(ctx *fasthttp.RequestCtx, body []byte) {
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(http.StatusOK)
+	ctx.SetBody(body)
 }
 
 func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	var req ScanBatchRequest
-	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
-		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
-		return
+	if !decodeScanBatchFast(ctx.PostBody(), &req, s.cfg.MaxScansPerRequest) {
+		req = ScanBatchRequest{}
+		if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+			httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+			return
+		}
 	}
 	if len(req.Scans) == 0 || len(req.Scans) > s.cfg.MaxScansPerRequest {
 		httpapi.Error(ctx, http.StatusBadRequest, `"scans" must hold 1-%d scans`, s.cfg.MaxScansPerRequest)
@@ -213,7 +232,7 @@ func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	s.m.scanSeconds.Observe(time.Since(start).Seconds())
-	httpapi.JSON(ctx, http.StatusOK, out)
+	writeJSON(ctx, appendScanBatchResponse(make([]byte, 0, 64+200*len(out.Results)), &out))
 }
 
 func (s *Server) response(r fsm.ScanResult, scanID string) ScanResponse {

@@ -25,6 +25,7 @@ type Server struct {
 	node    Node
 	batcher *Batcher
 	m       *metrics
+	tokens  *tokenCache
 }
 
 // New validates cfg and starts the batcher; Close stops it.
@@ -36,7 +37,7 @@ func New(cfg Config, node Node) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, node: node, m: m, batcher: NewBatcher(node, cfg, m)}, nil
+	return &Server{cfg: cfg, node: node, m: m, batcher: NewBatcher(node, cfg, m), tokens: newTokenCache()}, nil
 }
 
 // Close stops the batcher and unregisters metrics.
