@@ -108,6 +108,9 @@ type fsm struct {
 	// stateMu keeps readers out while a restore drops and reloads Badger
 	// (Badger's DropAll does not tolerate concurrent reads).
 	stateMu sync.RWMutex
+	// writing counts commits handed to Badger and not yet written; see
+	// commit. Snapshot, Restore and Close wait for them.
+	writing sync.WaitGroup
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -265,13 +268,22 @@ func setApplied(txn *badger.Txn, index uint64) error {
 	return txn.Set(appliedKey, v[:])
 }
 
-// commit commits the state with its applied index (already in txn). A
-// failed commit means the disk failed under us; continuing would let this
-// replica diverge, so the node stops and recovers from its log on restart.
+// commit commits the state with its applied index (already in txn)
+// without waiting for Badger to write it: results go back to clients a
+// write earlier. That is safe because every Badger transaction opened
+// later (the next batch, a read, a snapshot) first waits until the commits
+// before it are written, and Badger is not the durable record (the Raft log
+// is). A failed commit means the disk failed under us; continuing would let
+// this replica diverge, so the node stops and recovers from its log on
+// restart.
 func (f *fsm) commit(txn *badger.Txn, index uint64) {
-	if err := txn.Commit(); err != nil {
-		f.fatal("commit state", err, index)
-	}
+	f.writing.Add(1)
+	txn.CommitWith(func(err error) {
+		defer f.writing.Done()
+		if err != nil {
+			f.fatal("commit state", err, index)
+		}
+	})
 	f.applied.Store(index)
 }
 

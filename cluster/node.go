@@ -353,6 +353,7 @@ func (n *Node) Close() error {
 		n.mux.close()
 		n.peers.close()
 		errs := []error{n.raft.Shutdown().Error(), n.trans.Close()}
+		n.fsm.writing.Wait()
 		errs = append(errs, n.logs.Close(), n.db.Close())
 		n.metrics.unregister()
 		n.closeErr = errors.Join(errs...)

@@ -27,6 +27,7 @@ const maxSnapshotField = 64 << 20
 // the state durable up to the snapshot's index, so Raft may drop the log
 // before it and a restart never needs it.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.writing.Wait() // what Sync makes durable must include the last batch
 	if err := f.db.Sync(); err != nil {
 		return nil, fmt.Errorf("sync state before snapshot: %w", err)
 	}
@@ -89,6 +90,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := writeMarker(f.marker); err != nil {
 		return err
 	}
+	f.writing.Wait()
 	f.stateMu.Lock()
 	defer f.stateMu.Unlock()
 	f.broken.Store(true) // until the new state is complete

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/admitpark/admit/sales/auth"
 	"github.com/admitpark/admit/sales/pgtest"
@@ -114,5 +115,12 @@ func TestServerWiring(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), "admit_sales_pg_conns_max") {
 		t.Error("metrics lack the pool gauges")
+	}
+	problems, err := promlint.New(bytes.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems { // naming conventions SREs rely on
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }

@@ -191,6 +191,7 @@ func (s *Server) handleParkSet(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, http.StatusBadRequest, `"time_zone" must be an IANA zone such as "Asia/Shanghai"`)
 		return
 	}
+	s.loc.Store(nil) // this node shows the new time zone at once
 	if s.configure(ctx, fsm.Configure{TimeZone: req.TimeZone}) {
 		httpapi.JSON(ctx, http.StatusOK, req)
 	}

@@ -252,11 +252,27 @@ func (s *Server) response(r fsm.ScanResult, scanID string) ScanResponse {
 
 // formatTime renders unix ms in the park's time zone.
 func (s *Server) formatTime(ms int64) string {
+	return time.UnixMilli(ms).In(s.location()).Format(time.RFC3339Nano)
+}
+
+// location is the park's time zone, read again at most once a second: a
+// change of time zone shows in replies a moment later.
+func (s *Server) location() *time.Location {
+	now := time.Now()
+	if c := s.loc.Load(); c != nil && now.Before(c.expires) {
+		return c.loc
+	}
 	loc, err := fsm.Location(s.node)
 	if err != nil || loc == nil {
-		loc = time.UTC
+		return time.UTC
 	}
-	return time.UnixMilli(ms).In(loc).Format(time.RFC3339Nano)
+	s.loc.Store(&cachedLocation{loc: loc, expires: now.Add(time.Second)})
+	return loc
+}
+
+type cachedLocation struct {
+	loc     *time.Location
+	expires time.Time
 }
 
 func (s *Server) scanFailed(ctx *fasthttp.RequestCtx, err error) {

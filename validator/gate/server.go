@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/valyala/fasthttp"
@@ -26,6 +27,7 @@ type Server struct {
 	batcher *Batcher
 	m       *metrics
 	tokens  *tokenCache
+	loc     atomic.Pointer[cachedLocation]
 }
 
 // New validates cfg and starts the batcher; Close stops it.
