@@ -25,6 +25,10 @@ const AdminToken = "test-admin-token"
 type Options struct {
 	Nodes        int // default 3
 	MaxBodyBytes int // request body limit of each node; default the server's
+	// Configure, when set, adjusts each node's cluster config before it
+	// opens (every start, restarts included), after the harness's own
+	// settings: snapshot thresholds, log handlers.
+	Configure func(*cluster.Config)
 }
 
 // Park is a running test cluster with its HTTP servers.
@@ -46,7 +50,8 @@ func New(t testing.TB, opts Options) *Park {
 	}
 	p := &Park{t: t, opts: opts, urls: map[string]string{}, stop: map[string]func(){}}
 	p.H = clustertest.New(t, opts.Nodes, clustertest.Options{
-		StateMachine: func(string) cluster.StateMachine { return fsm.Machine{} },
+		StateMachine: func(string) cluster.StateMachine { return fsm.NewMachine(fsm.DefaultCachedTickets) },
+		Configure:    opts.Configure,
 	})
 	t.Cleanup(p.closeAll) // runs before the harness's cleanup
 	for _, m := range p.H.Members {
@@ -115,6 +120,17 @@ func (p *Park) Restart(m *clustertest.Member) {
 	p.H.Restart(m)
 	p.Serve(m)
 }
+
+// Disconnect cuts every Raft link of m; its HTTP server stays up, so
+// gates still reach it and get its answers.
+func (p *Park) Disconnect(m *clustertest.Member) { p.H.Disconnect(m) }
+
+// Partition cuts every Raft link between the groups (see
+// clustertest.Harness.Partition); HTTP servers stay up.
+func (p *Park) Partition(groups ...[]*clustertest.Member) { p.H.Partition(groups...) }
+
+// Heal restores every Raft link.
+func (p *Park) Heal() { p.H.Heal() }
 
 // URL is m's base URL (its last one, if it is not served now).
 func (p *Park) URL(m *clustertest.Member) string {
