@@ -10,7 +10,9 @@ import (
 	"github.com/admitpark/admit/validator/ticket"
 )
 
-// Config describes one benchmark run.
+// Config describes one benchmark run. Cluster, the tokens, Gate, Zone,
+// Direction and the codes are for the gate API (Run, GateTarget); a Runner
+// of any target uses the rest.
 type Config struct {
 	// Cluster are the base URLs of the nodes (http://host:port). Nothing is
 	// sent anywhere else.
@@ -122,8 +124,33 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first problem with c.
+// Validate reports the first problem with c as a configuration of Run:
+// the gate API of a cluster, its codes, the load and the rate or ramp.
 func (c Config) Validate() error {
+	if err := c.validateGate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Load > 0 && len(c.Codes) > 0:
+		return errors.New("give codes or a number of tickets to load, not both")
+	case c.Load == 0 && len(c.Codes) == 0 && c.CodesFile == "":
+		return errors.New("no codes: give a codes file (admit tickets load) or a number of tickets to load")
+	case c.Load < 0 || c.Load > 10_000_000:
+		return errors.New("load must be 0-10000000 tickets")
+	case c.Load > 0 && c.AdminToken == "":
+		return errors.New("loading tickets needs the admin token")
+	case c.Skip < 0 || (len(c.Codes) > 0 && c.Skip >= len(c.Codes)) || (c.Load > 0 && c.Skip >= c.Load):
+		return errors.New("skip must be at least 0 and below the number of codes")
+	}
+	if err := c.validateLoad(); err != nil {
+		return err
+	}
+	return c.validateRates()
+}
+
+// validateGate checks what GateTarget uses: the cluster, the tokens and the
+// gate.
+func (c Config) validateGate() error {
 	if len(c.Cluster) == 0 {
 		return errors.New("no cluster URL given")
 	}
@@ -135,20 +162,22 @@ func (c Config) Validate() error {
 	switch {
 	case c.GateToken == "" && c.AdminToken == "":
 		return errors.New("need a gate token or the admin token (to register the gate)")
-	case c.Load > 0 && len(c.Codes) > 0:
-		return errors.New("give codes or a number of tickets to load, not both")
-	case c.Load == 0 && len(c.Codes) == 0 && c.CodesFile == "":
-		return errors.New("no codes: give a codes file (admit tickets load) or a number of tickets to load")
-	case c.Load < 0 || c.Load > 10_000_000:
-		return errors.New("load must be 0-10000000 tickets")
-	case c.Load > 0 && c.AdminToken == "":
-		return errors.New("loading tickets needs the admin token")
 	case !ticket.ValidName(c.Gate):
 		return fmt.Errorf("gate id must be 1-%d bytes", ticket.MaxNameLen)
 	case c.GateToken == "" && !ticket.ValidName(c.Zone):
 		return fmt.Errorf("zone must be 1-%d bytes", ticket.MaxNameLen)
 	case c.Direction != "" && c.Direction != "in" && c.Direction != "out":
 		return fmt.Errorf("direction %q: use in, out or empty", c.Direction)
+	case c.AdminTimeout < time.Millisecond:
+		return errors.New("admin timeout must be positive")
+	}
+	return nil
+}
+
+// validateLoad checks what a Runner uses, whatever the target: the
+// simulated gates, the order of the codes, the batch and the attempts.
+func (c Config) validateLoad() error {
+	switch {
 	case c.Gates < 1 || c.Gates > 10000:
 		return errors.New("gates must be 1-10000")
 	case c.ConnsPerGate < 1 || c.ConnsPerGate > 64:
@@ -157,8 +186,8 @@ func (c Config) Validate() error {
 		return errors.New("repeat must be 1-100")
 	case c.RepeatGap < 1 || c.RepeatGap > 1_000_000:
 		return errors.New("repeat gap must be 1-1000000 tickets")
-	case c.Skip < 0 || (len(c.Codes) > 0 && c.Skip >= len(c.Codes)) || (c.Load > 0 && c.Skip >= c.Load):
-		return errors.New("skip must be at least 0 and below the number of codes")
+	case c.Skip < 0:
+		return errors.New("skip must be at least 0")
 	case c.Batch < 1 || c.Batch > maxBatchScans:
 		return fmt.Errorf("batch must be 1-%d scans", maxBatchScans)
 	case c.Timeout < time.Millisecond || c.Timeout > time.Minute:
@@ -167,9 +196,12 @@ func (c Config) Validate() error {
 		return errors.New("retries must be 0-10")
 	case c.RetryDelay < 0 || c.RetryDelay > 10*time.Second:
 		return errors.New("retry delay must be 0-10s")
-	case c.AdminTimeout < time.Millisecond:
-		return errors.New("admin timeout must be positive")
 	}
+	return nil
+}
+
+// validateRates checks the fixed rate or the ramp.
+func (c Config) validateRates() error {
 	if c.Ramp {
 		switch {
 		case c.StartRate <= 0 || c.StartRate > MaxRate:
@@ -185,10 +217,14 @@ func (c Config) Validate() error {
 		}
 		return nil
 	}
+	return validateStep(c.Rate, c.Duration)
+}
+
+func validateStep(rate float64, d time.Duration) error {
 	switch {
-	case c.Rate <= 0 || c.Rate > MaxRate:
+	case !(rate > 0 && rate <= MaxRate):
 		return fmt.Errorf("rate must be above 0 and at most %g scans/s", MaxRate)
-	case c.Duration < 10*time.Millisecond || c.Duration > MaxDuration:
+	case d < 10*time.Millisecond || d > MaxDuration:
 		return fmt.Errorf("duration must be 10ms-%v", MaxDuration)
 	}
 	return nil

@@ -4,35 +4,23 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"net"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
-
-	"github.com/admitpark/admit/validator/gate"
 )
 
-// engine sends the scans of a run; its steps run one after another.
+// engine sends the scans of a run through a Target; its steps run one
+// after another.
 type engine struct {
-	cfg      Config
-	codes    []string
-	auth     string // "Bearer <token>"
-	path     string // gate.PathScan or gate.PathScans
-	gateJSON []byte // the registered gate id, JSON-quoted
-	gates    []*simGate
-	hosts    []*fasthttp.HostClient // every client, to close them
+	cfg   Config
+	codes []string
+	gates []*simGate
 
-	// The scheduler's counters, carried across ramp steps so that scan ids
-	// stay unique and every step scans fresh tickets.
+	// The scheduler's counters, carried across steps so that scan ids stay
+	// unique and every step scans fresh tickets.
 	nextReq  int64
 	nextScan int64
 	sent     atomic.Int64 // scans handed to the gates in the current step
@@ -44,17 +32,11 @@ type engine struct {
 	maxPos  int64
 }
 
-// simGate is one simulated gate with its connections: its own HostClient
-// to every node, its primary node first.
+// simGate is one simulated gate: its name and one Conn per worker.
 type simGate struct {
 	name  string // scan id prefix, unique per run
-	hosts []hostClient
+	conns []Conn
 	seq   int64 // next scan id number; the scheduler's
-}
-
-type hostClient struct {
-	base   string // http://host:port
-	client *fasthttp.HostClient
 }
 
 // job is one request: Batch scans from scan index scan, scan ids from seq.
@@ -77,64 +59,49 @@ type outcome struct {
 	done     time.Time
 	admits   int
 	rescans  int
-	denies   []string // reason of every denied scan
+	denies   int
+	deny     string   // the first denied scan's reason
+	more     []string // the reasons of the others (batches)
 	errs     []attemptErr
 	retries  int // scans sent again
 	failed   int // scans without a decision
 	canceled bool
 }
 
-func newEngine(cfg Config, codes []string, token string) (*engine, error) {
+func newEngine(cfg Config, codes []string, t Target) (*engine, error) {
 	raw := make([]byte, 4)
 	if _, err := rand.Read(raw); err != nil {
 		return nil, err
 	}
 	run := hex.EncodeToString(raw)
-	gj, _ := json.Marshal(cfg.Gate)
 	e := &engine{
-		cfg: cfg, codes: codes, auth: "Bearer " + token, path: gate.PathScan, gateJSON: gj,
+		cfg: cfg, codes: codes,
 		seen: make([]uint64, (len(codes)+63)/64), maxPos: int64(cfg.Skip) - 1,
-	}
-	if cfg.Batch > 1 {
-		e.path = gate.PathScans
-	}
-	type node struct {
-		base, addr string
-		tls        bool
-	}
-	nodes := make([]node, len(cfg.Cluster))
-	for i, u := range cfg.Cluster {
-		addr, tls, err := splitURL(u)
-		if err != nil {
-			return nil, err
-		}
-		scheme := "http://"
-		if tls {
-			scheme = "https://"
-		}
-		nodes[i] = node{base: scheme + addr, addr: addr, tls: tls}
 	}
 	for i := range cfg.Gates {
 		g := &simGate{name: fmt.Sprintf("g%d.%s", i+1, run)}
-		for k := range nodes {
-			n := nodes[(i+k)%len(nodes)]
-			c := &fasthttp.HostClient{
-				Addr: n.addr, IsTLS: n.tls, Name: "admit-bench",
-				MaxConns: cfg.ConnsPerGate, MaxConnWaitTimeout: cfg.Timeout,
-				MaxIdleConnDuration: time.Minute, NoDefaultUserAgentHeader: true,
-			}
-			g.hosts = append(g.hosts, hostClient{base: n.base, client: c})
-			e.hosts = append(e.hosts, c)
-		}
 		e.gates = append(e.gates, g)
+		for range cfg.ConnsPerGate {
+			c, err := t.Conn(i)
+			if err != nil {
+				e.close()
+				return nil, fmt.Errorf("connection of gate %d: %w", i+1, err)
+			}
+			g.conns = append(g.conns, c)
+		}
 	}
 	return e, nil
 }
 
-func (e *engine) close() {
-	for _, c := range e.hosts {
-		c.CloseIdleConnections()
+func (e *engine) close() error {
+	var errs []error
+	for _, g := range e.gates {
+		for _, c := range g.conns {
+			errs = append(errs, c.Close())
+		}
+		g.conns = nil
 	}
+	return errors.Join(errs...)
 }
 
 // codeIndex maps the k-th scan of the run to a position in the code list:
@@ -152,17 +119,16 @@ func (e *engine) code(k int64) string {
 
 // step sends rate scans/s for dur and waits for every answer.
 func (e *engine) step(ctx context.Context, step, steps int, rate float64, dur time.Duration) Stats {
-	conns := e.cfg.ConnsPerGate
 	jobs := make([]chan job, len(e.gates))
 	results := make(chan outcome, 4096)
 	var wg sync.WaitGroup
 	for gi, g := range e.gates {
 		jobs[gi] = make(chan job, 1024)
-		for range conns {
+		for _, c := range g.conns {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				e.worker(ctx, g, jobs[gi], results)
+				e.worker(ctx, g, c, jobs[gi], results)
 			}()
 		}
 	}
@@ -222,44 +188,43 @@ func (e *engine) schedule(ctx context.Context, start time.Time, rate float64, du
 	return last, start.Add(time.Duration(float64(n) * interval))
 }
 
-func (e *engine) worker(ctx context.Context, g *simGate, jobs <-chan job, out chan<- outcome) {
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	var body []byte
+// worker sends the jobs of one gate through one Conn, one at a time; its
+// Request and its slices are reused from one job to the next.
+func (e *engine) worker(ctx context.Context, g *simGate, c Conn, jobs <-chan job, out chan<- outcome) {
+	r := &Request{Gate: g.name, Codes: make([]string, e.cfg.Batch), Results: make([]Result, e.cfg.Batch)}
 	for j := range jobs {
 		if ctx.Err() != nil {
 			continue // interrupted: drop what is queued, unsent
 		}
-		body = e.appendBody(body[:0], g, j)
-		out <- e.send(ctx, g, j, body, req, resp)
+		r.Seq = j.seq
+		for i := range r.Codes {
+			r.Codes[i] = e.code(j.scan + int64(i))
+		}
+		out <- e.send(ctx, c, j, r)
 	}
 }
 
-// send makes the attempts of one request, with the same scan ids each time,
-// the next node of the gate's list after each failure.
-func (e *engine) send(ctx context.Context, g *simGate, j job, body []byte, req *fasthttp.Request, resp *fasthttp.Response) outcome {
-	o := outcome{scan: j.scan, scans: e.cfg.Batch}
+// send makes the attempts of one request, with the same scan ids each time.
+func (e *engine) send(ctx context.Context, c Conn, j job, r *Request) outcome {
+	o := outcome{scan: j.scan, scans: len(r.Codes)}
 	for attempt := 0; ; attempt++ {
-		h := g.hosts[attempt%len(g.hosts)]
-		req.Reset()
-		req.Header.SetMethod(fasthttp.MethodPost)
-		req.SetRequestURI(h.base + e.path)
-		req.Header.SetContentType("application/json")
-		req.Header.Set("Authorization", e.auth)
-		req.SetBodyRaw(body)
-		resp.Reset()
-		err := h.client.DoDeadline(req, resp, time.Now().Add(e.cfg.Timeout))
-		kind, msg, retry := classify(err, resp)
-		if kind == "" {
-			if derr := e.tally(&o, resp.Body()); derr == nil {
-				break
-			} else {
-				kind, msg, retry = "decode", derr.Error(), false
+		r.Attempt = attempt
+		r.Deadline = time.Now().Add(e.cfg.Timeout)
+		clear(r.Results)
+		err := c.Do(ctx, r)
+		if err == nil {
+			o.add(r)
+			break
+		}
+		var ae *AttemptError
+		if !errors.As(err, &ae) {
+			ae = &AttemptError{Kind: "error", Msg: err.Error()}
+			if errors.Is(err, context.DeadlineExceeded) {
+				ae.Kind = "timeout"
 			}
 		}
-		o.errs = append(o.errs, attemptErr{kind: kind, msg: msg, scans: o.scans})
-		if !retry || attempt >= e.cfg.Retries || ctx.Err() != nil {
+		o.errs = append(o.errs, attemptErr{kind: ae.Kind, msg: ae.Msg, scans: o.scans})
+		if !ae.Retry || attempt >= e.cfg.Retries || ctx.Err() != nil {
 			o.failed = o.scans
 			break
 		}
@@ -283,127 +248,33 @@ func (e *engine) send(ctx context.Context, g *simGate, j job, body []byte, req *
 	return o
 }
 
-// classify names what went wrong with an attempt ("" for a 200) and
-// whether a gate would retry it with the same scan id.
-func classify(err error, resp *fasthttp.Response) (kind, msg string, retry bool) {
-	if err != nil {
-		var ne net.Error
-		switch {
-		case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-			return "timeout", err.Error(), true
-		case errors.Is(err, fasthttp.ErrNoFreeConns):
-			return "no_free_conns", err.Error(), true
+// add counts the decisions of a successful attempt.
+func (o *outcome) add(r *Request) {
+	for i := range r.Results {
+		res := &r.Results[i]
+		switch res.Decision {
+		case Admit:
+			o.admits++
+		case Deny:
+			if o.denies == 0 {
+				o.deny = res.Reason
+			} else {
+				o.more = append(o.more, res.Reason)
+			}
+			o.denies++
 		default:
-			return "connection", err.Error(), true
+			kind := res.Err
+			if kind == "" {
+				kind = "undecided"
+			}
+			o.errs = append(o.errs, attemptErr{kind: "scan_" + kind, msg: "no decision for scan " + r.ScanID(i), scans: 1})
+			o.failed++
+			continue
+		}
+		if res.Rescan {
+			o.rescans++
 		}
 	}
-	code := resp.StatusCode()
-	if code == fasthttp.StatusOK {
-		return "", "", false
-	}
-	var eb struct {
-		Error string `json:"error"`
-	}
-	msg = strings.TrimSpace(string(resp.Body()))
-	if json.Unmarshal(resp.Body(), &eb) == nil && eb.Error != "" {
-		msg = eb.Error
-	}
-	if len(msg) > 300 {
-		msg = msg[:300] + "…"
-	}
-	retry = code == fasthttp.StatusServiceUnavailable || code == fasthttp.StatusGatewayTimeout || code == fasthttp.StatusBadGateway
-	return "http_" + strconv.Itoa(code), msg, retry
-}
-
-// tally adds a 200 reply's decisions to o.
-func (e *engine) tally(o *outcome, body []byte) error {
-	if e.cfg.Batch == 1 {
-		var r gate.ScanResponse
-		if err := json.Unmarshal(body, &r); err != nil {
-			return fmt.Errorf("reply: %v", err)
-		}
-		return o.add(&r)
-	}
-	var br gate.ScanBatchResponse
-	if err := json.Unmarshal(body, &br); err != nil {
-		return fmt.Errorf("reply: %v", err)
-	}
-	if len(br.Results) != e.cfg.Batch {
-		return fmt.Errorf("reply has %d results for %d scans", len(br.Results), e.cfg.Batch)
-	}
-	for i := range br.Results {
-		if err := o.add(&br.Results[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (o *outcome) add(r *gate.ScanResponse) error {
-	switch {
-	case r.Error != "":
-		o.errs = append(o.errs, attemptErr{kind: "scan_" + r.Error, msg: "no decision for scan " + r.ScanID, scans: 1})
-		o.failed++
-		return nil
-	case r.Result == "admit":
-		o.admits++
-	case r.Result == "deny":
-		o.denies = append(o.denies, r.Reason)
-	default:
-		return fmt.Errorf("result %q is neither admit nor deny", r.Result)
-	}
-	if r.Rescan {
-		o.rescans++
-	}
-	return nil
-}
-
-func (e *engine) appendBody(b []byte, g *simGate, j job) []byte {
-	if e.cfg.Batch == 1 {
-		return e.appendScan(b, g, j.scan, j.seq)
-	}
-	b = append(b, `{"scans":[`...)
-	for i := range int64(e.cfg.Batch) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = e.appendScan(b, g, j.scan+i, j.seq+i)
-	}
-	return append(b, "]}"...)
-}
-
-func (e *engine) appendScan(b []byte, g *simGate, k, seq int64) []byte {
-	b = append(b, `{"code":`...)
-	b = appendJSONString(b, e.code(k))
-	b = append(b, `,"gate":`...)
-	b = append(b, e.gateJSON...)
-	b = append(b, `,"scan_id":"`...)
-	b = append(b, g.name...)
-	b = append(b, ':')
-	b = strconv.AppendInt(b, seq, 10)
-	b = append(b, '"')
-	if e.cfg.Direction != "" {
-		b = append(b, `,"direction":"`...)
-		b = append(b, e.cfg.Direction...)
-		b = append(b, '"')
-	}
-	return append(b, '}')
-}
-
-func appendJSONString(b []byte, s string) []byte {
-	const hexd = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&15])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }
 
 // collector adds up the outcomes of one step; one goroutine.
@@ -448,12 +319,15 @@ func (c *collector) add(o outcome) {
 	s := &c.st
 	s.Requests++
 	s.Scans += int64(o.scans)
-	decided := int64(o.admits + len(o.denies))
+	decided := int64(o.admits + o.denies)
 	s.Decided += decided
 	c.winDecided += decided
 	s.Admits += int64(o.admits)
-	s.Denies += int64(len(o.denies))
-	for _, r := range o.denies {
+	s.Denies += int64(o.denies)
+	if o.denies > 0 {
+		s.DenyReasons[o.deny]++
+	}
+	for _, r := range o.more {
 		s.DenyReasons[r]++
 	}
 	s.Rescans += int64(o.rescans)

@@ -136,7 +136,7 @@ func TestServiceUnavailableCountsAsErrors(t *testing.T) {
 	if !strings.Contains(rep.ErrorSamples["http_503"], "no quorum") {
 		t.Fatalf("samples: %v", rep.ErrorSamples)
 	}
-	if ok, why := rep.Stats.verdict(time.Second); ok || !strings.Contains(why, "errors 20.0%") {
+	if ok, why := rep.Stats.Held(time.Second); ok || !strings.Contains(why, "errors 20.0%") {
 		t.Fatalf("verdict with 20%% errors: %v %q", ok, why)
 	}
 }

@@ -116,8 +116,10 @@ func latencyOf(h *hdrHist) Latency {
 	}
 }
 
-// verdict says whether a ramp step held its rate.
-func (s *Stats) verdict(bound time.Duration) (ok bool, why string) {
+// Held says whether a step held its rate: errors at most 1% of its scans,
+// p99 at most bound, and at least 90% of the target rate achieved; why is
+// "ok" or what failed.
+func (s *Stats) Held(bound time.Duration) (ok bool, why string) {
 	boundMs := float64(bound) / float64(time.Millisecond)
 	switch {
 	case s.Scans == 0:

@@ -7,21 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/admitpark/admit/bench/load"
 	"github.com/admitpark/admit/cluster/httpapi"
-	"github.com/admitpark/admit/validator/gate"
 )
 
-// Run prepares the codes and the gate, then scans at a fixed rate or ramps.
-// When ctx ends it stops sending, waits for the answers in flight (at most
-// cfg.Timeout) and returns what it measured with ctx's error.
+// Run scans the gate API of cfg.Cluster: it prepares the codes (a codes
+// file, or cfg.Load new tickets) and the gate (GateTarget), then scans at a
+// fixed rate or ramps. When ctx ends it stops sending, waits for the
+// answers in flight (at most cfg.Timeout) and returns what it measured with
+// ctx's error.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
@@ -48,29 +46,24 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Skip >= len(codes) {
 		return rep, fmt.Errorf("skip %d: there are only %d codes", cfg.Skip, len(codes))
 	}
-	token := cfg.GateToken
-	if token == "" {
-		if token, err = registerGate(ctx, cfg, admin); err != nil {
-			return rep, err
-		}
-	}
-	e, err := newEngine(cfg, codes, token)
+	t, err := NewGateTarget(ctx, cfg)
 	if err != nil {
 		return rep, err
 	}
-	defer e.close()
-	if err := waitReady(ctx, cfg, token); err != nil {
+	defer t.Close()
+	r, err := NewRunner(cfg, t, codes)
+	if err != nil {
 		return rep, err
 	}
+	defer r.Close()
 
 	if !cfg.Ramp {
-		st := e.step(ctx, 0, 0, cfg.Rate, cfg.Duration)
+		st := r.e.step(ctx, 0, 0, cfg.Rate, cfg.Duration)
 		rep.Stats = &st
 	} else {
-		rep.Steps, rep.Result = ramp(ctx, cfg, e)
+		rep.Steps, rep.Result = r.Ramp(ctx)
 	}
-	rep.Wrapped = e.wrapped
-	rep.NextSkip = (e.maxPos + 1) % int64(len(codes))
+	rep.Wrapped, rep.NextSkip = r.Wrapped(), r.NextSkip()
 	if err := ctx.Err(); err != nil {
 		rep.Interrupted = true
 		return rep, err
@@ -78,20 +71,69 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	return rep, nil
 }
 
-// ramp raises the rate step by step until a step fails.
-func ramp(ctx context.Context, cfg Config, e *engine) ([]Stats, *RampResult) {
-	rates := cfg.stepRates()
+// Runner drives one Target with the open-loop engine: the same schedule,
+// code order, collector and ramp for every target. Its steps run one after
+// another and share the scan counters, so every step scans fresh tickets
+// (until the codes run out: Wrapped) and scan ids stay unique. Not safe for
+// concurrent use.
+type Runner struct {
+	cfg Config
+	e   *engine
+}
+
+// NewRunner opens cfg.Gates x cfg.ConnsPerGate connections to t for
+// scanning codes (from cfg.Skip, in the order of cfg.Repeat and
+// cfg.RepeatGap). Only the load settings of cfg matter here (gates,
+// connections, repeat, batch, timeout and retries, Progress) and, for
+// Ramp, the ramp's; the cluster, tokens, gate and codes fields are
+// GateTarget's and Run's. Close it to close the connections.
+func NewRunner(cfg Config, t Target, codes []string) (*Runner, error) {
+	if err := cfg.validateLoad(); err != nil {
+		return nil, err
+	}
+	if len(codes) == 0 || cfg.Skip >= len(codes) {
+		return nil, fmt.Errorf("skip %d: there are only %d codes", cfg.Skip, len(codes))
+	}
+	e, err := newEngine(cfg, codes, t)
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{cfg: cfg, e: e}, nil
+}
+
+// Step scans at rate scans/s for d and returns what it measured, with
+// ctx's error when ctx ended first (the Stats then cover what ran).
+func (r *Runner) Step(ctx context.Context, rate float64, d time.Duration) (Stats, error) {
+	if err := validateStep(rate, d); err != nil {
+		return Stats{}, err
+	}
+	st := r.e.step(ctx, 0, 0, rate, d)
+	return st, ctx.Err()
+}
+
+// Ramp raises the rate step by step (Config.StartRate, StepFactor,
+// StepDuration, MaxSteps) until a step fails its verdict (Stats.Held with
+// Config.P99Bound) and returns every step and the highest rate held.
+// Invalid ramp settings take no step and say so in StoppedBy.
+func (r *Runner) Ramp(ctx context.Context) ([]Stats, *RampResult) {
+	cfg := r.cfg
+	cfg.Ramp = true
 	res := &RampResult{P99Bound: float64(cfg.P99Bound) / float64(time.Millisecond)}
+	if err := cfg.validateRates(); err != nil {
+		res.StoppedBy = err.Error()
+		return nil, res
+	}
+	rates := cfg.stepRates()
 	var steps []Stats
 	for i, rate := range rates {
-		st := e.step(ctx, i+1, len(rates), rate, cfg.StepDuration)
+		st := r.e.step(ctx, i+1, len(rates), rate, cfg.StepDuration)
 		if ctx.Err() != nil {
 			st.Verdict = "interrupted"
 			steps = append(steps, st)
 			res.StoppedBy = fmt.Sprintf("interrupted in step %d", i+1)
 			return steps, res
 		}
-		ok, why := st.verdict(cfg.P99Bound)
+		ok, why := st.Held(cfg.P99Bound)
 		st.Verdict = why
 		steps = append(steps, st)
 		if !ok {
@@ -104,6 +146,17 @@ func ramp(ctx context.Context, cfg Config, e *engine) ([]Stats, *RampResult) {
 	res.StoppedBy = fmt.Sprintf("the step limit (%d steps, all held)", len(rates))
 	return steps, res
 }
+
+// Wrapped reports whether the codes ran out and used tickets were scanned
+// again (which measures only the deny path).
+func (r *Runner) Wrapped() bool { return r.e.wrapped }
+
+// NextSkip is the first code no step has reached yet (Config.Skip for a
+// later run on the same codes).
+func (r *Runner) NextSkip() int64 { return (r.e.maxPos + 1) % int64(len(r.e.codes)) }
+
+// Close closes the connections.
+func (r *Runner) Close() error { return r.e.close() }
 
 // prepareCodes reads the codes file, or issues cfg.Load tickets first.
 func prepareCodes(ctx context.Context, cfg Config, admin *httpapi.Client) ([]string, *LoadInfo, error) {
@@ -156,78 +209,4 @@ func readCodes(r io.Reader) ([]string, error) {
 		return nil, errors.New("no codes in the file")
 	}
 	return codes, nil
-}
-
-// registerGate registers (or re-registers) cfg.Gate and returns its new token.
-func registerGate(ctx context.Context, cfg Config, admin *httpapi.Client) (string, error) {
-	var out gate.GateJSON
-	err := admin.Do(ctx, http.MethodPost, gate.PathGates, gate.GateJSON{ID: cfg.Gate, Zone: cfg.Zone, Direction: "both"}, &out)
-	if err != nil {
-		return "", fmt.Errorf("register gate %s: %w", cfg.Gate, err)
-	}
-	if out.Token == "" {
-		return "", fmt.Errorf("register gate %s: no token in the reply", cfg.Gate)
-	}
-	return out.Token, nil
-}
-
-// waitReady waits until every node accepts the gate's token: a follower
-// knows a newly registered gate only once it has applied the change. It
-// probes with a code that can never parse, which every node answers with
-// deny invalid_code without touching the log.
-func waitReady(ctx context.Context, cfg Config, token string) error {
-	ctx, cancel := context.WithTimeout(ctx, cfg.AdminTimeout)
-	defer cancel()
-	body := fmt.Sprintf(`{"code":%q,"gate":%s,"scan_id":"bench-probe"}`, probeCode, appendJSONString(nil, cfg.Gate))
-	for _, u := range cfg.Cluster {
-		addr, tls, err := splitURL(u)
-		if err != nil {
-			return err
-		}
-		c := &fasthttp.HostClient{Addr: addr, IsTLS: tls, Name: "admit-bench"}
-		scheme := "http://"
-		if tls {
-			scheme = "https://"
-		}
-		err = probe(ctx, c, scheme+addr+gate.PathScan, token, body)
-		c.CloseIdleConnections()
-		if err != nil {
-			return fmt.Errorf("node %s does not take scans for gate %s: %w", u, cfg.Gate, err)
-		}
-	}
-	return nil
-}
-
-func probe(ctx context.Context, c *fasthttp.HostClient, uri, token, body string) error {
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var last, answer error // answer: the node's last refusal, which says more than a timeout
-	for {
-		req.Reset()
-		req.Header.SetMethod(fasthttp.MethodPost)
-		req.SetRequestURI(uri)
-		req.Header.SetContentType("application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.SetBodyString(body)
-		err := c.DoTimeout(req, resp, time.Second)
-		if err == nil && resp.StatusCode() == fasthttp.StatusOK {
-			return nil
-		}
-		last = err
-		if err == nil {
-			_, msg, _ := classify(nil, resp)
-			answer = fmt.Errorf("%d %s", resp.StatusCode(), msg)
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			if answer != nil {
-				return answer
-			}
-			return last
-		}
-	}
 }

@@ -16,7 +16,7 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	f := &apiFlags{}
-	cmd := &cobra.Command{Use: "bench", Short: "Measure a running cluster: open-loop scan load"}
+	cmd := &cobra.Command{Use: "bench", Short: "Measure a running cluster (open-loop scan load), or compare admit with etcd and PostgreSQL"}
 	addAPIFlags(cmd, f)
 
 	c := loadgen.DefaultConfig()
@@ -81,7 +81,7 @@ Only the --cluster URLs are contacted; Ctrl-C stops and reports what ran.`,
 	fl.DurationVar(&c.Timeout, "request-timeout", c.Timeout, "how long one scan request may take")
 	fl.IntVar(&c.Retries, "retries", c.Retries, "retries with the same scan id after 503/504, timeouts and connection errors")
 	fl.DurationVar(&c.RetryDelay, "retry-delay", c.RetryDelay, "pause before a retry")
-	cmd.AddCommand(scan)
+	cmd.AddCommand(scan, newBenchCompareCmd())
 	return cmd
 }
 

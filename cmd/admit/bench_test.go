@@ -42,3 +42,37 @@ func TestBenchScanSmoke(t *testing.T) {
 		t.Fatalf("report: %+v", rep)
 	}
 }
+
+// `admit bench compare` runs admit-bench-compare from next to the admit
+// binary with every flag passed through and --admit-bin set, returns its
+// exit status, and says how to get it when it is missing.
+func TestBenchCompareRunsCompanion(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // nothing to find there
+	t.Setenv("ADMIT_BENCH_COMPARE", "")
+	out := runCLI(t, false, "bench", "compare", "--quick")
+	if !strings.Contains(out, "admit-bench-compare not found") || !strings.Contains(out, "make bench") {
+		t.Fatalf("without the companion: %s", out)
+	}
+
+	companion := filepath.Join(filepath.Dir(admitBin), "admit-bench-compare")
+	script := "#!/bin/sh\necho \"args: $*\"\n[ \"$1\" != --admit-bin ] || [ \"$3\" != --fail ] || exit 3\n"
+	if err := os.WriteFile(companion, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(companion) })
+	out = runCLI(t, true, "bench", "compare", "--quick", "--systems", "admit,etcd", "--out=/tmp/x")
+	if want := "args: --admit-bin " + admitBin + " --quick --systems admit,etcd --out=/tmp/x"; !strings.Contains(out, want) {
+		t.Fatalf("companion got %q, want %q", out, want)
+	}
+	out = runCLI(t, true, "bench", "compare", "--admit-bin=/usr/bin/true")
+	if !strings.Contains(out, "args: --admit-bin=/usr/bin/true\n") {
+		t.Fatalf("an explicit --admit-bin is kept: %q", out)
+	}
+	out = runCLI(t, false, "bench", "compare", "--fail")
+	if !strings.Contains(out, "admit-bench-compare failed (exit status 3)") {
+		t.Fatalf("exit status: %q", out)
+	}
+	if !hasFlag([]string{"-x", "--admit-bin", "b"}, "admit-bin") || hasFlag([]string{"--", "--admit-bin=b"}, "admit-bin") || hasFlag([]string{"admit-bin"}, "admit-bin") {
+		t.Fatal("hasFlag")
+	}
+}
