@@ -1,4 +1,4 @@
-# admit: make build | run | test | bench | lint | fuzz | clean
+# admit: make build | run | test | bench | soak | lint | fuzz | clean
 SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/admit
@@ -8,7 +8,7 @@ PKGS  := ./...
 # Short fuzz runs for `make fuzz`; longer with FUZZTIME=10m.
 FUZZTIME ?= 30s
 
-.PHONY: build run test bench lint fuzz clean check-go deps
+.PHONY: build run test bench lint fuzz soak clean check-go deps
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 check-go:
@@ -39,8 +39,32 @@ test: check-go deps
 		promtool check rules deploy/prometheus/rules.yml && promtool test rules deploy/prometheus/rules_test.yml; \
 	else echo "promtool not installed: alert rules not checked (make lint installs it)"; fi
 
-bench: check-go
+# admit against etcd (3 members) and PostgreSQL on this machine, one run,
+# one load generator, one ticket set: bench/results/compare.{md,json,png}.
+# 5-10 minutes; ARGS=--quick for 1-2. Not part of CI. See bench/README.md.
+bench: check-go bench-deps
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/admit
+	cd bench/compare && $(GO) build -o ../../bin/admit-bench-compare .
+	./$(BIN) bench compare --out bench/results $(ARGS)
+
+# etcd (Debian's etcd-server: /usr/bin/etcd) and the PostgreSQL server
+# binaries (initdb, pg_ctl, postgres), installed when missing.
+bench-deps:
+	@if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then \
+		echo "etcd not found: installing Debian's etcd-server package"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; \
+	fi
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "PostgreSQL not found: installing Debian's postgresql package"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+# The go test benchmarks beside the hot paths (what `make bench` was).
+bench-micro: check-go
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+.PHONY: bench-deps bench-micro
 
 lint: check-go
 	@command -v promtool >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
@@ -56,6 +80,16 @@ fuzz: check-go
 	$(GO) test -run '^$$' -fuzz '^FuzzTicket$$' -fuzztime $(FUZZTIME) ./validator/ticket/
 	$(GO) test -run '^$$' -fuzz '^FuzzState$$' -fuzztime $(FUZZTIME) ./validator/ticket/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./validator/rules/
+	$(GO) test -run '^$$' -fuzz '^FuzzScanRequestFastPath$$' -fuzztime $(FUZZTIME) ./validator/gate/
+	$(GO) test -run '^$$' -fuzz '^FuzzScanResponseBytes$$' -fuzztime $(FUZZTIME) ./validator/gate/
+
+# The fault tests (validator/faults) for SOAK each (default 10m) with
+# repeated faults, and the failover drill for 20 rounds; make test runs
+# the same tests for a few seconds each.
+SOAK ?= 10m
+soak: check-go build
+	ADMIT_SOAK=$(SOAK) $(GO) test -race -count=1 -v -timeout 3h ./validator/faults/
+	./$(BIN) drill failover --rounds 20
 
 clean:
 	rm -rf bin .data

@@ -116,7 +116,9 @@ type localCluster struct {
 	temp  bool
 }
 
-func startLocal(ctx context.Context, bin string, n int, dataDir, token string) (*localCluster, error) {
+// startLocal starts n node processes, with their fault switch on when
+// faults (partition mode), and waits until they form a cluster.
+func startLocal(ctx context.Context, bin string, n int, dataDir, token string, faults bool) (*localCluster, error) {
 	lc := &localCluster{dir: dataDir}
 	if dataDir == "" {
 		d, err := os.MkdirTemp("", "admit-drill-")
@@ -139,6 +141,9 @@ func startLocal(ctx context.Context, bin string, n int, dataDir, token string) (
 		nd.dir = filepath.Join(lc.dir, nd.id)
 		nd.log = filepath.Join(lc.dir, nd.id+".log")
 		nd.args = []string{"node", "--id", nd.id, "--data-dir", nd.dir, "--raft-addr", r, "--http-addr", h, "--log-level", "warn"}
+		if faults {
+			nd.args = append(nd.args, "--fault-injection")
+		}
 		if i == 0 {
 			nd.args = append(nd.args, "--bootstrap")
 		} else {

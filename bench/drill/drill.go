@@ -1,7 +1,8 @@
 // Package drill runs failover drills: steady scan traffic from many
-// simulated gates through every node while the leader is killed (SIGKILL)
-// or asked to hand over, with every scan recorded and the whole history
-// checked for double entries and linearizability (bench/linearize).
+// simulated gates through every node while the leader is killed (SIGKILL),
+// asked to hand over, or cut off from its peers by a network partition,
+// with every scan recorded and the whole history checked for double entries
+// and linearizability (bench/linearize).
 package drill
 
 import (
@@ -37,7 +38,10 @@ type Options struct {
 	// with its AdminToken. Empty: the drill starts its own cluster.
 	Cluster    []string
 	AdminToken string
-	// Mode: "kill" (SIGKILL the leader, restart it) or "transfer".
+	// Mode: "kill" (SIGKILL the leader, restart it), "transfer" (leadership
+	// transfer through the admin API) or "partition" (cut the leader off
+	// from every peer, both ways, for half a round, then heal; the local
+	// nodes run with --fault-injection).
 	Mode      string
 	Rounds    int
 	RoundTime time.Duration
@@ -69,8 +73,8 @@ func DefaultOptions() Options {
 // Validate reports the first problem with o.
 func (o Options) Validate() error {
 	switch {
-	case o.Mode != "kill" && o.Mode != "transfer":
-		return fmt.Errorf("mode %q: use kill or transfer", o.Mode)
+	case o.Mode != "kill" && o.Mode != "transfer" && o.Mode != "partition":
+		return fmt.Errorf("mode %q: use kill, transfer or partition", o.Mode)
 	case len(o.Cluster) > 0 && o.Mode != "transfer":
 		return errors.New("against an existing cluster only --mode transfer is possible")
 	case len(o.Cluster) > 0 && o.AdminToken == "":
@@ -107,14 +111,23 @@ type Counts struct {
 
 // Round is one leader change.
 type Round struct {
-	Round        int     `json:"round"`
-	Mode         string  `json:"mode"`
-	OldLeader    string  `json:"old_leader"`
-	NewLeader    string  `json:"new_leader"`
-	LeaderlessMs float64 `json:"leaderless_ms"` // from kill/transfer until a node reports leader
-	SettleMs     float64 `json:"settle_ms"`     // until every voter is up again
-	MaxErrorRun  int     `json:"max_error_run"` // longest run of failed attempts any gate saw
-	MaxErrorMs   float64 `json:"max_error_run_ms"`
+	Round     int    `json:"round"`
+	Mode      string `json:"mode"`
+	OldLeader string `json:"old_leader"`
+	NewLeader string `json:"new_leader"`
+	// LeaderlessMs: from the kill, transfer or cut until a new leader (a
+	// later term) is seen; in partition mode, a new leader on the majority
+	// side that a quorum of it names.
+	LeaderlessMs float64 `json:"leaderless_ms"`
+	// SettleMs: from the kill or transfer (partition mode: from the heal)
+	// until every node follows one leader again.
+	SettleMs float64 `json:"settle_ms"`
+	// PartitionMs: how long the old leader was cut off, and StepDownMs
+	// until it stopped calling itself leader (partition mode).
+	PartitionMs float64 `json:"partition_ms,omitempty"`
+	StepDownMs  float64 `json:"step_down_ms,omitempty"`
+	MaxErrorRun int     `json:"max_error_run"` // longest run of failed attempts any gate saw
+	MaxErrorMs  float64 `json:"max_error_run_ms"`
 	Counts
 	Error string `json:"error,omitempty"`
 }
@@ -184,7 +197,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		progress(fmt.Sprintf("starting %d admit node processes", o.Nodes))
 		var err error
-		if lc, err = startLocal(ctx, o.Binary, o.Nodes, o.DataDir, token); err != nil {
+		if lc, err = startLocal(ctx, o.Binary, o.Nodes, o.DataDir, token, o.Mode == "partition"); err != nil {
 			return nil, err
 		}
 		defer func() { lc.stop(keep) }()
@@ -227,7 +240,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		tr.round.Store(int32(r))
 		rd := Round{Round: r, Mode: o.Mode}
 		wait(ctx, o.RoundTime/2)
-		progress(fmt.Sprintf("round %d/%d: %s the leader", r, o.Rounds, map[string]string{"kill": "SIGKILL", "transfer": "transfer from"}[o.Mode]))
+		progress(fmt.Sprintf("round %d/%d: %s the leader", r, o.Rounds, map[string]string{"kill": "SIGKILL", "transfer": "transfer from", "partition": "cut off"}[o.Mode]))
 		if err := tr.failover(ctx, lc, admin, &rd); err != nil {
 			rd.Error = err.Error()
 		}
@@ -331,8 +344,13 @@ func (tr *traffic) failover(ctx context.Context, lc *localCluster, admin *httpap
 		}
 	}
 	rd.OldLeader = oldID
+	if tr.o.Mode == "partition" {
+		return tr.partition(ctx, lc, oldID, oldTerm, rd)
+	}
 	t0 := time.Now()
 	var victim *node
+	var bg sync.WaitGroup
+	defer bg.Wait()
 	switch tr.o.Mode {
 	case "kill":
 		victim = lc.byID(oldID)
@@ -342,7 +360,9 @@ func (tr *traffic) failover(ctx context.Context, lc *localCluster, admin *httpap
 		victim.signal(syscall.SIGKILL)
 	case "transfer":
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		bg.Add(1)
 		go func() { // the leader answers when it is done; time it by polling
+			defer bg.Done()
 			defer cancel()
 			admin.Do(tctx, http.MethodPost, httpapi.PathTransfer, httpapi.NodeRequest{}, nil)
 		}()

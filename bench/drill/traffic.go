@@ -19,6 +19,10 @@ const maxAttempts = 50 // per scan; then it counts as failed
 
 // traffic is the simulated gates: each scans every Interval through its
 // own node, and retries a failed scan with the same scan_id on the next.
+// At the start of every round each gate goes back to its home node, so the
+// gates stay spread over all nodes (the leader change of the round, a cut
+// off leader above all, meets gates talking to it) rather than drifting away
+// from the nodes of earlier failovers.
 type traffic struct {
 	o       Options
 	urls    []string
@@ -74,7 +78,9 @@ type gateState struct {
 }
 
 func (tr *traffic) gate(ctx context.Context, g int) {
-	st := &gateState{id: g, node: g % len(tr.urls)}
+	home := g % len(tr.urls)
+	st := &gateState{id: g, node: home}
+	round := tr.round.Load()
 	tick := time.NewTicker(tr.o.Interval)
 	defer tick.Stop()
 	for {
@@ -82,6 +88,9 @@ func (tr *traffic) gate(ctx context.Context, g int) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if r := tr.round.Load(); r != round {
+			round, st.node = r, home
 		}
 		k := tr.next.Add(1) - 1
 		idx := (k / int64(tr.o.ScansPerTicket)) % int64(len(tr.codes))

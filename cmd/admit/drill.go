@@ -28,15 +28,30 @@ func newDrillFailoverCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "failover",
-		Short: "Kill (or hand over from) the leader in rounds under scan traffic; check for double entries and linearizability",
+		Short: "Kill, hand over from or cut off the leader in rounds under scan traffic; check for double entries and linearizability",
 		Long: `Start a local cluster of real 'admit node' processes (or use --cluster with
 --admin-token, leadership transfer only), load synthetic tickets, scan them
 steadily from many simulated gates through every node (a failed scan is
-retried with the same scan_id on the next node), and in each round kill the
-leader with SIGKILL (or --mode transfer), restart it and wait for the
-cluster to settle. Reports time without a leader, the longest error run a
-gate saw, scan counts, double entries and the linearizability check of the
-whole history. Exits non-zero on a double entry or a failed check.`,
+retried with the same scan_id on the next node), and in the middle of each
+round change the leader:
+
+  --mode kill       SIGKILL the leader, restart it, wait for the cluster to
+                    settle (the default for a local cluster)
+  --mode transfer   hand leadership over through the admin API (the default,
+                    and the only mode, with --cluster)
+  --mode partition  cut the leader off from every peer, both directions, for
+                    half a round while gates keep scanning through it (they
+                    must get errors, never a wrong answer), then heal and wait
+                    until it follows the new leader. The local nodes run with
+                    --fault-injection for this; leaderless time is until a
+                    quorum of the majority side names a new leader.
+
+Reports time without a leader, time to settle, the longest error run a gate
+saw, scan counts, double entries and the linearizability check of the whole
+history. Exits non-zero on a double entry or a failed check.`,
+		Example: `  admit drill failover --rounds 10
+  admit drill failover --mode partition --rounds 5 --json
+  admit drill failover --cluster http://10.0.0.1:7101,http://10.0.0.2:7101 --admin-token $TOKEN --rounds 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if clusterURLs != "" {
@@ -90,9 +105,9 @@ whole history. Exits non-zero on a double entry or a failed check.`,
 	fl.StringVar(&o.DataDir, "data-dir", "", "data dir of the local nodes (default: a temporary dir, removed afterwards)")
 	fl.StringVar(&clusterURLs, "cluster", "", "use this existing cluster (URL[,URL…]) instead of starting one; transfer mode only")
 	fl.StringVar(&token, "admin-token", "", "admin token of --cluster (or ADMIT_ADMIN_TOKEN)")
-	fl.StringVar(&o.Mode, "mode", o.Mode, "kill (SIGKILL the leader and restart it) or transfer (leadership transfer through the API)")
+	fl.StringVar(&o.Mode, "mode", o.Mode, "kill (SIGKILL the leader and restart it), transfer (leadership transfer through the API) or partition (cut the leader off, then heal)")
 	fl.IntVar(&o.Rounds, "rounds", o.Rounds, "leader changes")
-	fl.DurationVar(&o.RoundTime, "round-time", o.RoundTime, "traffic per round (the leader change is in its middle)")
+	fl.DurationVar(&o.RoundTime, "round-time", o.RoundTime, "traffic per round (the leader change is in its middle; a partition lasts half of it)")
 	fl.IntVar(&o.Gates, "gates", o.Gates, "simulated gates")
 	fl.DurationVar(&o.Interval, "interval", o.Interval, "each gate scans this often")
 	fl.IntVar(&o.Tickets, "tickets", o.Tickets, "synthetic tickets to load")
@@ -106,7 +121,11 @@ whole history. Exits non-zero on a double entry or a failed check.`,
 
 func printDrill(w interface{ Write([]byte) (int, error) }, r *drill.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "round\tleader\tleaderless ms\tsettle ms\tadmitted\tdenied\tfailed\tretries\trescans\terror run\terror run ms\t\n")
+	settle := "settle ms"
+	if r.Mode == "partition" {
+		settle = "settle ms after heal"
+	}
+	fmt.Fprintf(tw, "round\tleader\tleaderless ms\t%s\tadmitted\tdenied\tfailed\tretries\trescans\terror run\terror run ms\t\n", settle)
 	for _, rd := range r.Rounds {
 		fmt.Fprintf(tw, "%d\t%s→%s\t%.0f\t%.0f\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%s\n", rd.Round, rd.OldLeader, rd.NewLeader,
 			rd.LeaderlessMs, rd.SettleMs, rd.Admitted, rd.Denied, rd.Failed, rd.Retries, rd.Rescans, rd.MaxErrorRun, rd.MaxErrorMs, rd.Error)
@@ -114,6 +133,12 @@ func printDrill(w interface{ Write([]byte) (int, error) }, r *drill.Report) {
 	t := r.Total
 	fmt.Fprintf(tw, "total\t\t%.0f max\t\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t\n", r.MaxLeaderless, t.Admitted, t.Denied, t.Failed, t.Retries, t.Rescans, r.MaxErrorRun, r.MaxErrorMs)
 	tw.Flush()
+	if r.Mode == "partition" {
+		fmt.Fprintln(w)
+		for _, rd := range r.Rounds {
+			fmt.Fprintf(w, "  round %d: %s cut off for %.0f ms, stopped leading %.0f ms after the cut\n", rd.Round, rd.OldLeader, rd.PartitionMs, rd.StepDownMs)
+		}
+	}
 	lin := "yes"
 	if !r.Linearizable {
 		lin = "NO (" + r.Check.Outcome + ")"

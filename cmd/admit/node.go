@@ -31,6 +31,8 @@ type nodeFlags struct {
 	maxBody                                                       int
 	scanTimeout                                                   time.Duration
 	maxBatch                                                      int
+	cachedTickets                                                 int
+	faultInjection                                                bool
 }
 
 func newNodeCmd(g *globalFlags) *cobra.Command {
@@ -62,8 +64,10 @@ restarted from its data dir rejoins by itself (the flags may stay).`,
 	gdef := gate.DefaultConfig("")
 	fl.DurationVar(&f.scanTimeout, "scan-timeout", gdef.ScanTimeout, "longest a scan waits for the cluster before the gate gets 503")
 	fl.IntVar(&f.maxBatch, "max-batch", gdef.MaxBatch, "most scans in one log entry (group commit)")
+	fl.IntVar(&f.cachedTickets, "cached-tickets", fsm.DefaultCachedTickets, "ticket records kept in memory (about 150 bytes each) so scans skip a disk read; 0: none")
 	fl.StringVar(&f.stateMachine, "state-machine", "tickets", "replicated state machine: tickets, or counter (a test counter for process-level tests)")
 	fl.MarkHidden("state-machine")
+	fl.BoolVar(&f.faultInjection, "fault-injection", false, "serve POST /v1/debug/faults to cut links to peers at runtime (failover drills only; never in production)")
 	cmd.MarkFlagRequired("id")
 	cmd.MarkFlagRequired("data-dir")
 	return cmd
@@ -105,7 +109,13 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 	cfg.APIAddr = apiURL
 	cfg.Logger = log
 	cfg.Registerer = reg
-	var sm cluster.StateMachine = fsm.Machine{}
+	var faults *cluster.Faults
+	if f.faultInjection {
+		faults = cluster.NewFaults(nil)
+		cfg.Dial = faults.Dial
+		log.Warn("FAULT INJECTION IS ON: any holder of the admin token can cut this node off from its peers through " + httpapi.PathFaults + "; for drills only, never in production")
+	}
+	var sm cluster.StateMachine = fsm.NewMachine(f.cachedTickets)
 	if f.stateMachine == "counter" {
 		sm = countersm.Counter{}
 	}
@@ -117,6 +127,9 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 
 	router := httpapi.NewRouter()
 	(&httpapi.Admin{Node: node, AdminToken: f.adminToken, Gatherer: reg}).Register(router)
+	if faults != nil {
+		(&httpapi.FaultsAPI{Node: node, Faults: faults, AdminToken: f.adminToken}).Register(router)
+	}
 	if f.stateMachine == "counter" {
 		countersm.Routes(router, node, f.adminToken)
 	} else {
