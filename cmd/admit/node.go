@@ -32,6 +32,8 @@ type nodeFlags struct {
 	scanTimeout                                                   time.Duration
 	maxBatch                                                      int
 	cachedTickets                                                 int
+	batchWorkers                                                  int
+	batchWindow                                                   time.Duration
 	faultInjection                                                bool
 }
 
@@ -64,6 +66,8 @@ restarted from its data dir rejoins by itself (the flags may stay).`,
 	gdef := gate.DefaultConfig("")
 	fl.DurationVar(&f.scanTimeout, "scan-timeout", gdef.ScanTimeout, "longest a scan waits for the cluster before the gate gets 503")
 	fl.IntVar(&f.maxBatch, "max-batch", gdef.MaxBatch, "most scans in one log entry (group commit)")
+	fl.IntVar(&f.batchWorkers, "batch-workers", gdef.Workers, "scan batches a node keeps in flight at once")
+	fl.DurationVar(&f.batchWindow, "batch-window", gdef.BatchWindow, "under load, how long a batch waits for more scans before it is sent (0: never)")
 	fl.IntVar(&f.cachedTickets, "cached-tickets", fsm.DefaultCachedTickets, "ticket records kept in memory (about 150 bytes each) so scans skip a disk read; 0: none")
 	fl.StringVar(&f.stateMachine, "state-machine", "tickets", "replicated state machine: tickets, or counter (a test counter for process-level tests)")
 	fl.MarkHidden("state-machine")
@@ -135,6 +139,7 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 	} else {
 		gcfg := gate.DefaultConfig(f.adminToken)
 		gcfg.ScanTimeout, gcfg.MaxBatch = f.scanTimeout, f.maxBatch
+		gcfg.Workers, gcfg.BatchWindow = f.batchWorkers, f.batchWindow
 		gcfg.Logger = log
 		gcfg.Registerer = reg
 		gates, err := gate.New(gcfg, node)

@@ -21,7 +21,7 @@ import (
 // number of nodes. NewMachine makes one for a single node that keeps ticket
 // records in memory as well.
 type Machine struct {
-	cache *ticketCache
+	cache *stateCache
 }
 
 // DefaultCachedTickets is how many ticket records NewMachine keeps in
@@ -35,7 +35,7 @@ func NewMachine(maxCached int) Machine {
 	if maxCached <= 0 {
 		return Machine{}
 	}
-	return Machine{cache: newTicketCache(maxCached)}
+	return Machine{cache: newStateCache(maxCached)}
 }
 
 var (
@@ -73,7 +73,7 @@ func (m Machine) CachedTickets() int {
 	if m.cache == nil {
 		return 0
 	}
-	return m.cache.len()
+	return m.cache.tickets()
 }
 
 // Apply decodes one command and applies it in txn at e.Time. A malformed
@@ -92,18 +92,18 @@ func (m Machine) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
 	case TypeUpdate:
 		return applyUpdate(txn, m.cache, c.Update)
 	case TypeConfigure:
-		return applyConfigure(txn, &c.Configure)
+		return applyConfigure(txn, m.cache, &c.Configure)
 	case TypeScanBatch:
 		return applyScans(txn, m.cache, e, c.Scans)
 	case TypeExitAll:
-		return applyExitAll(txn)
+		return applyExitAll(txn, m.cache)
 	case TypePurgeScans:
 		return applyPurge(txn, c.Purge)
 	}
 	return nil, fmt.Errorf("%w: command type %d", ErrMalformed, c.Type)
 }
 
-func applyIssue(txn *badger.Txn, tc *ticketCache, tickets []ticket.Ticket) ([]byte, error) {
+func applyIssue(txn *badger.Txn, tc *stateCache, tickets []ticket.Ticket) ([]byte, error) {
 	outcomes := make([]Outcome, len(tickets))
 	var old ticket.Ticket
 	for i := range tickets {
@@ -139,8 +139,8 @@ func applyIssue(txn *badger.Txn, tc *ticketCache, tickets []ticket.Ticket) ([]by
 
 // loadTicket reads a ticket and its state as of the current epoch; the
 // ticket is nil when unknown.
-func loadTicket(txn *badger.Txn, tc *ticketCache, id [16]byte) (*ticket.Ticket, ticket.State, uint64, error) {
-	epoch, err := getUint64(txn, keyEpoch)
+func loadTicket(txn *badger.Txn, tc *stateCache, id [16]byte) (*ticket.Ticket, ticket.State, uint64, error) {
+	epoch, err := getUint64(txn, tc, keyEpoch)
 	if err != nil {
 		return nil, ticket.State{}, 0, err
 	}
@@ -152,11 +152,11 @@ func loadTicket(txn *badger.Txn, tc *ticketCache, id [16]byte) (*ticket.Ticket, 
 	return &t, st, epoch, nil
 }
 
-func putTicket(txn *badger.Txn, tc *ticketCache, t *ticket.Ticket, epoch uint64, st ticket.State) error {
+func putTicket(txn *badger.Txn, tc *stateCache, t *ticket.Ticket, epoch uint64, st ticket.State) error {
 	return tc.set(txn, appendTicketKey(nil, t.ID), appendTicketRecord(nil, t, epoch, st))
 }
 
-func applyRevoke(txn *badger.Txn, tc *ticketCache, r Revoke) ([]byte, error) {
+func applyRevoke(txn *badger.Txn, tc *stateCache, r Revoke) ([]byte, error) {
 	t, st, epoch, err := loadTicket(txn, tc, r.ID)
 	if err != nil {
 		return nil, err
@@ -190,7 +190,7 @@ func applyRevoke(txn *badger.Txn, tc *ticketCache, r Revoke) ([]byte, error) {
 	return EncodeRevokeResult(res), nil
 }
 
-func applyUpdate(txn *badger.Txn, tc *ticketCache, u Update) ([]byte, error) {
+func applyUpdate(txn *badger.Txn, tc *stateCache, u Update) ([]byte, error) {
 	t, st, epoch, err := loadTicket(txn, tc, u.ID)
 	if err != nil {
 		return nil, err
@@ -225,7 +225,7 @@ func applyUpdate(txn *badger.Txn, tc *ticketCache, u Update) ([]byte, error) {
 	return EncodeUpdateResult(outcome), nil
 }
 
-func applyConfigure(txn *badger.Txn, c *Configure) ([]byte, error) {
+func applyConfigure(txn *badger.Txn, tc *stateCache, c *Configure) ([]byte, error) {
 	if err := c.checkConsistent(); err != nil {
 		return nil, err
 	}
@@ -233,36 +233,36 @@ func applyConfigure(txn *badger.Txn, c *Configure) ([]byte, error) {
 		if _, err := loadLocation(c.TimeZone); err != nil {
 			return nil, err
 		}
-		if err := txn.Set(keyTZ, []byte(c.TimeZone)); err != nil {
+		if err := tc.set(txn, keyTZ, []byte(c.TimeZone)); err != nil {
 			return nil, err
 		}
 	}
 	for _, z := range c.Zones {
 		key := appendZoneKey(nil, z.ID)
-		old, _, err := getZone(txn, key)
+		old, _, err := getZone(txn, tc, key)
 		if err != nil {
 			return nil, err
 		}
 		z.Occupancy = old.Occupancy
-		if err := txn.Set(key, z.AppendBinary(nil)); err != nil {
+		if err := tc.set(txn, key, z.AppendBinary(nil)); err != nil {
 			return nil, err
 		}
 	}
 	for i := range c.Gates {
 		g := &c.Gates[i]
-		_, ok, err := getZone(txn, appendZoneKey(nil, g.Zone))
+		_, ok, err := getZone(txn, tc, appendZoneKey(nil, g.Zone))
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			return nil, fmt.Errorf("fsm: gate %q: no zone %q", g.ID, g.Zone)
 		}
-		if err := txn.Set(appendGateKey(nil, g.ID), appendGateRecord(nil, g)); err != nil {
+		if err := tc.set(txn, appendGateKey(nil, g.ID), appendGateRecord(nil, g)); err != nil {
 			return nil, err
 		}
 	}
 	for _, id := range c.DeleteGates {
-		if err := txn.Delete(appendGateKey(nil, id)); err != nil {
+		if err := tc.del(txn, appendGateKey(nil, id)); err != nil {
 			return nil, err
 		}
 	}
@@ -270,7 +270,7 @@ func applyConfigure(txn *badger.Txn, c *Configure) ([]byte, error) {
 		return EncodeConfigureResult(), nil
 	}
 	for _, id := range c.DeleteZones {
-		if err := txn.Delete(appendZoneKey(nil, id)); err != nil {
+		if err := tc.del(txn, appendZoneKey(nil, id)); err != nil {
 			return nil, err
 		}
 	}
@@ -316,13 +316,13 @@ func iterate(txn *badger.Txn, prefix string, fn func(k, v []byte) error) error {
 // applyExitAll starts a new epoch, in which every state written before
 // reads with nobody inside, and zeroes every zone's occupancy: O(zones),
 // whatever the number of tickets.
-func applyExitAll(txn *badger.Txn) ([]byte, error) {
-	epoch, err := getUint64(txn, keyEpoch)
+func applyExitAll(txn *badger.Txn, tc *stateCache) ([]byte, error) {
+	epoch, err := getUint64(txn, tc, keyEpoch)
 	if err != nil {
 		return nil, err
 	}
 	epoch++
-	if err := txn.Set(keyEpoch, binary.BigEndian.AppendUint64(nil, epoch)); err != nil {
+	if err := tc.set(txn, keyEpoch, binary.BigEndian.AppendUint64(nil, epoch)); err != nil {
 		return nil, err
 	}
 	type reset struct {
@@ -345,7 +345,7 @@ func applyExitAll(txn *badger.Txn) ([]byte, error) {
 		return nil, err
 	}
 	for _, r := range resets {
-		if err := txn.Set(r.key, r.z.AppendBinary(nil)); err != nil {
+		if err := tc.set(txn, r.key, r.z.AppendBinary(nil)); err != nil {
 			return nil, err
 		}
 	}
@@ -476,9 +476,9 @@ func loadLocation(name string) (*time.Location, error) {
 }
 
 // locationOf returns the park's time zone as stored in txn.
-func locationOf(txn *badger.Txn) (*time.Location, error) {
+func locationOf(txn *badger.Txn, tc *stateCache) (*time.Location, error) {
 	var loc *time.Location
-	err := getValue(txn, keyTZ, func(v []byte) error {
+	err := tc.get(txn, keyTZ, func(v []byte) error {
 		locMu.RLock()
 		loc = locs[string(v)]
 		locMu.RUnlock()

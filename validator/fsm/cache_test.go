@@ -13,8 +13,8 @@ import (
 )
 
 // TestTicketCacheMatchesBadger applies one random stream of commands to two
-// replicas, one reading every ticket from Badger and one through a small
-// ticket cache, with transactions thrown away now and then (as the cluster
+// replicas, one reading everything from Badger and one through a state
+// cache (holding few tickets, so that it also runs full), with transactions thrown away now and then (as the cluster
 // does when a later entry overflows one) and a Reload in the middle. Every
 // result and, at the end, every stored key must be the same: the cache may
 // only make reads cheaper.
@@ -62,6 +62,20 @@ func TestTicketCacheMatchesBadger(t *testing.T) {
 					cmd, err = EncodeUpdate(Update{ID: tk(n).ID, Version: versions[n], Op: UpdateOp(1 + rng.IntN(2))})
 				case r < 27:
 					cmd = EncodeExitAll()
+				case r < 31: // the park changes: caps, a gate moved, added or removed, the time zone
+					c := Configure{}
+					switch rng.IntN(4) {
+					case 0:
+						c.Zones = []ticket.Zone{{ID: "coaster", Cap: uint32(1 + rng.IntN(4)), Warn: 1}}
+					case 1:
+						c.Gates = []Gate{{ID: "c1", Zone: []string{"main", "coaster"}[rng.IntN(2)], Direction: DirBoth}}
+					case 2:
+						c.DeleteGates = []string{"x1"}
+					case 3:
+						c.TimeZone = []string{"UTC", "Asia/Shanghai", "America/New_York"}[rng.IntN(3)]
+						c.Gates = []Gate{{ID: "x1", Zone: "main", Direction: DirOut}}
+					}
+					cmd, err = EncodeConfigure(c)
 				default:
 					var scans []Scan
 					for range 1 + rng.IntN(6) {

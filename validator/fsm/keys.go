@@ -146,9 +146,9 @@ func decodeScanRecord(v []byte, out *ScanResult) error {
 	return r.finish()
 }
 
-func getUint64(txn *badger.Txn, key []byte) (uint64, error) {
+func getUint64(txn *badger.Txn, c *stateCache, key []byte) (uint64, error) {
 	var v uint64
-	err := getValue(txn, key, func(b []byte) error {
+	err := c.get(txn, key, func(b []byte) error {
 		if len(b) != 8 {
 			return fmt.Errorf("fsm: %s has %d bytes", key, len(b))
 		}
@@ -173,7 +173,7 @@ func getValue(txn *badger.Txn, key []byte, fn func([]byte) error) error {
 
 // getTicket reads the ticket record at key into t and returns its state
 // as of epoch; found is false when there is none.
-func getTicket(txn *badger.Txn, tc *ticketCache, key []byte, epoch uint64, t *ticket.Ticket) (st ticket.State, found bool, err error) {
+func getTicket(txn *badger.Txn, tc *stateCache, key []byte, epoch uint64, t *ticket.Ticket) (st ticket.State, found bool, err error) {
 	err = tc.get(txn, key, func(v []byte) (err error) {
 		st, err = decodeTicketRecord(v, epoch, t)
 		return err
@@ -184,18 +184,18 @@ func getTicket(txn *badger.Txn, tc *ticketCache, key []byte, epoch uint64, t *ti
 	return st, err == nil, err
 }
 
-func getZone(txn *badger.Txn, key []byte) (ticket.Zone, bool, error) {
+func getZone(txn *badger.Txn, c *stateCache, key []byte) (ticket.Zone, bool, error) {
 	var z ticket.Zone
-	err := getValue(txn, key, z.UnmarshalBinary)
+	err := c.get(txn, key, z.UnmarshalBinary)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return z, false, nil
 	}
 	return z, err == nil, err
 }
 
-func getGate(txn *badger.Txn, key []byte, id string) (Gate, bool, error) {
+func getGate(txn *badger.Txn, c *stateCache, key []byte, id string) (Gate, bool, error) {
 	var g Gate
-	err := getValue(txn, key, func(v []byte) (err error) {
+	err := c.get(txn, key, func(v []byte) (err error) {
 		g, err = decodeGateRecord(id, v)
 		return err
 	})

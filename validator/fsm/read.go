@@ -50,7 +50,7 @@ func LookupGate(db Viewer, id string) (g Gate, found bool, err error) {
 		return Gate{}, false, nil
 	}
 	err = db.View(func(txn *badger.Txn) error {
-		g, found, err = getGate(txn, appendGateKey(nil, id), id)
+		g, found, err = getGate(txn, nil, appendGateKey(nil, id), id)
 		return err
 	})
 	return g, found, err
@@ -93,7 +93,7 @@ func Zones(db Viewer) ([]ticket.Zone, error) {
 func Location(db Viewer) (*time.Location, error) {
 	var loc *time.Location
 	err := db.View(func(txn *badger.Txn) (err error) {
-		loc, err = locationOf(txn)
+		loc, err = locationOf(txn, nil)
 		return err
 	})
 	return loc, err

@@ -16,7 +16,7 @@ import (
 // cached for the batch only; zone counters are written once at the end.
 type scanBatch struct {
 	txn   *badger.Txn
-	cache *ticketCache
+	cache *stateCache
 	index uint64
 	at    int64
 	epoch uint64
@@ -51,7 +51,7 @@ const (
 	scanEventEstimate  = 64
 )
 
-func applyScans(txn *badger.Txn, tc *ticketCache, e cluster.Entry, scans []Scan) ([]byte, error) {
+func applyScans(txn *badger.Txn, tc *stateCache, e cluster.Entry, scans []Scan) ([]byte, error) {
 	b := scanBatch{
 		txn:   txn,
 		cache: tc,
@@ -62,13 +62,13 @@ func applyScans(txn *badger.Txn, tc *ticketCache, e cluster.Entry, scans []Scan)
 		gates: make(map[string]gateEntry, 4),
 	}
 	var err error
-	if b.epoch, err = getUint64(txn, keyEpoch); err != nil {
+	if b.epoch, err = getUint64(txn, tc, keyEpoch); err != nil {
 		return nil, err
 	}
-	if b.seq, err = getUint64(txn, keySeq); err != nil {
+	if b.seq, err = getUint64(txn, tc, keySeq); err != nil {
 		return nil, err
 	}
-	if b.loc, err = locationOf(txn); err != nil {
+	if b.loc, err = locationOf(txn, tc); err != nil {
 		return nil, err
 	}
 	b.events = appendEventsHeader(make([]byte, 0, 16+len(scans)*scanEventEstimate), b.seq+1, b.at)
@@ -88,13 +88,13 @@ func applyScans(txn *badger.Txn, tc *ticketCache, e cluster.Entry, scans []Scan)
 	for i := range b.zones {
 		if z := &b.zones[i]; z.dirty {
 			k := b.stable(appendZoneKey(b.arena, z.z.ID))
-			if err := txn.Set(k, b.stable(z.z.AppendBinary(b.arena))); err != nil {
+			if err := tc.set(txn, k, b.stable(z.z.AppendBinary(b.arena))); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if b.seq != startSeq {
-		if err := txn.Set(keySeq, b.stable(binary.BigEndian.AppendUint64(b.arena, b.seq))); err != nil {
+		if err := tc.set(txn, keySeq, b.stable(binary.BigEndian.AppendUint64(b.arena, b.seq))); err != nil {
 			return nil, err
 		}
 		if err := txn.Set(b.stable(appendEventsKey(b.arena, b.index)), b.events); err != nil {
@@ -215,7 +215,7 @@ func (b *scanBatch) gate(id string) (gateEntry, error) {
 		return g, nil
 	}
 	b.key = appendGateKey(b.key[:0], id)
-	g, ok, err := getGate(b.txn, b.key, id)
+	g, ok, err := getGate(b.txn, b.cache, b.key, id)
 	if err != nil {
 		return gateEntry{}, err
 	}
@@ -238,7 +238,7 @@ func (b *scanBatch) zone(id string) (int, error) {
 		}
 	}
 	b.key = appendZoneKey(b.key[:0], id)
-	z, ok, err := getZone(b.txn, b.key)
+	z, ok, err := getZone(b.txn, b.cache, b.key)
 	if err != nil || !ok {
 		return -1, err
 	}

@@ -93,6 +93,8 @@ func (b *Batcher) work() {
 	scans := make([]fsm.Scan, 0, b.cfg.MaxBatch)
 	var buf []byte
 	var held *pending // drained but did not fit: it starts the next batch
+	var window *time.Timer
+	busy := false // the last batch held more than one scan
 	for {
 		batch, scans = batch[:0], scans[:0]
 		if held != nil {
@@ -117,9 +119,34 @@ func (b *Batcher) work() {
 				batch = append(batch, p)
 				n += len(p.scans)
 			default:
-				break drain
+				if !busy || b.cfg.BatchWindow <= 0 {
+					break drain
+				}
+				// Busy: give the scans arriving right now a moment to
+				// join this entry.
+				if window == nil {
+					window = time.NewTimer(b.cfg.BatchWindow)
+				}
+				select {
+				case p := <-b.queue:
+					if n+len(p.scans) > b.cfg.MaxBatch {
+						held = p
+						break drain
+					}
+					batch = append(batch, p)
+					n += len(p.scans)
+				case <-window.C:
+					break drain
+				case <-b.done:
+					break drain
+				}
 			}
 		}
+		if window != nil {
+			window.Stop()
+			window = nil
+		}
+		busy = n > 1
 		for _, p := range batch {
 			scans = append(scans, p.scans...)
 		}
