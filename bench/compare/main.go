@@ -80,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Recheck, "recheck", o.Recheck, "run a failed ramp step again before the ramp stops (noise on a shared machine)")
 	fs.DurationVar(&o.At70Duration, "at70-duration", o.At70Duration, "how long 70 % of the highest rate is held")
 	fs.DurationVar(&o.Settle, "settle", o.Settle, "idle pause after loading the tickets, before the warm-up")
+	fs.DurationVar(&o.SettleMax, "settle-max", o.SettleMax, "after --settle, wait until the CPUs are under 15% busy, at most this long in all")
 	fs.DurationVar(&o.Cooldown, "cooldown", o.Cooldown, "idle pause after a step that failed, before the next")
 	fs.DurationVar(&o.P99Bound, "p99-bound", o.P99Bound, "a step fails when its p99 is above this")
 	fromJSON := fs.String("from-json", "", "run nothing: write compare.md and compare.png to --out again from this compare.json")

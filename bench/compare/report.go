@@ -203,7 +203,7 @@ func writeMarkdown(w io.Writer, rep *report) {
 		for _, st := range s.Info.Settings {
 			fmt.Fprintf(w, "- %s\n", st)
 		}
-		fmt.Fprintf(w, "- started in %.1f s, %d tickets loaded in %.1f s\n- stopped by: %s\n\n", s.StartSeconds, l.Tickets, s.LoadSeconds, s.StoppedBy)
+		fmt.Fprintf(w, "- started in %.1f s, %d tickets loaded in %.1f s, quiet again %.0f s later\n- stopped by: %s\n\n", s.StartSeconds, l.Tickets, s.LoadSeconds, s.SettleSeconds, s.StoppedBy)
 		fmt.Fprintln(w, "| phase | target/s | achieved/s | admits | denies | errors | p50 | p90 | p99 | p99.9 | max | verdict |")
 		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 		for _, st := range s.Steps {
