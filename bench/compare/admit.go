@@ -103,7 +103,7 @@ func (a *admitSystem) start(ctx context.Context, dir string) (systemInfo, error)
 	return systemInfo{
 		Version: ver,
 		PerScan: "POST /v1/scan (JSON) to one node (gates spread over the 3 nodes, followers forward to the leader); " +
-			"the leader group-commits concurrent scans into one ScanBatch Raft entry; apply checks the code digest, the scan id " +
+			"each node group-commits the scans that arrive while its batches are in flight into one ScanBatch Raft entry (followers forward theirs to the leader); apply checks the code digest, the scan id " +
 			"(idempotency), the entitlement rules, marks the ticket used and records an entry event",
 		Durability: "Raft log fsynced on the leader and a quorum before the answer (hashicorp/raft defaults); state in Badger",
 		Settings:   []string{"admit node defaults (group commit window and --max-batch as shipped)", fmt.Sprintf("%d voters", a.nodes)},

@@ -185,7 +185,7 @@ func writeMarkdown(w io.Writer, rep *report) {
 	if l.Refine == 1 {
 		refine = "1 refining step"
 	}
-	fmt.Fprintf(w, "- per system, after loading the tickets and %.0f s idle: warm-up %.0f s at %.0f/s; %.0f s at %.0f/s (light load); ramp ×%.2g every %.0f s until a step fails%s (at most %d steps); %s between the last rate held and the first failed; %.0f s at 70 %% of the highest rate held\n",
+	fmt.Fprintf(w, "- per system, after loading the tickets, at least %.0f s idle and then until the CPUs are under 15 %% busy: warm-up %.0f s at %.0f/s; %.0f s at %.0f/s (light load); ramp ×%.2g every %.0f s until a step fails%s (at most %d steps); %s between the last rate held and the first failed; %.0f s at 70 %% of the highest rate held\n",
 		l.SettleS, l.WarmupS, l.WarmupRate, l.LightS, l.LightRate, l.StepFactor, l.StepS, again, l.MaxSteps, refine, l.At70S)
 	fmt.Fprintf(w, "- %.0f s idle after every step that failed, before the next\n\n", l.CooldownS)
 
