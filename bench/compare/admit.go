@@ -147,50 +147,19 @@ func (a *admitSystem) waitSettled(ctx context.Context, timeout time.Duration) er
 // load issues the tickets through the admin API, 1000 per request, 4
 // requests in flight (as `admit tickets load` does).
 func (a *admitSystem) load(ctx context.Context, ts *ticketSet) error {
-	const per, workers = 1000, 4
 	c, err := httpapi.NewClient(strings.Join(a.urls, ","), a.token)
 	if err != nil {
 		return err
 	}
 	c.HTTP.Timeout = 60 * time.Second
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	starts := make(chan int)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for from := range starts {
-				to := min(from+per, len(ts.Codes))
-				var out gate.IssueResponse
-				err := c.Do(ctx, http.MethodPost, gate.PathIssue, ts.issueRequest(from, to), &out)
-				if err == nil && out.Applied != to-from {
-					err = fmt.Errorf("issue: %d of %d tickets applied", out.Applied, to-from)
-				}
-				if err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		}()
-	}
-feed:
-	for from := 0; from < len(ts.Codes); from += per {
-		select {
-		case starts <- from:
-		case <-ctx.Done():
-			break feed
+	return inBatches(ctx, len(ts.Codes), 1000, 4, func(ctx context.Context, _, from, to int) error {
+		var out gate.IssueResponse
+		err := c.Do(ctx, http.MethodPost, gate.PathIssue, ts.issueRequest(from, to), &out)
+		if err == nil && out.Applied != to-from {
+			err = fmt.Errorf("issue: %d of %d tickets applied", out.Applied, to-from)
 		}
-	}
-	close(starts)
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
+		return err
+	})
 }
 
 func (a *admitSystem) target(ctx context.Context, cfg loadgen.Config, _ *ticketSet) (loadgen.Target, error) {

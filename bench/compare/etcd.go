@@ -152,47 +152,16 @@ func (e *etcdSystem) waitReady(ctx context.Context, timeout time.Duration) (stri
 // load puts every ticket as "valid", 128 puts per Txn (etcd's default
 // --max-txn-ops), 16 Txns in flight.
 func (e *etcdSystem) load(ctx context.Context, ts *ticketSet) error {
-	const per, workers = 128, 16
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	starts := make(chan int)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := e.cs[w%len(e.cs)]
-			for from := range starts {
-				ops := make([]clientv3.Op, 0, per)
-				for i := from; i < min(from+per, len(ts.IDs)); i++ {
-					ops = append(ops, clientv3.OpPut(etcdKey(ts.IDs[i]), etcdValid))
-				}
-				tctx, tcancel := context.WithTimeout(ctx, 30*time.Second)
-				_, err := c.Txn(tctx).Then(ops...).Commit()
-				tcancel()
-				if err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		}()
-	}
-feed:
-	for from := 0; from < len(ts.IDs); from += per {
-		select {
-		case starts <- from:
-		case <-ctx.Done():
-			break feed
+	return inBatches(ctx, len(ts.IDs), 128, 16, func(ctx context.Context, w, from, to int) error {
+		ops := make([]clientv3.Op, 0, to-from)
+		for i := from; i < to; i++ {
+			ops = append(ops, clientv3.OpPut(etcdKey(ts.IDs[i]), etcdValid))
 		}
-	}
-	close(starts)
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err := e.cs[w%len(e.cs)].Txn(tctx).Then(ops...).Commit()
+		return err
+	})
 }
 
 func (e *etcdSystem) target(_ context.Context, _ loadgen.Config, ts *ticketSet) (loadgen.Target, error) {

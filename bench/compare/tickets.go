@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -93,3 +94,41 @@ func (ts *ticketSet) issueRequest(from, to int) gate.IssueRequest {
 }
 
 func hexID(id [16]byte) string { return hex.EncodeToString(id[:]) }
+
+// inBatches calls fn for [from, to) ranges of per items out of n, from
+// workers goroutines at once (worker is the goroutine's number). The first
+// error cancels the rest and is returned.
+func inBatches(ctx context.Context, n, per, workers int, fn func(ctx context.Context, worker, from, to int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	starts := make(chan int)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for from := range starts {
+				if err := fn(ctx, w, from, min(from+per, n)); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for from := 0; from < n; from += per {
+		select {
+		case starts <- from:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(starts)
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}

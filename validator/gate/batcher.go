@@ -108,16 +108,24 @@ func (b *Batcher) work() {
 			}
 		}
 		n := len(batch[0].scans)
+		// join adds p to the batch, or holds it for the next when it does
+		// not fit.
+		join := func(p *pending) bool {
+			if n+len(p.scans) > b.cfg.MaxBatch {
+				held = p
+				return false
+			}
+			batch = append(batch, p)
+			n += len(p.scans)
+			return true
+		}
 	drain: // whatever queued while we waited joins this batch
 		for n < b.cfg.MaxBatch {
 			select {
 			case p := <-b.queue:
-				if n+len(p.scans) > b.cfg.MaxBatch {
-					held = p
+				if !join(p) {
 					break drain
 				}
-				batch = append(batch, p)
-				n += len(p.scans)
 			default:
 				if !busy || b.cfg.BatchWindow <= 0 {
 					break drain
@@ -129,12 +137,9 @@ func (b *Batcher) work() {
 				}
 				select {
 				case p := <-b.queue:
-					if n+len(p.scans) > b.cfg.MaxBatch {
-						held = p
+					if !join(p) {
 						break drain
 					}
-					batch = append(batch, p)
-					n += len(p.scans)
 				case <-window.C:
 					break drain
 				case <-b.done:
