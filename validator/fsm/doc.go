@@ -47,10 +47,14 @@
 //
 // # Invariants
 //
-//   - Apply is deterministic and keeps no state outside its transaction: it
-//     reads e.Time (never the clock) and iterates only slices and Badger keys,
-//     never a map. The only process-wide memory is a cache of loaded time
-//     zones by name, a pure function of the name. A time zone's rules come
+//   - Apply is deterministic: it reads e.Time (never the clock) and
+//     iterates only slices and Badger keys, never a map. The only state it
+//     keeps outside its transaction is the state cache (cache.go: ticket
+//     records, gates, zones, counters, time zone; NewMachine), which holds
+//     exact copies of Badger values and publishes a transaction's writes
+//     only when the cluster reports its commit (cluster.Committer), and a
+//     process-wide cache of loaded time zones by name, a pure function of
+//     the name. A time zone's rules come
 //     from the system tzdata if present, else the tzdata built in: nodes
 //     should run the same image so park days agree.
 //   - A ticket's usage (Used/Inside per zone) is stored with the ticket,

@@ -4,7 +4,9 @@
 //
 // Scans are group-committed: a Batcher on each node gathers the scans that
 // arrive while earlier batches are in flight into one ScanBatch log entry
-// (one Raft round and one fsync for many turnstiles). On a follower the batch
+// (one Raft round and one fsync for many turnstiles); while the node is busy
+// a batch also waits up to Config.BatchWindow for scans arriving just after
+// it. On a follower the batch
 // goes to the leader over the cluster's persistent node-to-node connection
 // and the answers come back the same way, so a gate may talk to any node.
 //
@@ -14,4 +16,10 @@
 // never a guess, and the retry returns the original decision (rescan); the
 // handlers copy what they need out of the request and keep no reference to
 // it after they return.
+//
+// Two caches keep reads off the hot path: a good gate token is trusted for
+// a second (tokens.go; a change made through this node applies at once),
+// and so is the park's time zone used to render first_entry_at. The
+// single-scan JSON is hand-written (scanjson.go) for the plain form gates
+// send, with encoding/json for everything else.
 package gate
