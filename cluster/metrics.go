@@ -11,8 +11,7 @@ import (
 // metrics holds the node's Prometheus metrics. Raft gauges are read at
 // scrape time, so they cost nothing between scrapes.
 type metrics struct {
-	reg        prometheus.Registerer
-	collectors []prometheus.Collector
+	reg *Registration
 
 	applySeconds   prometheus.Histogram
 	batchEntries   prometheus.Histogram
@@ -23,7 +22,6 @@ type metrics struct {
 
 func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		reg: reg,
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "admit_fsm_apply_seconds",
 			Help:    "Time to apply one batch of committed log entries to the state, including the Badger commit.",
@@ -48,29 +46,17 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 			Help: "Commands this node forwarded to the leader.",
 		}),
 	}
-	m.collectors = []prometheus.Collector{m.applySeconds, m.batchEntries, m.commandSeconds, m.commands, m.forwarded, raftCollector{n}}
-	if reg == nil {
-		return m, nil
-	}
-	for i, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
-			for _, done := range m.collectors[:i] {
-				reg.Unregister(done)
-			}
-			return nil, err
-		}
+	var err error
+	if m.reg, err = RegisterAll(reg, m.applySeconds, m.batchEntries, m.commandSeconds, m.commands, m.forwarded, raftCollector{n}); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
 func (m *metrics) unregister() {
-	if m == nil || m.reg == nil {
-		return
+	if m != nil {
+		m.reg.Unregister()
 	}
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-	m.reg = nil
 }
 
 func (m *metrics) observeApply(entries int, d time.Duration) {

@@ -38,10 +38,16 @@ func TestMain(m *testing.M) {
 // under scan traffic: no ticket gets in twice, and the whole history of
 // scans (unknown outcomes included) is linearizable.
 func TestFailoverDrill(t *testing.T) {
+	checkReport(t, runLocal(t, "kill", 3000), 2)
+}
+
+// runLocal runs a 2-round drill of mode on its own 3-node cluster.
+func runLocal(t *testing.T, mode string, tickets int) *Report {
+	t.Helper()
 	o := DefaultOptions()
 	o.Binary = admitBin
-	o.Nodes, o.Mode, o.Rounds, o.RoundTime = 3, "kill", 2, 2*time.Second
-	o.Gates, o.Tickets = 8, 3000
+	o.Nodes, o.Mode, o.Rounds, o.RoundTime = 3, mode, 2, 2*time.Second
+	o.Gates, o.Tickets = 8, tickets
 	o.DataDir = t.TempDir()
 	o.HTMLPath = filepath.Join(t.TempDir(), "linearize.html")
 	o.Progress = func(s string) { t.Log(s) }
@@ -51,7 +57,7 @@ func TestFailoverDrill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkReport(t, rep, 2)
+	return rep
 }
 
 // checkReport: every round changed the leader, no ticket got in twice, the
@@ -131,19 +137,7 @@ func TestFailoverDrillExistingCluster(t *testing.T) {
 // (linearizable, no double entry), and after the heal everyone follows one
 // leader.
 func TestFailoverDrillPartition(t *testing.T) {
-	o := DefaultOptions()
-	o.Binary = admitBin
-	o.Nodes, o.Mode, o.Rounds, o.RoundTime = 3, "partition", 2, 2*time.Second
-	o.Gates, o.Tickets = 8, 2000
-	o.DataDir = t.TempDir()
-	o.HTMLPath = filepath.Join(t.TempDir(), "linearize.html")
-	o.Progress = func(s string) { t.Log(s) }
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runLocal(t, "partition", 2000)
 	checkReport(t, rep, 2)
 	for _, rd := range rep.Rounds {
 		if rd.PartitionMs <= 0 || rd.StepDownMs <= 0 {

@@ -5,12 +5,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/validator/fsm"
 )
 
 type metrics struct {
-	reg        prometheus.Registerer
-	collectors []prometheus.Collector
+	reg *cluster.Registration
 
 	scans        *prometheus.CounterVec
 	rescans      prometheus.Counter
@@ -51,7 +51,6 @@ func (c zoneCollector) Collect(ch chan<- prometheus.Metric) {
 
 func newMetrics(reg prometheus.Registerer, node fsm.Viewer) (*metrics, error) {
 	m := &metrics{
-		reg: reg,
 		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "admit_scans_total",
 			Help: "Scans decided at this node, by result and reason (reason is empty for admits).",
@@ -84,27 +83,16 @@ func newMetrics(reg prometheus.Registerer, node fsm.Viewer) (*metrics, error) {
 			Help: "Scans that got no decision, by kind (no_quorum, outcome_unknown, unknown_gate, scan_id_conflict, error).",
 		}, []string{"kind"}),
 	}
-	m.collectors = []prometheus.Collector{m.scans, m.rescans, m.scanSeconds, m.batchScans, m.batchSeconds, m.forwarded, m.failures, zoneCollector{node}}
-	if reg == nil {
-		return m, nil
-	}
-	for i, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
-			for _, done := range m.collectors[:i] {
-				reg.Unregister(done)
-			}
-			return nil, err
-		}
+	var err error
+	if m.reg, err = cluster.RegisterAll(reg, m.scans, m.rescans, m.scanSeconds, m.batchScans, m.batchSeconds, m.forwarded, m.failures, zoneCollector{node}); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
 func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
+	if m != nil {
+		m.reg.Unregister()
 	}
 }
 
