@@ -71,36 +71,36 @@ func DecodeCommand(b []byte) (Command, error) {
 		return c, fmt.Errorf("%w: command version %d", ErrVersion, b[0])
 	}
 	c.Type = CommandType(b[1])
-	r := reader{b: b, off: 2, what: c.Type.String()}
+	r := newReader(b, 2, c.Type.String())
 	switch c.Type {
 	case TypeIssueBatch:
-		if n := r.count("tickets", MaxIssueBatch, minTicketLen); n > 0 {
+		if n := r.Count("tickets", MaxIssueBatch, minTicketLen); n > 0 {
 			c.Tickets = make([]ticket.Ticket, n)
 			for i := range c.Tickets {
-				raw := r.bytes("ticket", math.MaxInt32)
-				if r.err != nil {
+				raw := r.Bytes("ticket", math.MaxInt32)
+				if r.Err != nil {
 					break
 				}
 				if err := c.Tickets[i].UnmarshalBinary(raw); err != nil {
-					r.fail("ticket", err)
+					r.Fail("ticket", err)
 				} else if err := c.Tickets[i].Validate(); err != nil {
-					r.fail("ticket", fmt.Errorf("%w: %v", ErrMalformed, err))
+					r.Fail("ticket", fmt.Errorf("%w: %v", ErrMalformed, err))
 				}
 			}
 		}
 	case TypeRevoke:
-		r.fixed(c.Revoke.ID[:], "id")
-		c.Revoke.Version = r.uvarint("version", math.MaxUint64)
+		r.Fixed(c.Revoke.ID[:], "id")
+		c.Revoke.Version = r.Uvarint("version", math.MaxUint64)
 	case TypeUpdate:
 		u := &c.Update
-		r.fixed(u.ID[:], "id")
-		u.Version = r.uvarint("version", math.MaxUint64)
-		u.Op = UpdateOp(r.byte("op"))
-		if r.err == nil && (u.Op == 0 || u.Op >= numUpdateOps) {
-			r.fail("op", ErrMalformed)
+		r.Fixed(u.ID[:], "id")
+		u.Version = r.Uvarint("version", math.MaxUint64)
+		u.Op = UpdateOp(r.Byte("op"))
+		if r.Err == nil && (u.Op == 0 || u.Op >= numUpdateOps) {
+			r.Fail("op", ErrMalformed)
 		}
 		if u.Op == OpExtend {
-			u.ValidUntil = r.varint("valid_until")
+			u.ValidUntil = r.Varint("valid_until")
 		}
 	case TypeConfigure:
 		decodeConfigure(&r, &c.Configure)
@@ -108,37 +108,37 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.Scans = decodeScans(&r)
 	case TypeExitAll:
 	case TypePurgeScans:
-		c.Purge.Before = r.varint("before")
-		c.Purge.Limit = int(r.uvarint("limit", MaxPurgeMax))
+		c.Purge.Before = r.Varint("before")
+		c.Purge.Limit = int(r.Uvarint("limit", MaxPurgeMax))
 	default:
 		return Command{}, fmt.Errorf("%w: command type %d", ErrMalformed, b[1])
 	}
-	if err := r.finish(); err != nil {
+	if err := r.Finish(); err != nil {
 		return Command{}, err
 	}
 	return c, nil
 }
 
 func decodeScans(r *reader) []Scan {
-	n := r.count("scans", MaxScanBatch, minScanLen)
-	if r.err != nil {
+	n := r.Count("scans", MaxScanBatch, minScanLen)
+	if r.Err != nil {
 		return nil
 	}
 	if n == 0 {
-		r.fail("scans", ErrMalformed)
+		r.Fail("scans", ErrMalformed)
 		return nil
 	}
 	scans := make([]Scan, n)
 	for i := range scans {
 		s := &scans[i]
-		s.ScanID = r.str("scan_id", 1, MaxScanIDLen)
-		s.Gate = r.str("gate", 1, ticket.MaxNameLen)
+		s.ScanID = r.Str("scan_id", 1, MaxScanIDLen)
+		s.Gate = r.Str("gate", 1, ticket.MaxNameLen)
 		s.Direction = Direction(r.enum("direction", byte(numDirections-1)))
-		s.Persons = r.u16("persons")
-		r.fixed(s.TicketID[:], "ticket_id")
-		s.CodeVersion = r.u32("code_version")
-		r.fixed(s.Digest[:], "digest")
-		if r.err != nil {
+		s.Persons = r.U16("persons")
+		r.Fixed(s.TicketID[:], "ticket_id")
+		s.CodeVersion = r.U32("code_version")
+		r.Fixed(s.Digest[:], "digest")
+		if r.Err != nil {
 			return nil
 		}
 	}
@@ -146,24 +146,24 @@ func decodeScans(r *reader) []Scan {
 }
 
 func decodeConfigure(r *reader, c *Configure) {
-	c.TimeZone = r.str("time_zone", 0, MaxTimeZoneLen)
-	if n := r.count("zones", MaxConfigItems, minZoneLen); n > 0 {
+	c.TimeZone = r.Str("time_zone", 0, MaxTimeZoneLen)
+	if n := r.Count("zones", MaxConfigItems, minZoneLen); n > 0 {
 		c.Zones = make([]ticket.Zone, n)
 		for i := range c.Zones {
 			z := &c.Zones[i]
-			z.ID = r.str("zone", 1, ticket.MaxNameLen)
-			z.Cap = uint32(r.uvarint("cap", math.MaxUint32))
-			z.Warn = uint32(r.uvarint("warn", math.MaxUint32))
+			z.ID = r.Str("zone", 1, ticket.MaxNameLen)
+			z.Cap = uint32(r.Uvarint("cap", math.MaxUint32))
+			z.Warn = uint32(r.Uvarint("warn", math.MaxUint32))
 		}
 	}
 	c.DeleteZones = decodeNames(r, "delete_zones")
-	if n := r.count("gates", MaxConfigItems, minGateLen); n > 0 {
+	if n := r.Count("gates", MaxConfigItems, minGateLen); n > 0 {
 		c.Gates = make([]Gate, n)
 		for i := range c.Gates {
 			g := &c.Gates[i]
-			g.ID = r.str("gate", 1, ticket.MaxNameLen)
-			g.Zone = r.str("gate_zone", 1, ticket.MaxNameLen)
-			r.fixed(g.TokenHash[:], "token_hash")
+			g.ID = r.Str("gate", 1, ticket.MaxNameLen)
+			g.Zone = r.Str("gate_zone", 1, ticket.MaxNameLen)
+			r.Fixed(g.TokenHash[:], "token_hash")
 			g.Direction = Direction(r.enum("direction", byte(numDirections-1)))
 		}
 	}
@@ -171,13 +171,13 @@ func decodeConfigure(r *reader, c *Configure) {
 }
 
 func decodeNames(r *reader, field string) []string {
-	n := r.count(field, MaxConfigItems, minNameLen)
+	n := r.Count(field, MaxConfigItems, minNameLen)
 	if n == 0 {
 		return nil
 	}
 	names := make([]string, n)
 	for i := range names {
-		names[i] = r.str(field, 1, ticket.MaxNameLen)
+		names[i] = r.Str(field, 1, ticket.MaxNameLen)
 	}
 	return names
 }

@@ -80,15 +80,15 @@ type eventBatch struct {
 }
 
 func newEventBatch(index uint64, v []byte) (*eventBatch, error) {
-	b := &eventBatch{r: reader{b: v, what: "events"}, index: index, pos: -1}
+	b := &eventBatch{r: newReader(v, 0, "events"), index: index, pos: -1}
 	if len(v) == 0 || v[0] != eventRecordV1 {
 		return nil, fmt.Errorf("%w: events record version", ErrVersion)
 	}
-	b.r.off = 1
-	b.seq = b.r.uvarint("seq", math.MaxUint64)
-	b.at = b.r.varint("at")
-	if b.r.err != nil {
-		return nil, b.r.err
+	b.r.Off = 1
+	b.seq = b.r.Uvarint("seq", math.MaxUint64)
+	b.at = b.r.Varint("at")
+	if b.r.Err != nil {
+		return nil, b.r.Err
 	}
 	return b, nil
 }
@@ -96,23 +96,23 @@ func newEventBatch(index uint64, v []byte) (*eventBatch, error) {
 // next decodes the next event into e; false at the end or on error (see err).
 func (b *eventBatch) next(e *Event) bool {
 	r := &b.r
-	if r.err != nil || r.off == len(r.b) {
+	if r.Err != nil || r.Off == len(r.B) {
 		return false
 	}
-	pos := r.uvarint("pos", math.MaxUint32)
-	if r.err == nil && int64(pos) <= b.pos {
-		r.fail("pos", ErrMalformed) // positions strictly increase
+	pos := r.Uvarint("pos", math.MaxUint32)
+	if r.Err == nil && int64(pos) <= b.pos {
+		r.Fail("pos", ErrMalformed) // positions strictly increase
 	}
 	*e = Event{Cursor: Cursor{Index: b.index, Pos: uint32(pos)}, Seq: b.seq, At: b.at}
-	e.ScanID = r.str("scan_id", 1, MaxScanIDLen)
-	r.fixed(e.TicketID[:], "ticket_id")
-	e.Gate = r.str("gate", 1, ticket.MaxNameLen)
-	e.Zone = r.str("zone", 1, ticket.MaxNameLen)
+	e.ScanID = r.Str("scan_id", 1, MaxScanIDLen)
+	r.Fixed(e.TicketID[:], "ticket_id")
+	e.Gate = r.Str("gate", 1, ticket.MaxNameLen)
+	e.Zone = r.Str("zone", 1, ticket.MaxNameLen)
 	e.Direction = rules.Direction(r.enum("direction", byte(rules.Out)))
-	e.Persons = uint16(r.uvarint("persons", math.MaxUint16))
+	e.Persons = uint16(r.Uvarint("persons", math.MaxUint16))
 	e.Result = rules.Result(r.enum("result", byte(rules.Admit)))
-	e.Reason = rules.Reason(r.byte("reason"))
-	if r.err != nil {
+	e.Reason = rules.Reason(r.Byte("reason"))
+	if r.Err != nil {
 		return false
 	}
 	b.pos = int64(pos)
@@ -120,7 +120,7 @@ func (b *eventBatch) next(e *Event) bool {
 	return true
 }
 
-func (b *eventBatch) err() error { return b.r.err }
+func (b *eventBatch) err() error { return b.r.Err }
 
 // decodeEvents decodes a whole events record.
 func decodeEvents(index uint64, v []byte) ([]Event, error) {

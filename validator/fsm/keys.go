@@ -66,16 +66,16 @@ func appendGateRecord(dst []byte, g *Gate) []byte {
 }
 
 func decodeGateRecord(id string, v []byte) (Gate, error) {
-	r := reader{b: v, what: "gate record"}
+	r := newReader(v, 0, "gate record")
 	if len(v) == 0 || v[0] != gateRecordV1 {
 		return Gate{}, fmt.Errorf("%w: gate %q record version", ErrVersion, id)
 	}
-	r.off = 1
+	r.Off = 1
 	g := Gate{ID: id}
-	g.Zone = r.str("zone", 1, ticket.MaxNameLen)
-	r.fixed(g.TokenHash[:], "token_hash")
+	g.Zone = r.Str("zone", 1, ticket.MaxNameLen)
+	r.Fixed(g.TokenHash[:], "token_hash")
 	g.Direction = Direction(r.enum("direction", byte(numDirections-1)))
-	return g, r.finish()
+	return g, r.Finish()
 }
 
 // Ticket record: 0x01 | uint32 BE n | ticket.Ticket encoding (n bytes) |
@@ -117,13 +117,13 @@ func decodeTicketRecord(v []byte, epoch uint64, t *ticket.Ticket) (ticket.State,
 	if err := t.UnmarshalBinary(tb); err != nil {
 		return ticket.State{}, err
 	}
-	r := reader{b: tail, what: "ticket record"}
-	written := r.uvarint("epoch", math.MaxUint64)
-	if r.err != nil {
-		return ticket.State{}, r.err
+	r := newReader(tail, 0, "ticket record")
+	written := r.Uvarint("epoch", math.MaxUint64)
+	if r.Err != nil {
+		return ticket.State{}, r.Err
 	}
 	var st ticket.State
-	if err := st.UnmarshalBinary(tail[r.off:]); err != nil {
+	if err := st.UnmarshalBinary(tail[r.Off:]); err != nil {
 		return ticket.State{}, err
 	}
 	if written < epoch {
@@ -141,9 +141,9 @@ func decodeScanRecord(v []byte, out *ScanResult) error {
 	if len(v) == 0 || v[0] != scanRecordV1 {
 		return fmt.Errorf("%w: scan record version", ErrVersion)
 	}
-	r := reader{b: v, off: 1, what: "scan record"}
+	r := newReader(v, 1, "scan record")
 	r.scanResult(out)
-	return r.finish()
+	return r.Finish()
 }
 
 func getUint64(txn *badger.Txn, c *stateCache, key []byte) (uint64, error) {

@@ -51,24 +51,24 @@ func appendScanResult(dst []byte, r *ScanResult) []byte {
 }
 
 func (r *reader) scanResult(out *ScanResult) {
-	flags := r.byte("flags")
-	if r.err == nil && flags&^resKnownFlags != 0 {
-		r.fail("flags", ErrMalformed)
+	flags := r.Byte("flags")
+	if r.Err == nil && flags&^resKnownFlags != 0 {
+		r.Fail("flags", ErrMalformed)
 	}
 	out.Rescan, out.ZoneWarn = flags&resRescan != 0, flags&resWarn != 0
 	out.Error = ScanError(r.enum("error", byte(numScanErrors-1)))
 	out.Result = rules.Result(r.enum("result", byte(rules.Admit)))
-	out.Reason = rules.Reason(r.byte("reason"))
-	out.Kind = ticket.Kind(r.byte("kind"))
-	r.fixed(out.TicketID[:], "ticket_id")
-	out.Product = r.str("product", 0, ticket.MaxNameLen)
-	out.Persons = uint16(r.uvarint("persons", math.MaxUint16))
-	out.EntriesUsed = uint16(r.uvarint("entries_used", math.MaxUint16))
-	out.EntriesAllowed = uint16(r.uvarint("entries_allowed", math.MaxUint16))
-	out.FirstAt = r.varint("first_at")
-	out.FirstGate = r.str("first_gate", 0, ticket.MaxNameLen)
-	out.Index = r.uvarint("index", math.MaxUint64)
-	out.Pos = uint32(r.uvarint("pos", math.MaxUint32))
+	out.Reason = rules.Reason(r.Byte("reason"))
+	out.Kind = ticket.Kind(r.Byte("kind"))
+	r.Fixed(out.TicketID[:], "ticket_id")
+	out.Product = r.Str("product", 0, ticket.MaxNameLen)
+	out.Persons = uint16(r.Uvarint("persons", math.MaxUint16))
+	out.EntriesUsed = uint16(r.Uvarint("entries_used", math.MaxUint16))
+	out.EntriesAllowed = uint16(r.Uvarint("entries_allowed", math.MaxUint16))
+	out.FirstAt = r.Varint("first_at")
+	out.FirstGate = r.Str("first_gate", 0, ticket.MaxNameLen)
+	out.Index = r.Uvarint("index", math.MaxUint64)
+	out.Pos = uint32(r.Uvarint("pos", math.MaxUint32))
 }
 
 // AppendScanResults appends the result of a ScanBatch: one ScanResult per
@@ -84,9 +84,9 @@ func AppendScanResults(dst []byte, results []ScanResult) []byte {
 
 // DecodeScanResults decodes the result of a ScanBatch.
 func DecodeScanResults(b []byte) ([]ScanResult, error) {
-	r := reader{b: b, what: "scan results"}
+	r := newReader(b, 0, "scan results")
 	r.header(ResultVersion, byte(TypeScanBatch))
-	n := r.count("results", MaxScanBatch, minScanResultLen)
+	n := r.Count("results", MaxScanBatch, minScanResultLen)
 	var out []ScanResult
 	if n > 0 {
 		out = make([]ScanResult, n)
@@ -94,16 +94,16 @@ func DecodeScanResults(b []byte) ([]ScanResult, error) {
 			r.scanResult(&out[i])
 		}
 	}
-	if err := r.finish(); err != nil {
+	if err := r.Finish(); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 func (r *reader) outcome() Outcome {
-	o := Outcome(r.byte("outcome"))
-	if r.err == nil && (o == 0 || o >= numOutcomes) {
-		r.fail("outcome", ErrMalformed)
+	o := Outcome(r.Byte("outcome"))
+	if r.Err == nil && (o == 0 || o >= numOutcomes) {
+		r.Fail("outcome", ErrMalformed)
 	}
 	return o
 }
@@ -121,14 +121,14 @@ func EncodeIssueResult(outcomes []Outcome) []byte {
 
 // DecodeIssueResult decodes the result of an IssueBatch.
 func DecodeIssueResult(b []byte) ([]Outcome, error) {
-	r := reader{b: b, what: "issue result"}
+	r := newReader(b, 0, "issue result")
 	r.header(ResultVersion, byte(TypeIssueBatch))
-	n := r.count("outcomes", MaxIssueBatch, 1)
+	n := r.Count("outcomes", MaxIssueBatch, 1)
 	out := make([]Outcome, n)
 	for i := range out {
 		out[i] = r.outcome()
 	}
-	if err := r.finish(); err != nil {
+	if err := r.Finish(); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -145,14 +145,14 @@ func EncodeRevokeResult(res RevokeResult) []byte {
 
 // DecodeRevokeResult decodes the result of a Revoke.
 func DecodeRevokeResult(b []byte) (RevokeResult, error) {
-	r := reader{b: b, what: "revoke result"}
+	r := newReader(b, 0, "revoke result")
 	r.header(ResultVersion, byte(TypeRevoke))
 	var res RevokeResult
 	res.Outcome = r.outcome()
-	res.FirstAt = r.varint("first_at")
-	res.FirstGate = r.str("first_gate", 0, ticket.MaxNameLen)
-	res.Zone = r.str("zone", 0, ticket.MaxNameLen)
-	if err := r.finish(); err != nil {
+	res.FirstAt = r.Varint("first_at")
+	res.FirstGate = r.Str("first_gate", 0, ticket.MaxNameLen)
+	res.Zone = r.Str("zone", 0, ticket.MaxNameLen)
+	if err := r.Finish(); err != nil {
 		return RevokeResult{}, err
 	}
 	return res, nil
@@ -163,10 +163,10 @@ func EncodeUpdateResult(o Outcome) []byte { return append(header(nil, TypeUpdate
 
 // DecodeUpdateResult decodes the result of an Update.
 func DecodeUpdateResult(b []byte) (Outcome, error) {
-	r := reader{b: b, what: "update result"}
+	r := newReader(b, 0, "update result")
 	r.header(ResultVersion, byte(TypeUpdate))
 	o := r.outcome()
-	return o, r.finish()
+	return o, r.Finish()
 }
 
 // EncodeConfigureResult encodes the result of a Configure, which carries
@@ -175,9 +175,9 @@ func EncodeConfigureResult() []byte { return header(nil, TypeConfigure) }
 
 // DecodeConfigureResult checks the result of a Configure.
 func DecodeConfigureResult(b []byte) error {
-	r := reader{b: b, what: "configure result"}
+	r := newReader(b, 0, "configure result")
 	r.header(ResultVersion, byte(TypeConfigure))
-	return r.finish()
+	return r.Finish()
 }
 
 // EncodeExitAllResult encodes the result of an ExitAll.
@@ -189,12 +189,12 @@ func EncodeExitAllResult(res ExitAllResult) []byte {
 
 // DecodeExitAllResult decodes the result of an ExitAll.
 func DecodeExitAllResult(b []byte) (ExitAllResult, error) {
-	r := reader{b: b, what: "exit-all result"}
+	r := newReader(b, 0, "exit-all result")
 	r.header(ResultVersion, byte(TypeExitAll))
 	var res ExitAllResult
-	res.Epoch = r.uvarint("epoch", math.MaxUint64)
-	res.Zones = int(r.uvarint("zones", math.MaxInt32))
-	if err := r.finish(); err != nil {
+	res.Epoch = r.Uvarint("epoch", math.MaxUint64)
+	res.Zones = int(r.Uvarint("zones", math.MaxInt32))
+	if err := r.Finish(); err != nil {
 		return ExitAllResult{}, err
 	}
 	return res, nil
@@ -210,13 +210,13 @@ func EncodePurgeResult(res PurgeResult) []byte {
 
 // DecodePurgeResult decodes the result of a PurgeScans.
 func DecodePurgeResult(b []byte) (PurgeResult, error) {
-	r := reader{b: b, what: "purge result"}
+	r := newReader(b, 0, "purge result")
 	r.header(ResultVersion, byte(TypePurgeScans))
 	var res PurgeResult
-	res.Events = int(r.uvarint("events", math.MaxInt32))
-	res.ScanIDs = int(r.uvarint("scan_ids", math.MaxInt32))
+	res.Events = int(r.Uvarint("events", math.MaxInt32))
+	res.ScanIDs = int(r.Uvarint("scan_ids", math.MaxInt32))
 	res.More = r.bool("more")
-	if err := r.finish(); err != nil {
+	if err := r.Finish(); err != nil {
 		return PurgeResult{}, err
 	}
 	return res, nil

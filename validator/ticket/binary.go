@@ -2,8 +2,9 @@ package ticket
 
 import (
 	"encoding/binary"
-	"errors"
 	"math"
+
+	"github.com/admitpark/admit/validator/internal/wire"
 )
 
 // Encoding versions: the first byte of each encoding.
@@ -14,11 +15,11 @@ const (
 )
 
 // Decode errors; the error a decoder returns wraps one of these and names
-// the field.
+// the field. They are validator/fsm's too.
 var (
-	ErrVersion   = errors.New("unknown encoding version")
-	ErrTruncated = errors.New("truncated")
-	ErrMalformed = errors.New("malformed")
+	ErrVersion   = wire.ErrVersion
+	ErrTruncated = wire.ErrTruncated
+	ErrMalformed = wire.ErrMalformed
 )
 
 // Ticket flag bits. Optional fixed-size fields are flagged so that an absent
@@ -83,45 +84,45 @@ func (t *Ticket) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes what AppendBinary produced. On error t is unchanged.
 func (t *Ticket) UnmarshalBinary(data []byte) error {
-	d := decoder{b: data, what: "ticket"}
+	d := newDecoder(data, "ticket")
 	d.version(TicketEncodingV1)
 	var n Ticket
-	d.fixed(n.ID[:], "id")
-	n.Version = d.uvarint("ticket_version", math.MaxUint64)
-	n.Kind = Kind(d.byte("kind"))
-	if d.err == nil && !n.Kind.Valid() {
-		d.fail("kind", ErrMalformed)
+	d.Fixed(n.ID[:], "id")
+	n.Version = d.Uvarint("ticket_version", math.MaxUint64)
+	n.Kind = Kind(d.Byte("kind"))
+	if d.Err == nil && !n.Kind.Valid() {
+		d.Fail("kind", ErrMalformed)
 	}
-	n.Status = Status(d.byte("status"))
-	if d.err == nil && !n.Status.Valid() {
-		d.fail("status", ErrMalformed)
+	n.Status = Status(d.Byte("status"))
+	if d.Err == nil && !n.Status.Valid() {
+		d.Fail("status", ErrMalformed)
 	}
-	flags := d.byte("flags")
-	if d.err == nil && flags&^knownFlags != 0 {
-		d.fail("flags", ErrMalformed)
+	flags := d.Byte("flags")
+	if d.Err == nil && flags&^knownFlags != 0 {
+		d.Fail("flags", ErrMalformed)
 	}
-	n.Entries = uint16(d.uvarint("entries", math.MaxUint16))
-	n.Product = d.str("product", 0, MaxNameLen)
-	if c := d.count("zones", MaxZones, minZoneName); c > 0 {
+	n.Entries = uint16(d.Uvarint("entries", math.MaxUint16))
+	n.Product = d.Str("product", 0, MaxNameLen)
+	if c := d.Count("zones", MaxZones, minZoneName); c > 0 {
 		n.Zones = make([]string, c)
 		for i := range n.Zones {
-			n.Zones[i] = d.str("zones", 1, MaxNameLen)
+			n.Zones[i] = d.Str("zones", 1, MaxNameLen)
 		}
 	}
-	n.ValidFrom = d.varint("valid_from")
-	n.ValidUntil = d.varint("valid_until")
-	n.SlotStart = d.varint("slot_start")
-	n.SlotEnd = d.varint("slot_end")
-	d.fixed(n.Digest[:], "digest")
-	n.Holder = d.str("holder", 0, MaxHolderLen)
+	n.ValidFrom = d.Varint("valid_from")
+	n.ValidUntil = d.Varint("valid_until")
+	n.SlotStart = d.Varint("slot_start")
+	n.SlotEnd = d.Varint("slot_end")
+	d.Fixed(n.Digest[:], "digest")
+	n.Holder = d.Str("holder", 0, MaxHolderLen)
 	if flags&flagIDHash != 0 {
-		d.fixed(n.IDHash[:], "id_hash")
+		d.Fixed(n.IDHash[:], "id_hash")
 		// A flagged all-zero hash would re-encode without the flag.
-		if d.err == nil && n.IDHash == ([32]byte{}) {
-			d.fail("id_hash", ErrMalformed)
+		if d.Err == nil && n.IDHash == ([32]byte{}) {
+			d.Fail("id_hash", ErrMalformed)
 		}
 	}
-	if err := d.finish(); err != nil {
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	*t = n
@@ -167,31 +168,31 @@ func (s State) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes what AppendBinary produced. On error s is unchanged.
 func (s *State) UnmarshalBinary(data []byte) error {
-	d := decoder{b: data, what: "state"}
+	d := newDecoder(data, "state")
 	d.version(StateEncodingV1)
 	var n State
-	if c := d.count("zones", MaxZones, minZoneUse); c > 0 {
+	if c := d.Count("zones", MaxZones, minZoneUse); c > 0 {
 		n.Zones = make([]ZoneUse, c)
 		for i := range n.Zones {
 			u := &n.Zones[i]
-			u.Zone = d.str("zone", 1, MaxNameLen)
-			if d.err == nil && i > 0 && n.Zones[i-1].Zone >= u.Zone {
-				d.fail("zone", ErrMalformed) // unsorted or duplicate
+			u.Zone = d.Str("zone", 1, MaxNameLen)
+			if d.Err == nil && i > 0 && n.Zones[i-1].Zone >= u.Zone {
+				d.Fail("zone", ErrMalformed) // unsorted or duplicate
 			}
-			u.Used = uint16(d.uvarint("used", math.MaxUint16))
-			u.Inside = uint16(d.uvarint("inside", math.MaxUint16))
-			day := d.varint("last_day")
-			if d.err == nil && (day < math.MinInt32 || day > math.MaxInt32) {
-				d.fail("last_day", ErrMalformed)
+			u.Used = uint16(d.Uvarint("used", math.MaxUint16))
+			u.Inside = uint16(d.Uvarint("inside", math.MaxUint16))
+			day := d.Varint("last_day")
+			if d.Err == nil && (day < math.MinInt32 || day > math.MaxInt32) {
+				d.Fail("last_day", ErrMalformed)
 			}
 			u.LastDay = int32(day)
-			u.FirstAt = d.varint("first_at")
-			u.FirstGate = d.str("first_gate", 0, MaxNameLen)
-			u.LastAt = u.FirstAt + d.varint("last_at")
-			u.LastGate = d.str("last_gate", 0, MaxNameLen)
+			u.FirstAt = d.Varint("first_at")
+			u.FirstGate = d.Str("first_gate", 0, MaxNameLen)
+			u.LastAt = u.FirstAt + d.Varint("last_at")
+			u.LastGate = d.Str("last_gate", 0, MaxNameLen)
 		}
 	}
-	if err := d.finish(); err != nil {
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	*s = n
@@ -220,14 +221,14 @@ func (z Zone) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes what AppendBinary produced. On error z is unchanged.
 func (z *Zone) UnmarshalBinary(data []byte) error {
-	d := decoder{b: data, what: "zone"}
+	d := newDecoder(data, "zone")
 	d.version(ZoneEncodingV1)
 	var n Zone
-	n.ID = d.str("id", 1, MaxNameLen)
-	n.Cap = uint32(d.uvarint("cap", math.MaxUint32))
-	n.Warn = uint32(d.uvarint("warn", math.MaxUint32))
-	n.Occupancy = uint32(d.uvarint("occupancy", math.MaxUint32))
-	if err := d.finish(); err != nil {
+	n.ID = d.Str("id", 1, MaxNameLen)
+	n.Cap = uint32(d.Uvarint("cap", math.MaxUint32))
+	n.Warn = uint32(d.Uvarint("warn", math.MaxUint32))
+	n.Occupancy = uint32(d.Uvarint("occupancy", math.MaxUint32))
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	*z = n
