@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // configurePayload is a 'configure' outbox row (sales/catalog writes it):
@@ -36,24 +36,24 @@ func (r *Relay) sendConfigure(ctx context.Context, o *outboxRow) error {
 		return fmt.Errorf(`%w: payload must be {"time_zone":...}, {"zones":[...]} or {"gates":[...]}: %s`, ErrBadRow, o.payload)
 	}
 	if p.TimeZone != "" {
-		if err := r.call(ctx, http.MethodPut, gate.PathPark, gate.ParkJSON{TimeZone: p.TimeZone}, nil); err != nil {
+		if err := r.call(ctx, http.MethodPut, gateapi.PathPark, gateapi.ParkJSON{TimeZone: p.TimeZone}, nil); err != nil {
 			return fmt.Errorf("park time zone %q: %w", p.TimeZone, err)
 		}
 	}
 	for _, z := range p.Zones {
-		body := gate.ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn}
-		if err := r.call(ctx, http.MethodPost, gate.PathZones, body, nil); err != nil {
+		body := gateapi.ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn}
+		if err := r.call(ctx, http.MethodPost, gateapi.PathZones, body, nil); err != nil {
 			return fmt.Errorf("zone %q: %w", z.ID, err)
 		}
 	}
 	if len(p.Gates) > 0 {
 		var list struct {
-			Gates []gate.GateJSON `json:"gates"`
+			Gates []gateapi.GateJSON `json:"gates"`
 		}
-		if err := r.call(ctx, http.MethodGet, gate.PathGates, nil, &list); err != nil {
+		if err := r.call(ctx, http.MethodGet, gateapi.PathGates, nil, &list); err != nil {
 			return fmt.Errorf("list gates: %w", err)
 		}
-		have := map[string]gate.GateJSON{}
+		have := map[string]gateapi.GateJSON{}
 		for _, g := range list.Gates {
 			have[g.ID] = g
 		}
@@ -66,9 +66,9 @@ func (r *Relay) sendConfigure(ctx context.Context, o *outboxRow) error {
 				}
 				continue
 			}
-			var added gate.GateJSON
-			body := gate.GateJSON{ID: g.ID, Zone: g.Zone, Direction: g.Direction}
-			if err := r.call(ctx, http.MethodPost, gate.PathGates, body, &added); err != nil {
+			var added gateapi.GateJSON
+			body := gateapi.GateJSON{ID: g.ID, Zone: g.Zone, Direction: g.Direction}
+			if err := r.call(ctx, http.MethodPost, gateapi.PathGates, body, &added); err != nil {
 				return fmt.Errorf("gate %q: %w", g.ID, err)
 			}
 			// The token in the reply is not kept or logged: sync has no safe

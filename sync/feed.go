@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/admitpark/admit/cluster/httpapi"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -72,9 +72,9 @@ func (f *Feed) Run(ctx context.Context) error {
 }
 
 type eventsPage struct {
-	Events       []gate.EventJSON `json:"events"`
-	Next         string           `json:"next"`
-	AppliedIndex uint64           `json:"applied_index"` // the answering node's state is as of this log index
+	Events       []gateapi.EventJSON `json:"events"`
+	Next         string              `json:"next"`
+	AppliedIndex uint64              `json:"applied_index"` // the answering node's state is as of this log index
 }
 
 // Pull reads one page of events after the stored cursor and stores them
@@ -88,7 +88,7 @@ func (f *Feed) Pull(ctx context.Context) (int, error) {
 	}
 	q := url.Values{"after": {after}, "limit": {strconv.Itoa(f.cfg.Batch)}}
 	var page eventsPage
-	if err := f.client.Do(ctx, http.MethodGet, gate.PathEvents+"?"+q.Encode(), nil, &page); err != nil {
+	if err := f.client.Do(ctx, http.MethodGet, gateapi.PathEvents+"?"+q.Encode(), nil, &page); err != nil {
 		var apiErr *httpapi.APIError
 		if errors.As(err, &apiErr) && apiErr.Status == http.StatusGone {
 			f.log.Error("SYNC FEED STOPPED: the cluster purged entry events this feed has not read; "+
@@ -195,7 +195,7 @@ type columns struct {
 	at                                                      []time.Time
 }
 
-func eventColumns(events []gate.EventJSON) (*columns, error) {
+func eventColumns(events []gateapi.EventJSON) (*columns, error) {
 	c := &columns{}
 	for _, e := range events {
 		idx, pos, err := parseCursor(e.Cursor)

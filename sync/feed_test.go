@@ -5,14 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/jackc/pgx/v5/pgtype"
-
-	"github.com/admitpark/admit/validator/gate"
 )
 
 // saleTicket adds the sales rows a ticket needs (park, product, order,
 // line, key) so the feed can set its first entry.
-func (d *db) saleTicket(tj gate.TicketJSON) {
+func (d *db) saleTicket(tj gateapi.TicketJSON) {
 	d.t.Helper()
 	ctx := d.t.Context()
 	for _, q := range []string{
@@ -53,7 +52,7 @@ func TestFeedStoresEachEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var tickets []gate.TicketJSON
+	var tickets []gateapi.TicketJSON
 	for range 3 {
 		tj := p.newTicket()
 		tickets = append(tickets, tj)

@@ -27,8 +27,8 @@ import (
 	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/sales/pgtest"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
 	"github.com/admitpark/admit/validator/gate/gatetest"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -100,19 +100,19 @@ func (p *park) callAt(base, method, path, token string, body, out any) (int, err
 // addGate registers a gate directly and returns its token.
 func (p *park) addGate(id, zone, direction string) string {
 	p.t.Helper()
-	var g gate.GateJSON
-	if _, err := p.call(http.MethodPost, gate.PathGates, adminToken, gate.GateJSON{ID: id, Zone: zone, Direction: direction}, &g); err != nil {
+	var g gateapi.GateJSON
+	if _, err := p.call(http.MethodPost, gateapi.PathGates, adminToken, gateapi.GateJSON{ID: id, Zone: zone, Direction: direction}, &g); err != nil {
 		p.t.Fatal(err)
 	}
 	return g.Token
 }
 
 // scan scans code at a gate and wants a decision.
-func (p *park) scan(gateID, token, c string) gate.ScanResponse {
+func (p *park) scan(gateID, token, c string) gateapi.ScanResponse {
 	p.t.Helper()
-	var resp gate.ScanResponse
-	if _, err := p.call(http.MethodPost, gate.PathScan, token,
-		gate.ScanRequest{Code: c, Gate: gateID, ScanID: gateID + ":" + newID(), Direction: "in"}, &resp); err != nil {
+	var resp gateapi.ScanResponse
+	if _, err := p.call(http.MethodPost, gateapi.PathScan, token,
+		gateapi.ScanRequest{Code: c, Gate: gateID, ScanID: gateID + ":" + newID(), Direction: "in"}, &resp); err != nil {
 		p.t.Fatal(err)
 	}
 	return resp
@@ -126,13 +126,13 @@ func newID() string {
 
 // newTicket makes an active single-entry ticket of version 1, valid around
 // now, with a code signed by the park's key.
-func (p *park) newTicket() gate.TicketJSON {
-	return p.version(gate.TicketJSON{ID: newID(), Product: "day-adult", Kind: "single",
+func (p *park) newTicket() gateapi.TicketJSON {
+	return p.version(gateapi.TicketJSON{ID: newID(), Product: "day-adult", Kind: "single",
 		ValidFrom: time.Now().Truncate(time.Minute).Add(-time.Hour), ValidUntil: time.Now().Truncate(time.Minute).Add(24 * time.Hour)}, 1)
 }
 
 // version returns tj at version v with a new code (a reprint).
-func (p *park) version(tj gate.TicketJSON, v uint64) gate.TicketJSON {
+func (p *park) version(tj gateapi.TicketJSON, v uint64) gateapi.TicketJSON {
 	p.t.Helper()
 	id, err := ticket.ParseID(tj.ID)
 	if err != nil {
@@ -152,10 +152,10 @@ func (p *park) version(tj gate.TicketJSON, v uint64) gate.TicketJSON {
 }
 
 // clusterTicket reads a ticket from the cluster.
-func (p *park) clusterTicket(id string) gate.TicketView {
+func (p *park) clusterTicket(id string) gateapi.TicketView {
 	p.t.Helper()
-	var v gate.TicketView
-	if _, err := p.call(http.MethodGet, gate.PathTickets+id, adminToken, nil, &v); err != nil {
+	var v gateapi.TicketView
+	if _, err := p.call(http.MethodGet, gateapi.PathTickets+id, adminToken, nil, &v); err != nil {
 		p.t.Fatal(err)
 	}
 	return v
@@ -188,7 +188,7 @@ func (d *db) insert(kind string, ticketID string, version uint64, payload any) i
 	return seq
 }
 
-func (d *db) issue(tj gate.TicketJSON) int64 { return d.insert("issue", tj.ID, tj.Version, tj) }
+func (d *db) issue(tj gateapi.TicketJSON) int64 { return d.insert("issue", tj.ID, tj.Version, tj) }
 
 func (d *db) unsent() int {
 	d.t.Helper()

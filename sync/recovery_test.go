@@ -22,7 +22,7 @@ import (
 	salesdb "github.com/admitpark/admit/sales/db"
 	"github.com/admitpark/admit/sales/pgserver"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // ownPG is a PostgreSQL server of the test's own (not pgtest's shared
@@ -185,8 +185,8 @@ func (x *faultProxy) waitHeld(t *testing.T) {
 func (x *faultProxy) releaseHeld() { x.release <- struct{}{} }
 
 // ticketAt reads a ticket from the node at base; found is false on 404.
-func (p *park) ticketAt(base, id string) (v gate.TicketView, found bool, err error) {
-	status, err := p.callAt(base, http.MethodGet, gate.PathTickets+id, adminToken, nil, &v)
+func (p *park) ticketAt(base, id string) (v gateapi.TicketView, found bool, err error) {
+	status, err := p.callAt(base, http.MethodGet, gateapi.PathTickets+id, adminToken, nil, &v)
 	if status == http.StatusNotFound {
 		return v, false, nil
 	}
@@ -205,7 +205,7 @@ func TestRecoveryAfterFaults(t *testing.T) {
 	// steps after its v2. Interleaved in seq order, so issue batches are
 	// cut by revokes.
 	type want struct {
-		v1, newest gate.TicketJSON
+		v1, newest gateapi.TicketJSON
 		version    uint64
 		status     string
 	}
@@ -226,7 +226,7 @@ func TestRecoveryAfterFaults(t *testing.T) {
 		}
 		if j := i - 4; j >= 0 && j < n && j%6 == 0 {
 			tickets[j].version, tickets[j].status = 3, "revoked"
-			d.insert("revoke", tickets[j].v1.ID, 3, gate.ChangeRequest{Version: 3})
+			d.insert("revoke", tickets[j].v1.ID, 3, gateapi.ChangeRequest{Version: 3})
 			rows++
 		}
 	}

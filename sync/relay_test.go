@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/admitpark/admit/validator/gate"
 )
 
 func TestIssueAdmitsAndResendIsHarmless(t *testing.T) {
@@ -17,7 +16,7 @@ func TestIssueAdmitsAndResendIsHarmless(t *testing.T) {
 	token := p.addGate("north-1", "main", "in")
 	r := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
 
-	tickets := make([]gate.TicketJSON, 5)
+	tickets := make([]gateapi.TicketJSON, 5)
 	for i := range tickets {
 		tickets[i] = p.newTicket()
 		d.issue(tickets[i])
@@ -84,8 +83,8 @@ func TestRevokeAfterIssueDenies(t *testing.T) {
 	tj, other := p.newTicket(), p.newTicket()
 	d.issue(tj)
 	d.issue(other)
-	d.insert("revoke", tj.ID, 2, gate.ChangeRequest{Version: 2})
-	d.insert("update", other.ID, 2, gate.ChangeRequest{Version: 2, Op: "suspend"})
+	d.insert("revoke", tj.ID, 2, gateapi.ChangeRequest{Version: 2})
+	d.insert("update", other.ID, 2, gateapi.ChangeRequest{Version: 2, Op: "suspend"})
 	if n, err := r.SendPending(t.Context()); err != nil || n != 4 {
 		t.Fatalf("SendPending = %d, %v; want 4, nil", n, err)
 	}
@@ -110,7 +109,7 @@ func TestRevokeOfUnknownTicketBlocksThenGivesUp(t *testing.T) {
 	cfg.UnknownAttempts = 3
 	r := newRelay(t, cfg)
 	ghost := p.newTicket() // never issued
-	revoke := d.insert("revoke", ghost.ID, 2, gate.ChangeRequest{Version: 2})
+	revoke := d.insert("revoke", ghost.ID, 2, gateapi.ChangeRequest{Version: 2})
 	after := d.issue(p.newTicket())
 	for i := 1; i < 3; i++ {
 		n, err := r.SendPending(t.Context())
@@ -148,8 +147,8 @@ func TestConfigureZonesAndGatesKeepsExistingTokens(t *testing.T) {
 			t.Fatalf("SendPending = %d, %v; want 3, nil", n, err)
 		}
 	}
-	var zones struct{ Zones []gate.ZoneJSON }
-	if _, err := p.call("GET", gate.PathZones, adminToken, nil, &zones); err != nil {
+	var zones struct{ Zones []gateapi.ZoneJSON }
+	if _, err := p.call("GET", gateapi.PathZones, adminToken, nil, &zones); err != nil {
 		t.Fatal(err)
 	}
 	caps := map[string]uint32{}
@@ -159,8 +158,8 @@ func TestConfigureZonesAndGatesKeepsExistingTokens(t *testing.T) {
 	if caps["main"] != 100 || caps["kids"] != 10 {
 		t.Fatalf("zones: %+v", zones.Zones)
 	}
-	var gates struct{ Gates []gate.GateJSON }
-	if _, err := p.call("GET", gate.PathGates, adminToken, nil, &gates); err != nil {
+	var gates struct{ Gates []gateapi.GateJSON }
+	if _, err := p.call("GET", gateapi.PathGates, adminToken, nil, &gates); err != nil {
 		t.Fatal(err)
 	}
 	if len(gates.Gates) != 2 {
@@ -179,7 +178,7 @@ func TestClusterDownBlocksThenSendsInOrder(t *testing.T) {
 	tj := p.newTicket()
 	d.issue(tj)
 	d.issue(p.version(tj, 2)) // a reprint: v2
-	d.insert("revoke", tj.ID, 3, gate.ChangeRequest{Version: 3})
+	d.insert("revoke", tj.ID, 3, gateapi.ChangeRequest{Version: 3})
 	last := p.newTicket()
 	d.issue(last)
 	for range 3 {
@@ -252,7 +251,7 @@ func TestLateCommittingLowerSeqIsSent(t *testing.T) {
 	if n, err := r.SendPending(t.Context()); err != nil || n != 1 {
 		t.Fatalf("SendPending after the commit = %d, %v; want 1, nil", n, err)
 	}
-	for _, tj := range []gate.TicketJSON{early, later} {
+	for _, tj := range []gateapi.TicketJSON{early, later} {
 		if res := p.scan("north-1", token, tj.Code); res.Result != "admit" {
 			t.Fatalf("scan %s: %+v", tj.ID, res)
 		}

@@ -14,7 +14,7 @@ import (
 	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/web"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -121,8 +121,8 @@ func (r *Relay) sendIssues(ctx context.Context, rows []outboxRow) error {
 	for i := range rows {
 		req.Tickets[i] = rows[i].payload
 	}
-	var resp gate.IssueResponse
-	if err := r.call(ctx, http.MethodPost, gate.PathIssue, req, &resp); err != nil {
+	var resp gateapi.IssueResponse
+	if err := r.call(ctx, http.MethodPost, gateapi.PathIssue, req, &resp); err != nil {
 		return err
 	}
 	if len(resp.Outcomes) != len(rows) {
@@ -146,21 +146,21 @@ func (r *Relay) sendOne(ctx context.Context, o *outboxRow) error {
 	return fmt.Errorf("%w: unknown kind %q", ErrBadRow, o.kind)
 }
 
-// sendChange sends a revoke ({"version":N}) or an update (gate.ChangeRequest).
+// sendChange sends a revoke ({"version":N}) or an update (gateapi.ChangeRequest).
 func (r *Relay) sendChange(ctx context.Context, o *outboxRow) error {
 	id, err := o.ticketID()
 	if err != nil {
 		return err
 	}
-	var req gate.ChangeRequest
+	var req gateapi.ChangeRequest
 	if err := json.Unmarshal(o.payload, &req); err != nil || req.Version == 0 {
 		return fmt.Errorf(`%w: payload must be {"version":N,...}: %s`, ErrBadRow, o.payload)
 	}
-	path := gate.PathTickets + id + gate.PathTicketRevoke
+	path := gateapi.PathTickets + id + gateapi.PathTicketRevoke
 	if o.kind == "update" {
-		path = gate.PathTickets + id + gate.PathTicketUpdate
+		path = gateapi.PathTickets + id + gateapi.PathTicketUpdate
 	}
-	var resp gate.ChangeResponse
+	var resp gateapi.ChangeResponse
 	if err := r.call(ctx, http.MethodPost, path, json.RawMessage(o.payload), &resp); err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/admitpark/admit/bench/loadgen"
 	"github.com/admitpark/admit/cluster/httpapi"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // system is one system under comparison: started from real binaries in
@@ -153,8 +153,8 @@ func (a *admitSystem) load(ctx context.Context, ts *ticketSet) error {
 	}
 	c.HTTP.Timeout = 60 * time.Second
 	return inBatches(ctx, len(ts.Codes), 1000, 4, func(ctx context.Context, _, from, to int) error {
-		var out gate.IssueResponse
-		err := c.Do(ctx, http.MethodPost, gate.PathIssue, ts.issueRequest(from, to), &out)
+		var out gateapi.IssueResponse
+		err := c.Do(ctx, http.MethodPost, gateapi.PathIssue, ts.issueRequest(from, to), &out)
 		if err == nil && out.Applied != to-from {
 			err = fmt.Errorf("issue: %d of %d tickets applied", out.Applied, to-from)
 		}

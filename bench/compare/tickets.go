@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -82,10 +82,10 @@ func (ts *ticketSet) id(c string) ([16]byte, error) {
 }
 
 // issueRequest is tickets [from, to) as the gate API issues them.
-func (ts *ticketSet) issueRequest(from, to int) gate.IssueRequest {
-	req := gate.IssueRequest{Tickets: make([]gate.TicketJSON, 0, to-from)}
+func (ts *ticketSet) issueRequest(from, to int) gateapi.IssueRequest {
+	req := gateapi.IssueRequest{Tickets: make([]gateapi.TicketJSON, 0, to-from)}
 	for i := from; i < to; i++ {
-		req.Tickets = append(req.Tickets, gate.TicketJSON{
+		req.Tickets = append(req.Tickets, gateapi.TicketJSON{
 			ID: ticket.FormatID(ts.IDs[i]), Version: 1, Product: product, Kind: ticket.Single.String(),
 			ValidFrom: ts.from, ValidUntil: ts.until, Code: ts.Codes[i],
 		})

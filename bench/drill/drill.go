@@ -23,7 +23,7 @@ import (
 	"github.com/admitpark/admit/bench/linearize"
 	"github.com/admitpark/admit/bench/load"
 	"github.com/admitpark/admit/cluster/httpapi"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // Options of a failover drill.
@@ -214,8 +214,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	gateIDs := make([]string, o.Gates)
 	for i := range gateIDs {
 		gateIDs[i] = fmt.Sprintf("drill-%s-%d", runID, i)
-		var out gate.GateJSON
-		if err := admin.Do(ctx, http.MethodPost, gate.PathGates, gate.GateJSON{ID: gateIDs[i], Zone: "main", Direction: "both"}, &out); err != nil {
+		var out gateapi.GateJSON
+		if err := admin.Do(ctx, http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: gateIDs[i], Zone: "main", Direction: "both"}, &out); err != nil {
 			return nil, fmt.Errorf("register gate: %w", err)
 		}
 	}
@@ -306,10 +306,10 @@ func waitGatesEverywhere(ctx context.Context, urls []string, token, gateID strin
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	hc := &http.Client{Timeout: 2 * time.Second}
-	body, _ := json.Marshal(gate.ScanRequest{Code: "!", Gate: gateID, ScanID: "drill-probe"})
+	body, _ := json.Marshal(gateapi.ScanRequest{Code: "!", Gate: gateID, ScanID: "drill-probe"})
 	for _, u := range urls {
 		for {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u+gate.PathScan, bytes.NewReader(body))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u+gateapi.PathScan, bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := hc.Do(req)
 			if err == nil {

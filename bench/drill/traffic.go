@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/admitpark/admit/bench/linearize"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 const maxAttempts = 50 // per scan; then it counts as failed
@@ -101,7 +101,7 @@ func (tr *traffic) gate(ctx context.Context, g int) {
 
 // scan makes the attempts of one scan, all with the same scan_id.
 func (tr *traffic) scan(ctx context.Context, st *gateState, idx int) {
-	req := gate.ScanRequest{Code: tr.codes[idx], Gate: tr.gateIDs[st.id], ScanID: fmt.Sprintf("g%d:%06d", st.id, st.seq), Direction: "in"}
+	req := gateapi.ScanRequest{Code: tr.codes[idx], Gate: tr.gateIDs[st.id], ScanID: fmt.Sprintf("g%d:%06d", st.id, st.seq), Direction: "in"}
 	body, _ := json.Marshal(req)
 	in := linearize.Input{Ticket: fmt.Sprintf("t%d", idx), ScanID: req.ScanID}
 	var c Counts
@@ -167,11 +167,11 @@ func (tr *traffic) endRun(st *gateState) {
 }
 
 // attempt sends one request; retry says whether a turnstile would retry.
-func (tr *traffic) attempt(url string, body []byte) (gate.ScanResponse, bool, error) {
-	var out gate.ScanResponse
+func (tr *traffic) attempt(url string, body []byte) (gateapi.ScanResponse, bool, error) {
+	var out gateapi.ScanResponse
 	ctx, cancel := context.WithTimeout(context.Background(), tr.o.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+gate.PathScan, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+gateapi.PathScan, bytes.NewReader(body))
 	if err != nil {
 		return out, false, err
 	}

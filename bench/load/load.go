@@ -17,7 +17,7 @@ import (
 
 	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -102,9 +102,9 @@ func Run(ctx context.Context, client *httpapi.Client, o Options, codes io.Writer
 			defer wg.Done()
 			for n := range batches {
 				req, lines, err := makeBatch(o, key, n)
-				var out gate.IssueResponse
+				var out gateapi.IssueResponse
 				if err == nil {
-					err = client.Do(ctx, http.MethodPost, gate.PathIssue, req, &out)
+					err = client.Do(ctx, http.MethodPost, gateapi.PathIssue, req, &out)
 				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })
@@ -143,8 +143,8 @@ feed:
 	return Result{Issued: int(issued.Load()), Stale: int(stale.Load()), Duration: time.Since(start)}, firstErr
 }
 
-func makeBatch(o Options, key ed25519.PrivateKey, n int) (gate.IssueRequest, []string, error) {
-	req := gate.IssueRequest{Tickets: make([]gate.TicketJSON, n)}
+func makeBatch(o Options, key ed25519.PrivateKey, n int) (gateapi.IssueRequest, []string, error) {
+	req := gateapi.IssueRequest{Tickets: make([]gateapi.TicketJSON, n)}
 	lines := make([]string, n)
 	for i := range n {
 		var id [16]byte
@@ -156,7 +156,7 @@ func makeBatch(o Options, key ed25519.PrivateKey, n int) (gate.IssueRequest, []s
 		if err != nil {
 			return req, nil, err
 		}
-		req.Tickets[i] = gate.TicketJSON{
+		req.Tickets[i] = gateapi.TicketJSON{
 			ID: ticket.FormatID(id), Version: 1, Product: o.Product, Kind: o.Kind.String(), Entries: o.Entries,
 			Zones: o.Zones, ValidFrom: o.ValidFrom, ValidUntil: o.ValidUntil, Code: c,
 		}

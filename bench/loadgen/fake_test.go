@@ -14,7 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/admitpark/admit/cluster/httpapi"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 const fakeAdmin = "fake-admin-token"
@@ -28,10 +28,10 @@ type fakeGateAPI struct {
 	tokens    map[string]string // gate -> token
 	valid     map[string]bool   // issued codes; codes starting with "T" are valid too
 	used      map[string]bool
-	decisions map[string]gate.ScanResponse // gate/scan_id -> decision
-	idCount   map[string]int               // scan_id -> times received
-	arrivals  []time.Time                  // one per scan request, probes excluded
-	perNode   map[string]int               // local addr -> scan requests
+	decisions map[string]gateapi.ScanResponse // gate/scan_id -> decision
+	idCount   map[string]int                  // scan_id -> times received
+	arrivals  []time.Time                     // one per scan request, probes excluded
+	perNode   map[string]int                  // local addr -> scan requests
 	requests  int
 	scans     int
 	batchLens []int
@@ -51,7 +51,7 @@ func startFake(t *testing.T, nodes int) *fakeGateAPI {
 	t.Helper()
 	f := &fakeGateAPI{
 		tokens: map[string]string{}, valid: map[string]bool{}, used: map[string]bool{},
-		decisions: map[string]gate.ScanResponse{}, idCount: map[string]int{}, perNode: map[string]int{},
+		decisions: map[string]gateapi.ScanResponse{}, idCount: map[string]int{}, perNode: map[string]int{},
 	}
 	srv := &fasthttp.Server{Handler: f.handle, Name: "fake-admit"}
 	for range nodes {
@@ -76,12 +76,12 @@ func (f *fakeGateAPI) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	switch string(ctx.Path()) {
-	case gate.PathGates:
+	case gateapi.PathGates:
 		if httpapi.BearerToken(ctx) != fakeAdmin {
 			httpapi.Error(ctx, http.StatusUnauthorized, "wrong admin token")
 			return
 		}
-		var g gate.GateJSON
+		var g gateapi.GateJSON
 		if err := json.Unmarshal(ctx.PostBody(), &g); err != nil || g.ID == "" {
 			httpapi.Error(ctx, http.StatusBadRequest, "bad gate")
 			return
@@ -91,12 +91,12 @@ func (f *fakeGateAPI) handle(ctx *fasthttp.RequestCtx) {
 		f.tokens[g.ID] = g.Token
 		f.mu.Unlock()
 		httpapi.JSON(ctx, http.StatusCreated, g)
-	case gate.PathIssue:
+	case gateapi.PathIssue:
 		if httpapi.BearerToken(ctx) != fakeAdmin {
 			httpapi.Error(ctx, http.StatusUnauthorized, "wrong admin token")
 			return
 		}
-		var req gate.IssueRequest
+		var req gateapi.IssueRequest
 		if err := json.Unmarshal(ctx.PostBody(), &req); err != nil {
 			httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 			return
@@ -106,8 +106,8 @@ func (f *fakeGateAPI) handle(ctx *fasthttp.RequestCtx) {
 			f.valid[tk.Code] = true
 		}
 		f.mu.Unlock()
-		httpapi.JSON(ctx, http.StatusOK, gate.IssueResponse{Applied: len(req.Tickets)})
-	case gate.PathScan, gate.PathScans:
+		httpapi.JSON(ctx, http.StatusOK, gateapi.IssueResponse{Applied: len(req.Tickets)})
+	case gateapi.PathScan, gateapi.PathScans:
 		f.scan(ctx)
 	default:
 		httpapi.Error(ctx, http.StatusNotFound, "no route")
@@ -115,22 +115,22 @@ func (f *fakeGateAPI) handle(ctx *fasthttp.RequestCtx) {
 }
 
 func (f *fakeGateAPI) scan(ctx *fasthttp.RequestCtx) {
-	batch := string(ctx.Path()) == gate.PathScans
-	var reqs []gate.ScanRequest
+	batch := string(ctx.Path()) == gateapi.PathScans
+	var reqs []gateapi.ScanRequest
 	if batch {
-		var b gate.ScanBatchRequest
+		var b gateapi.ScanBatchRequest
 		if err := json.Unmarshal(ctx.PostBody(), &b); err != nil || len(b.Scans) == 0 {
 			httpapi.Error(ctx, http.StatusBadRequest, "bad batch: %v", err)
 			return
 		}
 		reqs = b.Scans
 	} else {
-		var r gate.ScanRequest
+		var r gateapi.ScanRequest
 		if err := json.Unmarshal(ctx.PostBody(), &r); err != nil || r.Code == "" || r.ScanID == "" {
 			httpapi.Error(ctx, http.StatusBadRequest, "bad scan: %v", err)
 			return
 		}
-		reqs = []gate.ScanRequest{r}
+		reqs = []gateapi.ScanRequest{r}
 	}
 	token := httpapi.BearerToken(ctx)
 	now := time.Now()
@@ -145,7 +145,7 @@ func (f *fakeGateAPI) scan(ctx *fasthttp.RequestCtx) {
 	if !batch && reqs[0].Code == probeCode {
 		f.probes++
 		f.mu.Unlock()
-		httpapi.JSON(ctx, http.StatusOK, gate.ScanResponse{Result: "deny", Reason: "invalid_code"})
+		httpapi.JSON(ctx, http.StatusOK, gateapi.ScanResponse{Result: "deny", Reason: "invalid_code"})
 		return
 	}
 	f.requests++
@@ -159,7 +159,7 @@ func (f *fakeGateAPI) scan(ctx *fasthttp.RequestCtx) {
 	}
 	wait := max(f.stallUntil.Sub(now), 0) + f.delay
 	fail := (f.failEvery > 0 && n%f.failEvery == 0) || (f.failAfterScans > 0 && f.scans > f.failAfterScans)
-	var out []gate.ScanResponse
+	var out []gateapi.ScanResponse
 	fresh := true
 	if !fail {
 		for _, r := range reqs {
@@ -171,7 +171,7 @@ func (f *fakeGateAPI) scan(ctx *fasthttp.RequestCtx) {
 				fresh = false
 				continue
 			}
-			d := gate.ScanResponse{ScanID: r.ScanID, Result: "deny", Reason: "invalid_code"}
+			d := gateapi.ScanResponse{ScanID: r.ScanID, Result: "deny", Reason: "invalid_code"}
 			if strings.HasPrefix(r.Code, "T") || f.valid[r.Code] {
 				if f.used[r.Code] {
 					d.Reason = "already_used"
@@ -199,7 +199,7 @@ func (f *fakeGateAPI) scan(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Retry-After", "1")
 		httpapi.Error(ctx, http.StatusServiceUnavailable, "no answer from the cluster in time; retry with the same scan_id")
 	case batch:
-		httpapi.JSON(ctx, http.StatusOK, gate.ScanBatchResponse{Results: out})
+		httpapi.JSON(ctx, http.StatusOK, gateapi.ScanBatchResponse{Results: out})
 	default:
 		httpapi.JSON(ctx, http.StatusOK, out[0])
 	}

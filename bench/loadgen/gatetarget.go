@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/admitpark/admit/cluster/httpapi"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // GateTarget scans through the gate API of an admit cluster (fasthttp).
@@ -73,9 +73,9 @@ func NewGateTarget(ctx context.Context, cfg Config) (*GateTarget, error) {
 
 func newGateTarget(cfg Config, token string) (*GateTarget, error) {
 	gj, _ := json.Marshal(cfg.Gate)
-	t := &GateTarget{cfg: cfg, auth: "Bearer " + token, gateJSON: gj, path: gate.PathScan}
+	t := &GateTarget{cfg: cfg, auth: "Bearer " + token, gateJSON: gj, path: gateapi.PathScan}
 	if cfg.Batch > 1 {
-		t.path = gate.PathScans
+		t.path = gateapi.PathScans
 	}
 	type node struct {
 		uri, addr string
@@ -208,13 +208,13 @@ func decodeResults(body []byte, res []Result, batch bool) error {
 	}
 	clear(res)
 	if !batch {
-		var r gate.ScanResponse
+		var r gateapi.ScanResponse
 		if err := json.Unmarshal(body, &r); err != nil {
 			return fmt.Errorf("reply: %v", err)
 		}
 		return resultOf(&r, &res[0])
 	}
-	var br gate.ScanBatchResponse
+	var br gateapi.ScanBatchResponse
 	if err := json.Unmarshal(body, &br); err != nil {
 		return fmt.Errorf("reply: %v", err)
 	}
@@ -229,7 +229,7 @@ func decodeResults(body []byte, res []Result, batch bool) error {
 	return nil
 }
 
-func resultOf(r *gate.ScanResponse, out *Result) error {
+func resultOf(r *gateapi.ScanResponse, out *Result) error {
 	switch {
 	case r.Error != "":
 		*out = Result{Err: r.Error}
@@ -292,8 +292,8 @@ func appendJSONString(b []byte, s string) []byte {
 
 // registerGate registers (or re-registers) cfg.Gate and returns its new token.
 func registerGate(ctx context.Context, cfg Config, admin *httpapi.Client) (string, error) {
-	var out gate.GateJSON
-	err := admin.Do(ctx, http.MethodPost, gate.PathGates, gate.GateJSON{ID: cfg.Gate, Zone: cfg.Zone, Direction: "both"}, &out)
+	var out gateapi.GateJSON
+	err := admin.Do(ctx, http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: cfg.Gate, Zone: cfg.Zone, Direction: "both"}, &out)
 	if err != nil {
 		return "", fmt.Errorf("register gate %s: %w", cfg.Gate, err)
 	}
@@ -321,7 +321,7 @@ func waitReady(ctx context.Context, cfg Config, token string) error {
 		if tls {
 			scheme = "https://"
 		}
-		err = probe(ctx, c, scheme+addr+gate.PathScan, token, body)
+		err = probe(ctx, c, scheme+addr+gateapi.PathScan, token, body)
 		c.CloseIdleConnections()
 		if err != nil {
 			return fmt.Errorf("node %s does not take scans for gate %s: %w", u, cfg.Gate, err)

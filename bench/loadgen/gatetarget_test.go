@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/valyala/fasthttp"
-
-	"github.com/admitpark/admit/validator/gate"
 )
 
 // A typical deny as a node sends it.
@@ -75,10 +74,10 @@ func FuzzDecodeResults(f *testing.F) {
 	f.Add("deny", "a\"b", false, "", "g\\1", uint16(7))
 	f.Add("admit", "", false, "timeout", "x", uint16(2))
 	f.Fuzz(func(t *testing.T, result, reason string, rescan bool, errText, gateName string, used uint16) {
-		r := gate.ScanResponse{ScanID: "g:1", Result: result, Reason: reason, Rescan: rescan, Error: errText,
+		r := gateapi.ScanResponse{ScanID: "g:1", Result: result, Reason: reason, Rescan: rescan, Error: errText,
 			FirstEntryGate: gateName, EntriesUsed: used, Product: reason + gateName}
 		one, _ := json.Marshal(r)
-		two, _ := json.Marshal(gate.ScanBatchResponse{Results: []gate.ScanResponse{r, {Result: "admit"}}})
+		two, _ := json.Marshal(gateapi.ScanBatchResponse{Results: []gateapi.ScanResponse{r, {Result: "admit"}}})
 		for _, c := range []struct {
 			body  []byte
 			batch bool
@@ -91,7 +90,7 @@ func FuzzDecodeResults(f *testing.F) {
 			slow := make([]Result, c.n)
 			var err error
 			if c.batch {
-				var br gate.ScanBatchResponse
+				var br gateapi.ScanBatchResponse
 				if err = json.Unmarshal(c.body, &br); err == nil {
 					for i := range br.Results {
 						if err = resultOf(&br.Results[i], &slow[i]); err != nil {
@@ -100,7 +99,7 @@ func FuzzDecodeResults(f *testing.F) {
 					}
 				}
 			} else {
-				var sr gate.ScanResponse
+				var sr gateapi.ScanResponse
 				if err = json.Unmarshal(c.body, &sr); err == nil {
 					err = resultOf(&sr, &slow[0])
 				}
@@ -126,7 +125,7 @@ func BenchmarkDecodeResults(b *testing.B) {
 	b.Run("encoding/json", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			var r gate.ScanResponse
+			var r gateapi.ScanResponse
 			if err := json.Unmarshal(body, &r); err != nil {
 				b.Fatal(err)
 			}

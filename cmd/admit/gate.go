@@ -10,9 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/spf13/cobra"
-
-	"github.com/admitpark/admit/validator/gate"
 )
 
 // apiFlags are the flags every command that calls a node takes.
@@ -38,14 +37,14 @@ func newGateCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "gate", Short: "Register gates (turnstiles, handhelds) and their tokens"}
 	addAPIFlags(cmd, f)
 
-	var g gate.GateJSON
+	var g gateapi.GateJSON
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Register a gate in a zone; prints the gate's token once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out gate.GateJSON
-			if err := f.call(cmd, http.MethodPost, gate.PathGates, g, &out); err != nil {
+			var out gateapi.GateJSON
+			if err := f.call(cmd, http.MethodPost, gateapi.PathGates, g, &out); err != nil {
 				return err
 			}
 			if f.json {
@@ -66,9 +65,9 @@ func newGateCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var out struct {
-				Gates []gate.GateJSON `json:"gates"`
+				Gates []gateapi.GateJSON `json:"gates"`
 			}
-			if err := f.call(cmd, http.MethodGet, gate.PathGates, nil, &out); err != nil {
+			if err := f.call(cmd, http.MethodGet, gateapi.PathGates, nil, &out); err != nil {
 				return err
 			}
 			if f.json {
@@ -87,7 +86,7 @@ func newGateCmd() *cobra.Command {
 		Short: "Remove a gate; its token stops working",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.call(cmd, http.MethodDelete, gate.PathGates+"/"+url.PathEscape(args[0]), nil, nil); err != nil {
+			if err := f.call(cmd, http.MethodDelete, gateapi.PathGates+"/"+url.PathEscape(args[0]), nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "gate %s removed\n", args[0])
@@ -102,13 +101,13 @@ func newZoneCmd() *cobra.Command {
 	f := &apiFlags{}
 	cmd := &cobra.Command{Use: "zone", Short: "Zones (main gate, attractions) with occupancy caps"}
 	addAPIFlags(cmd, f)
-	var z gate.ZoneJSON
+	var z gateapi.ZoneJSON
 	set := &cobra.Command{
 		Use:   "set",
 		Short: "Create or change a zone's cap and warning level",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.call(cmd, http.MethodPost, gate.PathZones, z, nil); err != nil {
+			if err := f.call(cmd, http.MethodPost, gateapi.PathZones, z, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "zone %s: cap %d, warn %d (0 = none)\n", z.ID, z.Cap, z.Warn)
@@ -125,9 +124,9 @@ func newZoneCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var out struct {
-				Zones []gate.ZoneJSON `json:"zones"`
+				Zones []gateapi.ZoneJSON `json:"zones"`
 			}
-			if err := f.call(cmd, http.MethodGet, gate.PathZones, nil, &out); err != nil {
+			if err := f.call(cmd, http.MethodGet, gateapi.PathZones, nil, &out); err != nil {
 				return err
 			}
 			if f.json {
@@ -147,7 +146,7 @@ func newZoneCmd() *cobra.Command {
 
 func newScanCmd() *cobra.Command {
 	f := &apiFlags{}
-	var req gate.ScanRequest
+	var req gateapi.ScanRequest
 	var gateToken string
 	cmd := &cobra.Command{
 		Use:   "scan CODE",
@@ -167,8 +166,8 @@ func newScanCmd() *cobra.Command {
 			if token != "" {
 				f.adminToken = token // the gate's own token instead of the admin's
 			}
-			var out gate.ScanResponse
-			if err := f.call(cmd, http.MethodPost, gate.PathScan, req, &out); err != nil {
+			var out gateapi.ScanResponse
+			if err := f.call(cmd, http.MethodPost, gateapi.PathScan, req, &out); err != nil {
 				return err
 			}
 			if f.json {
@@ -188,7 +187,7 @@ func newScanCmd() *cobra.Command {
 	return cmd
 }
 
-func printDecision(cmd *cobra.Command, d gate.ScanResponse) {
+func printDecision(cmd *cobra.Command, d gateapi.ScanResponse) {
 	w := cmd.OutOrStdout()
 	entries := fmt.Sprintf("%d/%d", d.EntriesUsed, d.EntriesAllowed)
 	if d.EntriesAllowed == 0 {

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/admitpark/admit/bench/load"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -77,8 +77,8 @@ tickets come from the sales service.`,
 		Short: "Show a ticket and where it was used",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var v gate.TicketView
-			if err := f.call(cmd, http.MethodGet, gate.PathTickets+url.PathEscape(strings.TrimSpace(args[0])), nil, &v); err != nil {
+			var v gateapi.TicketView
+			if err := f.call(cmd, http.MethodGet, gateapi.PathTickets+url.PathEscape(strings.TrimSpace(args[0])), nil, &v); err != nil {
 				return err
 			}
 			if f.json {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // TestDistributorSeesOnlyItsOwnOrders: another distributor's order is "not
@@ -118,7 +118,7 @@ func TestRealNameHolders(t *testing.T) {
 		t.Fatalf("%d holder rows left after issue", n)
 	}
 	// The outbox payload names the holder for the gate.
-	var j gate.TicketJSON
+	var j gateapi.TicketJSON
 	if err := f.pool.QueryRow(f.ctx, `SELECT payload FROM outbox ORDER BY seq LIMIT 1`).Scan(&j); err != nil || j.Holder != "Li Lei" {
 		t.Fatalf("payload %+v, %v", j, err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/web"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -48,7 +48,7 @@ type issueLine struct {
 }
 
 // issueTickets writes the tickets of a paid order and, for each, an outbox
-// row carrying the cluster's issue payload (gate.TicketJSON). One ticket per
+// row carrying the cluster's issue payload (gateapi.TicketJSON). One ticket per
 // unit; a group product's ticket admits its persons (entries) on one code.
 func (a *API) issueTickets(ctx context.Context, tx DB, p web.Principal, o orderRow, now time.Time) (int, error) {
 	signer, err := keys.Active(ctx, tx)
@@ -144,7 +144,7 @@ func (a *API) issueOne(ctx context.Context, tx DB, o orderRow, park parkInfo, l 
 	if err != nil {
 		return "", err
 	}
-	tj := gate.TicketJSON{
+	tj := gateapi.TicketJSON{
 		ID: ticket.FormatID(id), Version: 1, Product: l.productID, Kind: kind.String(), Entries: uint16(l.entries),
 		Zones: l.zones, ValidFrom: from, ValidUntil: until, SlotStart: slotStart, SlotEnd: slotEnd,
 		Status: ticket.Active.String(), Code: c, Holder: h.Name,

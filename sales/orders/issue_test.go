@@ -12,7 +12,7 @@ import (
 
 	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -111,7 +111,7 @@ func TestCashSaleIssuesTickets(t *testing.T) {
 		}
 		n++
 		xmins = append(xmins, xmin)
-		var j gate.TicketJSON
+		var j gateapi.TicketJSON
 		if err := json.Unmarshal(payload, &j); err != nil {
 			t.Fatalf("payload %s: %v", payload, err)
 		}

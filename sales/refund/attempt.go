@@ -12,7 +12,7 @@ import (
 	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/quota"
 	"github.com/admitpark/admit/sales/web"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -97,7 +97,7 @@ func (a *API) pending(ctx context.Context, id int64, now time.Time, why, outcome
 		}
 		switch outcome {
 		case OutcomeUnknown:
-			payload, err := json.Marshal(gate.ChangeRequest{Version: version})
+			payload, err := json.Marshal(gateapi.ChangeRequest{Version: version})
 			if err != nil {
 				return err
 			}

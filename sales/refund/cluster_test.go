@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/admitpark/admit/cluster/clustertest"
-	"github.com/admitpark/admit/validator/gate"
 	"github.com/admitpark/admit/validator/gate/gatetest"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 const adminToken = gatetest.AdminToken
@@ -76,28 +76,28 @@ func (p *park) admin(method, path string, body, out any) {
 
 func (p *park) addGate(id, zone string) string {
 	p.t.Helper()
-	var g gate.GateJSON
-	p.admin(http.MethodPost, gate.PathGates, gate.GateJSON{ID: id, Zone: zone, Direction: "in"}, &g)
+	var g gateapi.GateJSON
+	p.admin(http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: id, Zone: zone, Direction: "in"}, &g)
 	return g.Token
 }
 
 // issue sends tickets (with their codes) to the cluster as the sync relay
 // would.
-func (p *park) issue(tickets ...gate.TicketJSON) gate.IssueResponse {
+func (p *park) issue(tickets ...gateapi.TicketJSON) gateapi.IssueResponse {
 	p.t.Helper()
-	var out gate.IssueResponse
-	p.admin(http.MethodPost, gate.PathIssue, gate.IssueRequest{Tickets: tickets}, &out)
+	var out gateapi.IssueResponse
+	p.admin(http.MethodPost, gateapi.PathIssue, gateapi.IssueRequest{Tickets: tickets}, &out)
 	return out
 }
 
 // scan posts one scan through a running node and returns its decision.
-func (p *park) scan(gateToken, gateID, code string) gate.ScanResponse {
+func (p *park) scan(gateToken, gateID, code string) gateapi.ScanResponse {
 	p.t.Helper()
-	var resp gate.ScanResponse
+	var resp gateapi.ScanResponse
 	scanID := fmt.Sprintf("%s:%d", gateID, time.Now().UnixNano())
 	clustertest.CheckFor(p.t, 15*time.Second, 50*time.Millisecond, func() error {
-		_, err := p.call(p.URL(p.h.Running()[0]), http.MethodPost, gate.PathScan, gateToken,
-			gate.ScanRequest{Code: code, Gate: gateID, ScanID: scanID}, &resp)
+		_, err := p.call(p.URL(p.h.Running()[0]), http.MethodPost, gateapi.PathScan, gateToken,
+			gateapi.ScanRequest{Code: code, Gate: gateID, ScanID: scanID}, &resp)
 		return err
 	}, "scan at %s", gateID)
 	return resp

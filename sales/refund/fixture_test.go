@@ -26,7 +26,7 @@ import (
 	"github.com/admitpark/admit/sales/refund"
 	"github.com/admitpark/admit/sales/web"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -175,7 +175,7 @@ type order struct {
 type soldTicket struct {
 	ID   [16]byte
 	Code string
-	JSON gate.TicketJSON
+	JSON gateapi.TicketJSON
 }
 
 type sold struct {
@@ -247,7 +247,7 @@ func (f *fix) sell(o order) sold {
 			if err != nil {
 				return err
 			}
-			tj := gate.TicketJSON{ID: ticket.FormatID(id), Version: 1, Product: o.product, Kind: "single",
+			tj := gateapi.TicketJSON{ID: ticket.FormatID(id), Version: 1, Product: o.product, Kind: "single",
 				ValidFrom: validFrom, ValidUntil: validUntil, Status: "active", Code: c}
 			if _, err := tx.Exec(f.ctx, `INSERT INTO tickets (id, order_id, order_line_id, park_id, product_id, kind, visit_date,
 					valid_from, valid_until, status, version, code, key_id, price_minor, issued_at)
@@ -267,7 +267,7 @@ func (f *fix) sell(o order) sold {
 		f.t.Fatal(err)
 	}
 	if !o.noIssue && f.park != nil {
-		var list []gate.TicketJSON
+		var list []gateapi.TicketJSON
 		for _, t := range s.Tickets {
 			list = append(list, t.JSON)
 		}
@@ -311,18 +311,18 @@ func (f *fix) relay() {
 	for _, r := range list {
 		switch r.kind {
 		case "issue":
-			var tj gate.TicketJSON
+			var tj gateapi.TicketJSON
 			if err := json.Unmarshal(r.payload, &tj); err != nil {
 				f.t.Fatal(err)
 			}
 			f.park.issue(tj)
 		case "revoke":
-			var req gate.ChangeRequest
+			var req gateapi.ChangeRequest
 			if err := json.Unmarshal(r.payload, &req); err != nil {
 				f.t.Fatal(err)
 			}
-			var resp gate.ChangeResponse
-			f.park.admin(http.MethodPost, gate.PathTickets+ticket.FormatID(r.id)+gate.PathTicketRevoke, req, &resp)
+			var resp gateapi.ChangeResponse
+			f.park.admin(http.MethodPost, gateapi.PathTickets+ticket.FormatID(r.id)+gateapi.PathTicketRevoke, req, &resp)
 		default:
 			f.t.Fatalf("outbox row %d: kind %s", r.seq, r.kind)
 		}

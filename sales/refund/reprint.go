@@ -17,7 +17,7 @@ import (
 	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/web"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -45,8 +45,8 @@ type ticketState struct {
 
 // TicketJSON is the ticket as the cluster's POST /v1/tickets/issue takes
 // it, with its current code.
-func (t *ticketState) TicketJSON() gate.TicketJSON {
-	j := gate.TicketJSON{
+func (t *ticketState) TicketJSON() gateapi.TicketJSON {
+	j := gateapi.TicketJSON{
 		ID: ticket.FormatID(t.id), Version: uint64(t.version), Product: t.product, Kind: t.kind,
 		Entries: uint16(t.entries), ValidFrom: t.validFrom.UTC(), ValidUntil: t.validUntil.UTC(),
 		Status: "active", Code: t.code, Holder: t.holder,

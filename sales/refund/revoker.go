@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/admitpark/admit/cluster/httpapi"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -67,11 +67,11 @@ func NewClusterRevoker(urls, adminToken string, timeout time.Duration) (*Cluster
 
 // Revoke asks the cluster to revoke the ticket at version.
 func (r *ClusterRevoker) Revoke(ctx context.Context, id [16]byte, version uint64) (RevokeResult, error) {
-	path := gate.PathTickets + ticket.FormatID(id) + gate.PathTicketRevoke
+	path := gateapi.PathTickets + ticket.FormatID(id) + gateapi.PathTicketRevoke
 	var errs []error
 	for _, node := range r.nodes {
-		var resp gate.ChangeResponse
-		err := node.Do(ctx, http.MethodPost, path, gate.ChangeRequest{Version: version}, &resp)
+		var resp gateapi.ChangeResponse
+		err := node.Do(ctx, http.MethodPost, path, gateapi.ChangeRequest{Version: version}, &resp)
 		if err == nil {
 			switch resp.Outcome {
 			case OutcomeRevoked, OutcomeAlreadyUsed, OutcomeUnknown, OutcomeStale:

@@ -21,7 +21,7 @@ import (
 	"github.com/admitpark/admit/sales/pgtest"
 	"github.com/admitpark/admit/sales/refund"
 	"github.com/admitpark/admit/sales/server"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // sales is one run of the sales service; close stops it once.
@@ -80,9 +80,9 @@ func (w tlog) Write(b []byte) (int, error) {
 
 // clusterTicket is what a node answers for GET /v1/tickets/{id}: the
 // ticket, or found false when it does not have it (404).
-func clusterTicket(base, id string) (gate.TicketView, bool, error) {
-	var v gate.TicketView
-	status, raw, err := do(http.MethodGet, base+gate.PathTickets+id, clusterAdminToken, nil, &v)
+func clusterTicket(base, id string) (gateapi.TicketView, bool, error) {
+	var v gateapi.TicketView
+	status, raw, err := do(http.MethodGet, base+gateapi.PathTickets+id, clusterAdminToken, nil, &v)
 	switch {
 	case err != nil && status != http.StatusNotFound:
 		return v, false, err
@@ -146,8 +146,8 @@ func TestParkEndToEnd(t *testing.T) {
 	// The zone reaches the cluster through the outbox; then a gate is
 	// registered there, as `admit gate add` does at the park.
 	clustertest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		var zl struct{ Zones []gate.ZoneJSON }
-		status, raw, err := do("GET", node+gate.PathZones, clusterAdminToken, nil, &zl)
+		var zl struct{ Zones []gateapi.ZoneJSON }
+		status, raw, err := do("GET", node+gateapi.PathZones, clusterAdminToken, nil, &zl)
 		if err != nil || status != 200 {
 			return fmt.Errorf("%d %s %v", status, raw, err)
 		}
@@ -158,24 +158,24 @@ func TestParkEndToEnd(t *testing.T) {
 		}
 		return fmt.Errorf("zones %+v", zl.Zones)
 	}, "zone main relayed to the cluster")
-	var park gate.ParkJSON
-	must(t, 200, "GET", node+gate.PathPark, clusterAdminToken, nil, &park)
+	var park gateapi.ParkJSON
+	must(t, 200, "GET", node+gateapi.PathPark, clusterAdminToken, nil, &park)
 	if park.TimeZone != "Asia/Shanghai" { // relayed before the zone, in outbox order
 		t.Fatalf("the cluster's park time zone is %q, want Asia/Shanghai (its park days)", park.TimeZone)
 	}
-	var g gate.GateJSON
-	must(t, 201, "POST", node+gate.PathGates, clusterAdminToken, gate.GateJSON{ID: "north-1", Zone: "main"}, &g)
+	var g gateapi.GateJSON
+	must(t, 201, "POST", node+gateapi.PathGates, clusterAdminToken, gateapi.GateJSON{ID: "north-1", Zone: "main"}, &g)
 	gateToken := g.Token
 
 	scans := map[string]string{} // scan_id -> the result seen at the gate
 	nscan := 0
-	scan := func(code, wantResult, wantReason string) gate.ScanResponse {
+	scan := func(code, wantResult, wantReason string) gateapi.ScanResponse {
 		t.Helper()
 		nscan++
 		id := fmt.Sprintf("north-1:%06d", nscan)
-		var res gate.ScanResponse
-		must(t, 200, "POST", p.url(nscan%3)+gate.PathScan, gateToken,
-			gate.ScanRequest{Code: code, Gate: "north-1", ScanID: id, Direction: "in"}, &res)
+		var res gateapi.ScanResponse
+		must(t, 200, "POST", p.url(nscan%3)+gateapi.PathScan, gateToken,
+			gateapi.ScanRequest{Code: code, Gate: "north-1", ScanID: id, Direction: "in"}, &res)
 		scans[id] = res.Result + "/" + res.Reason
 		if res.Result != wantResult || res.Reason != wantReason {
 			t.Fatalf("scan %s: %+v, want %s %s", id, res, wantResult, wantReason)

@@ -19,8 +19,8 @@ import (
 	"github.com/admitpark/admit/bench/linearize"
 	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/validator/fsm"
-	"github.com/admitpark/admit/validator/gate"
 	"github.com/admitpark/admit/validator/gate/gatetest"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -252,9 +252,9 @@ func (r *run) checkState() {
 // and wants it used.
 func (r *run) wantUsedVia(m *clustertest.Member, idx int) {
 	r.t.Helper()
-	u := r.park.URL(m) + gate.PathTickets + url.PathEscape(ticket.FormatID(r.ids[idx]))
+	u := r.park.URL(m) + gateapi.PathTickets + url.PathEscape(ticket.FormatID(r.ids[idx]))
 	status, raw, err := r.do(http.MethodGet, u, gatetest.AdminToken, nil)
-	var view gate.TicketView
+	var view gateapi.TicketView
 	switch {
 	case err != nil:
 		r.t.Errorf("GET t%d on %s: %v", idx, m.ID, err)

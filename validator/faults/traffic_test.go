@@ -26,8 +26,8 @@ import (
 	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
 	"github.com/admitpark/admit/validator/gate/gatetest"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 const (
@@ -129,8 +129,8 @@ func newRun(t *testing.T, o runOptions) *run {
 		if i == numGates {
 			id = "probe"
 		}
-		var g gate.GateJSON
-		if err := admin.Do(ctx, http.MethodPost, gate.PathGates, gate.GateJSON{ID: id, Zone: zone, Direction: "both"}, &g); err != nil {
+		var g gateapi.GateJSON
+		if err := admin.Do(ctx, http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: id, Zone: zone, Direction: "both"}, &g); err != nil {
 			t.Fatalf("register gate %s: %v", id, err)
 		}
 		r.gateIDs, r.tokens = append(r.gateIDs, id), append(r.tokens, g.Token)
@@ -243,14 +243,14 @@ func pause(ctx context.Context, d time.Duration) {
 }
 
 // attempt sends one scan request to a member and records it.
-func (r *run) attempt(g, node, idx int, scanID string) (attempt, gate.ScanResponse) {
-	body, _ := json.Marshal(gate.ScanRequest{Code: r.codes[idx], Gate: r.gateIDs[g], ScanID: scanID, Direction: "in"})
+func (r *run) attempt(g, node, idx int, scanID string) (attempt, gateapi.ScanResponse) {
+	body, _ := json.Marshal(gateapi.ScanRequest{Code: r.codes[idx], Gate: r.gateIDs[g], ScanID: scanID, Direction: "in"})
 	in := linearize.Input{Ticket: fmt.Sprintf("t%d", idx), ScanID: scanID}
 	base := r.park.URL(r.h.Members[node])
 	a := attempt{gate: g, node: node, ticket: idx, call: r.rec.Now()}
-	status, raw, err := r.post(base+gate.PathScan, r.tokens[g], body)
+	status, raw, err := r.post(base+gateapi.PathScan, r.tokens[g], body)
 	a.ret, a.status = r.rec.Now(), status
-	var resp gate.ScanResponse
+	var resp gateapi.ScanResponse
 	switch {
 	case err != nil:
 		a.err = err.Error()
@@ -319,7 +319,7 @@ func (r *run) do(method, u, token string, body []byte) (int, []byte, error) {
 // probe scans ticket idx once on member node as the probe gate (a new
 // scan_id each call), recorded with the traffic. It returns the decision,
 // or an error for an attempt that got none.
-func (r *run) probe(node, idx int) (gate.ScanResponse, error) {
+func (r *run) probe(node, idx int) (gateapi.ScanResponse, error) {
 	r.mu.Lock()
 	r.probeSeq++
 	scanID := fmt.Sprintf("probe-%d", r.probeSeq)

@@ -15,8 +15,8 @@ import (
 
 	"github.com/admitpark/admit/bench/load"
 	"github.com/admitpark/admit/cluster/httpapi"
-	"github.com/admitpark/admit/validator/gate"
 	"github.com/admitpark/admit/validator/gate/gatetest"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // BenchmarkScanEndToEnd sends single scans (POST /v1/scan) over real HTTP
@@ -35,11 +35,11 @@ func BenchmarkScanEndToEnd(b *testing.B) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := admin.Do(ctx, http.MethodPost, gate.PathZones, gate.ZoneJSON{ID: "main"}, nil); err != nil {
+	if err := admin.Do(ctx, http.MethodPost, gateapi.PathZones, gateapi.ZoneJSON{ID: "main"}, nil); err != nil {
 		b.Fatal(err)
 	}
-	var g gate.GateJSON
-	if err := admin.Do(ctx, http.MethodPost, gate.PathGates, gate.GateJSON{ID: "bench-1", Zone: "main", Direction: "in"}, &g); err != nil {
+	var g gateapi.GateJSON
+	if err := admin.Do(ctx, http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: "bench-1", Zone: "main", Direction: "in"}, &g); err != nil {
 		b.Fatal(err)
 	}
 	var codes bytes.Buffer
@@ -66,7 +66,7 @@ func BenchmarkScanEndToEnd(b *testing.B) {
 			c := clients[k%int64(len(clients))]
 			req.Reset()
 			req.Header.SetMethod(http.MethodPost)
-			req.SetRequestURI("http://" + c.Addr + gate.PathScan)
+			req.SetRequestURI("http://" + c.Addr + gateapi.PathScan)
 			req.Header.Set("Authorization", auth)
 			req.Header.SetContentType("application/json")
 			body = append(body[:0], `{"gate":"bench-1","scan_id":"`...)

@@ -13,24 +13,9 @@ import (
 
 	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/fsm"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
-
-// GateJSON is a gate in the API. Token appears once, in the reply to add.
-type GateJSON struct {
-	ID        string `json:"id"`
-	Zone      string `json:"zone"`
-	Direction string `json:"direction,omitempty"` // in, out, both (default both)
-	Token     string `json:"token,omitempty"`
-}
-
-// ZoneJSON is a zone in the API; occupancy is read-only.
-type ZoneJSON struct {
-	ID        string `json:"id"`
-	Cap       uint32 `json:"cap"`
-	Warn      uint32 `json:"warn"`
-	Occupancy uint32 `json:"occupancy"`
-}
 
 func (s *Server) configure(ctx *fasthttp.RequestCtx, c fsm.Configure) bool {
 	cmd, err := fsm.EncodeConfigure(c)
@@ -56,7 +41,7 @@ func (s *Server) configure(ctx *fasthttp.RequestCtx, c fsm.Configure) bool {
 }
 
 func (s *Server) handleGateAdd(ctx *fasthttp.RequestCtx) {
-	var req GateJSON
+	var req gateapi.GateJSON
 	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
@@ -97,7 +82,7 @@ func (s *Server) handleGateAdd(ctx *fasthttp.RequestCtx) {
 	if !s.configure(ctx, c) {
 		return
 	}
-	httpapi.JSON(ctx, http.StatusCreated, GateJSON{ID: req.ID, Zone: req.Zone, Direction: dir.String(), Token: token})
+	httpapi.JSON(ctx, http.StatusCreated, gateapi.GateJSON{ID: req.ID, Zone: req.Zone, Direction: dir.String(), Token: token})
 }
 
 func (s *Server) handleGateList(ctx *fasthttp.RequestCtx) {
@@ -106,15 +91,15 @@ func (s *Server) handleGateList(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	out := make([]GateJSON, len(gates))
+	out := make([]gateapi.GateJSON, len(gates))
 	for i, g := range gates {
-		out[i] = GateJSON{ID: g.ID, Zone: g.Zone, Direction: g.Direction.String()}
+		out[i] = gateapi.GateJSON{ID: g.ID, Zone: g.Zone, Direction: g.Direction.String()}
 	}
-	httpapi.JSON(ctx, http.StatusOK, map[string]any{"gates": out})
+	httpapi.JSON(ctx, http.StatusOK, gateapi.GatesResponse{Gates: out})
 }
 
 func (s *Server) handleGateDelete(ctx *fasthttp.RequestCtx) {
-	id := strings.TrimPrefix(string(ctx.Path()), PathGates+"/")
+	id := strings.TrimPrefix(string(ctx.Path()), gateapi.PathGates+"/")
 	if _, found, err := fsm.LookupGate(s.node, id); err != nil || !found {
 		httpapi.Error(ctx, http.StatusNotFound, "no gate %q", id)
 		return
@@ -125,7 +110,7 @@ func (s *Server) handleGateDelete(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) handleZoneSet(ctx *fasthttp.RequestCtx) {
-	var req ZoneJSON
+	var req gateapi.ZoneJSON
 	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
@@ -153,23 +138,18 @@ func (s *Server) handleZoneList(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	out := make([]ZoneJSON, len(zones))
+	out := make([]gateapi.ZoneJSON, len(zones))
 	for i, z := range zones {
-		out[i] = ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn, Occupancy: z.Occupancy}
+		out[i] = gateapi.ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn, Occupancy: z.Occupancy}
 	}
-	httpapi.JSON(ctx, http.StatusOK, map[string]any{"zones": out})
+	httpapi.JSON(ctx, http.StatusOK, gateapi.ZonesResponse{Zones: out})
 }
 
 func (s *Server) handleZoneDelete(ctx *fasthttp.RequestCtx) {
-	id := strings.TrimPrefix(string(ctx.Path()), PathZones+"/")
+	id := strings.TrimPrefix(string(ctx.Path()), gateapi.PathZones+"/")
 	if s.configure(ctx, fsm.Configure{DeleteZones: []string{id}}) {
 		httpapi.JSON(ctx, http.StatusOK, map[string]string{"removed": id})
 	}
-}
-
-// ParkJSON is the park-wide configuration.
-type ParkJSON struct {
-	TimeZone string `json:"time_zone"`
 }
 
 func (s *Server) handleParkGet(ctx *fasthttp.RequestCtx) {
@@ -178,11 +158,11 @@ func (s *Server) handleParkGet(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	httpapi.JSON(ctx, http.StatusOK, ParkJSON{TimeZone: loc.String()})
+	httpapi.JSON(ctx, http.StatusOK, gateapi.ParkJSON{TimeZone: loc.String()})
 }
 
 func (s *Server) handleParkSet(ctx *fasthttp.RequestCtx) {
-	var req ParkJSON
+	var req gateapi.ParkJSON
 	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
@@ -208,22 +188,7 @@ func (s *Server) handleExitAll(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	httpapi.JSON(ctx, http.StatusOK, map[string]any{"epoch": r.Epoch, "zones_reset": r.Zones})
-}
-
-// EventJSON is one entry event of the changefeed.
-type EventJSON struct {
-	Cursor    string    `json:"cursor"` // pass as ?after= to read on
-	Seq       uint64    `json:"seq"`
-	ScanID    string    `json:"scan_id"`
-	TicketID  string    `json:"ticket_id"`
-	Gate      string    `json:"gate"`
-	Zone      string    `json:"zone"`
-	Direction string    `json:"direction"`
-	Persons   uint16    `json:"persons"`
-	Result    string    `json:"result"`
-	Reason    string    `json:"reason,omitempty"`
-	At        time.Time `json:"at"`
+	httpapi.JSON(ctx, http.StatusOK, gateapi.ExitAllResponse{Epoch: r.Epoch, ZonesReset: r.Zones})
 }
 
 func formatCursor(c fsm.Cursor) string {
@@ -266,13 +231,13 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, status, "%v", err)
 		return
 	}
-	out := make([]EventJSON, len(events))
+	out := make([]gateapi.EventJSON, len(events))
 	for i, e := range events {
-		out[i] = EventJSON{
+		out[i] = gateapi.EventJSON{
 			Cursor: formatCursor(e.Cursor), Seq: e.Seq, ScanID: e.ScanID, TicketID: ticket.FormatID(e.TicketID),
 			Gate: e.Gate, Zone: e.Zone, Direction: e.Direction.String(), Persons: e.Persons,
 			Result: e.Result.String(), Reason: e.Reason.String(), At: time.UnixMilli(e.At).UTC(),
 		}
 	}
-	httpapi.JSON(ctx, http.StatusOK, map[string]any{"events": out, "next": formatCursor(next), "applied_index": s.node.AppliedIndex()})
+	httpapi.JSON(ctx, http.StatusOK, gateapi.EventsResponse{Events: out, Next: formatCursor(next), AppliedIndex: s.node.AppliedIndex()})
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
 	"github.com/admitpark/admit/validator/gate/gatetest"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -108,13 +108,13 @@ func (p *park) admin(method, path string, body, out any) {
 // addGate registers a gate and returns its token.
 func (p *park) addGate(id, zone, direction string) string {
 	p.t.Helper()
-	var g gate.GateJSON
-	p.admin(http.MethodPost, gate.PathGates, gate.GateJSON{ID: id, Zone: zone, Direction: direction}, &g)
+	var g gateapi.GateJSON
+	p.admin(http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: id, Zone: zone, Direction: direction}, &g)
 	return g.Token
 }
 
 // issue signs and issues a ticket; it returns the ticket's code.
-func (p *park) issue(tj gate.TicketJSON, claims code.Claims) string {
+func (p *park) issue(tj gateapi.TicketJSON, claims code.Claims) string {
 	p.t.Helper()
 	id, err := ticket.ParseID(tj.ID)
 	if err != nil {
@@ -126,8 +126,8 @@ func (p *park) issue(tj gate.TicketJSON, claims code.Claims) string {
 		p.t.Fatal(err)
 	}
 	tj.Code = c
-	var out gate.IssueResponse
-	p.admin(http.MethodPost, gate.PathIssue, gate.IssueRequest{Tickets: []gate.TicketJSON{tj}}, &out)
+	var out gateapi.IssueResponse
+	p.admin(http.MethodPost, gateapi.PathIssue, gateapi.IssueRequest{Tickets: []gateapi.TicketJSON{tj}}, &out)
 	return c
 }
 
@@ -138,20 +138,20 @@ func newID() string {
 }
 
 // single makes an active single-entry ticket valid around now.
-func single(product string) gate.TicketJSON {
+func single(product string) gateapi.TicketJSON {
 	now := time.Now().Truncate(time.Minute)
-	return gate.TicketJSON{ID: newID(), Version: 1, Product: product, Kind: "single",
+	return gateapi.TicketJSON{ID: newID(), Version: 1, Product: product, Kind: "single",
 		ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(24 * time.Hour)}
 }
 
 // scan posts one scan to a node.
-func (p *park) scan(base, token string, req gate.ScanRequest) (int, gate.ScanResponse, string) {
+func (p *park) scan(base, token string, req gateapi.ScanRequest) (int, gateapi.ScanResponse, string) {
 	var raw json.RawMessage
-	status, err := p.call(base, http.MethodPost, gate.PathScan, token, req, &raw)
+	status, err := p.call(base, http.MethodPost, gateapi.PathScan, token, req, &raw)
 	if err != nil {
-		return 0, gate.ScanResponse{}, err.Error()
+		return 0, gateapi.ScanResponse{}, err.Error()
 	}
-	var resp gate.ScanResponse
+	var resp gateapi.ScanResponse
 	var eb httpapi.ErrorBody
 	if status == http.StatusOK {
 		json.Unmarshal(raw, &resp)

@@ -6,6 +6,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // FuzzScanRequest feeds arbitrary bodies through the scan request decoder
@@ -20,18 +21,18 @@ func FuzzScanRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var ctx fasthttp.RequestCtx
 		ctx.Request.SetBody(body)
-		var req ScanRequest
+		var req gateapi.ScanRequest
 		if err := httpapi.DecodeJSON(&ctx, &req, false); err != nil {
 			return
 		}
-		scan, invalid, err := req.validate()
+		scan, invalid, err := validateScan(&req)
 		if err != nil || invalid {
 			return
 		}
 		if scan.ScanID != req.ScanID || scan.Gate != req.Gate || len(scan.ScanID) == 0 || len(scan.ScanID) > 64 {
 			t.Fatalf("accepted request %q became scan %+v", body, scan)
 		}
-		var batch ScanBatchRequest
+		var batch gateapi.ScanBatchRequest
 		_ = httpapi.DecodeJSON(&ctx, &batch, false)
 	})
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // crowd scans every code from many clients through every node and records
@@ -43,7 +43,7 @@ func (p *park) runCrowd(t *testing.T, codes []string, token string, clients int,
 				for attempt := 0; ; attempt++ {
 					running := p.h.Running()
 					m := running[(w+attempt)%len(running)]
-					status, resp, _ := p.scan(p.URL(m), token, gate.ScanRequest{Code: codes[i], Gate: "g1", ScanID: scanID})
+					status, resp, _ := p.scan(p.URL(m), token, gateapi.ScanRequest{Code: codes[i], Gate: "g1", ScanID: scanID})
 					if status == http.StatusOK {
 						if !firstErr.IsZero() {
 							c.mu.Lock()
@@ -84,7 +84,7 @@ func (p *park) runCrowd(t *testing.T, codes []string, token string, clients int,
 	return c
 }
 
-func (c *crowd) record(code, scanID string, r gate.ScanResponse) {
+func (c *crowd) record(code, scanID string, r gateapi.ScanResponse) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r.Rescan {
@@ -156,9 +156,9 @@ func TestLeaderKilledMidTrafficNeverAdmitsTwice(t *testing.T) {
 	p.h.WaitLeader(10 * time.Second)
 	for _, m := range p.h.Members {
 		for _, cd := range codes[:20] {
-			var v gate.TicketView
+			var v gateapi.TicketView
 			clustertest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-				status, err := p.call(p.URL(m), http.MethodGet, gate.PathTickets+escape(cd), adminToken, nil, &v)
+				status, err := p.call(p.URL(m), http.MethodGet, gateapi.PathTickets+escape(cd), adminToken, nil, &v)
 				if err != nil || status != http.StatusOK {
 					return fmt.Errorf("status %d: %v", status, err)
 				}
@@ -176,7 +176,7 @@ func TestRetriedScanGetsOriginalDecisionOnAnotherNode(t *testing.T) {
 	token := p.addGate("g1", "main", "in")
 	cd := p.singles(1)[0]
 	follower := p.h.Followers()[0]
-	req := gate.ScanRequest{Code: cd, Gate: "g1", ScanID: "g1:000123"}
+	req := gateapi.ScanRequest{Code: cd, Gate: "g1", ScanID: "g1:000123"}
 	status, first, msg := p.scan(p.URL(follower), token, req)
 	if status != http.StatusOK || first.Result != "admit" || first.Rescan {
 		t.Fatalf("first scan: %d %+v %s", status, first, msg)
@@ -187,7 +187,7 @@ func TestRetriedScanGetsOriginalDecisionOnAnotherNode(t *testing.T) {
 	old := p.h.Leader()
 	p.Kill(old)
 	p.h.WaitLeader(10 * time.Second)
-	var retry gate.ScanResponse
+	var retry gateapi.ScanResponse
 	clustertest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		for _, m := range p.h.Running() {
 			if m == follower {
@@ -206,7 +206,7 @@ func TestRetriedScanGetsOriginalDecisionOnAnotherNode(t *testing.T) {
 		t.Fatalf("retry answered %+v, want the original admit marked rescan (first %+v)", retry, first)
 	}
 	// A new scan of the same ticket is a second entry attempt.
-	status, again, _ := p.scan(p.URL(follower), token, gate.ScanRequest{Code: cd, Gate: "g1", ScanID: "g1:000124"})
+	status, again, _ := p.scan(p.URL(follower), token, gateapi.ScanRequest{Code: cd, Gate: "g1", ScanID: "g1:000124"})
 	if status != http.StatusOK || again.Result != "deny" || again.Reason != "already_used" || again.FirstEntryAt != first.FirstEntryAt {
 		t.Fatalf("new scan: %d %+v", status, again)
 	}
@@ -222,7 +222,7 @@ func TestNoQuorumAnswers503(t *testing.T) {
 			p.Kill(m)
 		}
 	}
-	status, _, msg := p.scan(p.URL(survivor), token, gate.ScanRequest{Code: cd, Gate: "g1", ScanID: "x1"})
+	status, _, msg := p.scan(p.URL(survivor), token, gateapi.ScanRequest{Code: cd, Gate: "g1", ScanID: "x1"})
 	if status != http.StatusServiceUnavailable || msg == "" {
 		t.Fatalf("scan without quorum: %d %q, want 503 with an error", status, msg)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 func TestBadInputGetsClearErrors(t *testing.T) {
@@ -27,37 +27,37 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 		status                    int
 		errHas                    string
 	}{
-		{"no token", "POST", gate.PathScan, "", []byte(okScan), 401, "missing gate token"},
-		{"wrong token", "POST", gate.PathScan, "nope", []byte(okScan), 403, "wrong token"},
-		{"other gate's token", "POST", gate.PathScan, g2, []byte(okScan), 403, "wrong token for gate \"g1\""},
-		{"unregistered gate", "POST", gate.PathScan, g1, []byte(strings.Replace(okScan, `"g1"`, `"g9"`, 1)), 403, "not registered"},
-		{"bad json", "POST", gate.PathScan, g1, []byte(`{"code":`), 400, "invalid JSON"},
-		{"not an object", "POST", gate.PathScan, g1, []byte(`[1,2]`), 400, "invalid JSON"},
-		{"unknown field", "POST", gate.PathScan, g1, []byte(`{"code":"A","gate":"g1","scan_id":"1","color":"red"}`), 400, "unknown field"},
-		{"two values", "POST", gate.PathScan, g1, []byte(okScan + okScan), 400, "more than one value"},
-		{"empty body", "POST", gate.PathScan, g1, nil, 400, "empty"},
-		{"no code", "POST", gate.PathScan, g1, []byte(`{"gate":"g1","scan_id":"1"}`), 400, `"code" is required`},
-		{"no scan id", "POST", gate.PathScan, g1, []byte(fmt.Sprintf(`{"code":%q,"gate":"g1"}`, cd)), 400, `"scan_id"`},
-		{"long scan id", "POST", gate.PathScan, g1, []byte(fmt.Sprintf(`{"code":%q,"gate":"g1","scan_id":%q}`, cd, strings.Repeat("x", 65))), 400, `"scan_id"`},
-		{"bad direction", "POST", gate.PathScan, g1, []byte(fmt.Sprintf(`{"code":%q,"gate":"g1","scan_id":"1","direction":"up"}`, cd)), 400, `"direction"`},
-		{"huge code", "POST", gate.PathScan, g1, []byte(fmt.Sprintf(`{"code":%q,"gate":"g1","scan_id":"1"}`, strings.Repeat("A", 600))), 400, "longer than"},
-		{"oversize body", "POST", gate.PathScan, g1, bytes.Repeat([]byte(" "), 70<<10), 413, "too large"},
-		{"empty batch", "POST", gate.PathScans, g1, []byte(`{"scans":[]}`), 400, `"scans" must hold`},
-		{"bad item in batch", "POST", gate.PathScans, g1, []byte(`{"scans":[{"code":"A","gate":"g1"}]}`), 400, "scans[0]"},
-		{"admin call with a gate token", "GET", gate.PathGates, g1, nil, 403, "wrong admin token"},
-		{"admin call without token", "GET", gate.PathGates, "", nil, 401, "missing admin token"},
-		{"bad ticket id", "GET", gate.PathTickets + "xyz", adminToken, nil, 400, "neither a ticket id"},
-		{"unknown ticket", "GET", gate.PathTickets + strings.Repeat("ab", 16), adminToken, nil, 404, "not in the cluster"},
-		{"issue without code", "POST", gate.PathIssue, adminToken, []byte(fmt.Sprintf(`{"tickets":[{"id":%q,"version":1,"product":"p","kind":"single"}]}`, newID())), 400, `"code" or "digest"`},
-		{"issue bad kind", "POST", gate.PathIssue, adminToken, []byte(fmt.Sprintf(`{"tickets":[{"id":%q,"version":1,"product":"p","kind":"vip","digest":%q}]}`, newID(), strings.Repeat("0", 32))), 400, `"kind"`},
-		{"gate with token", "POST", gate.PathGates, adminToken, []byte(`{"id":"g3","zone":"main","token":"mine"}`), 400, "made by the cluster"},
-		{"zone warn over cap", "POST", gate.PathZones, adminToken, []byte(`{"id":"z","cap":10,"warn":20}`), 400, "warn"},
-		{"bad time zone", "PUT", gate.PathPark, adminToken, []byte(`{"time_zone":"Mars/Olympus"}`), 400, "IANA"},
-		{"revoke without version", "POST", gate.PathTickets + newID() + "/revoke", adminToken, []byte(`{}`), 400, `"version"`},
-		{"update bad op", "POST", gate.PathTickets + newID() + "/update", adminToken, []byte(`{"version":2,"op":"melt"}`), 400, `"op"`},
-		{"bad cursor", "GET", gate.PathEvents + "?after=x", adminToken, nil, 400, "cursor"},
+		{"no token", "POST", gateapi.PathScan, "", []byte(okScan), 401, "missing gate token"},
+		{"wrong token", "POST", gateapi.PathScan, "nope", []byte(okScan), 403, "wrong token"},
+		{"other gate's token", "POST", gateapi.PathScan, g2, []byte(okScan), 403, "wrong token for gate \"g1\""},
+		{"unregistered gate", "POST", gateapi.PathScan, g1, []byte(strings.Replace(okScan, `"g1"`, `"g9"`, 1)), 403, "not registered"},
+		{"bad json", "POST", gateapi.PathScan, g1, []byte(`{"code":`), 400, "invalid JSON"},
+		{"not an object", "POST", gateapi.PathScan, g1, []byte(`[1,2]`), 400, "invalid JSON"},
+		{"unknown field", "POST", gateapi.PathScan, g1, []byte(`{"code":"A","gate":"g1","scan_id":"1","color":"red"}`), 400, "unknown field"},
+		{"two values", "POST", gateapi.PathScan, g1, []byte(okScan + okScan), 400, "more than one value"},
+		{"empty body", "POST", gateapi.PathScan, g1, nil, 400, "empty"},
+		{"no code", "POST", gateapi.PathScan, g1, []byte(`{"gate":"g1","scan_id":"1"}`), 400, `"code" is required`},
+		{"no scan id", "POST", gateapi.PathScan, g1, []byte(fmt.Sprintf(`{"code":%q,"gate":"g1"}`, cd)), 400, `"scan_id"`},
+		{"long scan id", "POST", gateapi.PathScan, g1, []byte(fmt.Sprintf(`{"code":%q,"gate":"g1","scan_id":%q}`, cd, strings.Repeat("x", 65))), 400, `"scan_id"`},
+		{"bad direction", "POST", gateapi.PathScan, g1, []byte(fmt.Sprintf(`{"code":%q,"gate":"g1","scan_id":"1","direction":"up"}`, cd)), 400, `"direction"`},
+		{"huge code", "POST", gateapi.PathScan, g1, []byte(fmt.Sprintf(`{"code":%q,"gate":"g1","scan_id":"1"}`, strings.Repeat("A", 600))), 400, "longer than"},
+		{"oversize body", "POST", gateapi.PathScan, g1, bytes.Repeat([]byte(" "), 70<<10), 413, "too large"},
+		{"empty batch", "POST", gateapi.PathScans, g1, []byte(`{"scans":[]}`), 400, `"scans" must hold`},
+		{"bad item in batch", "POST", gateapi.PathScans, g1, []byte(`{"scans":[{"code":"A","gate":"g1"}]}`), 400, "scans[0]"},
+		{"admin call with a gate token", "GET", gateapi.PathGates, g1, nil, 403, "wrong admin token"},
+		{"admin call without token", "GET", gateapi.PathGates, "", nil, 401, "missing admin token"},
+		{"bad ticket id", "GET", gateapi.PathTickets + "xyz", adminToken, nil, 400, "neither a ticket id"},
+		{"unknown ticket", "GET", gateapi.PathTickets + strings.Repeat("ab", 16), adminToken, nil, 404, "not in the cluster"},
+		{"issue without code", "POST", gateapi.PathIssue, adminToken, []byte(fmt.Sprintf(`{"tickets":[{"id":%q,"version":1,"product":"p","kind":"single"}]}`, newID())), 400, `"code" or "digest"`},
+		{"issue bad kind", "POST", gateapi.PathIssue, adminToken, []byte(fmt.Sprintf(`{"tickets":[{"id":%q,"version":1,"product":"p","kind":"vip","digest":%q}]}`, newID(), strings.Repeat("0", 32))), 400, `"kind"`},
+		{"gate with token", "POST", gateapi.PathGates, adminToken, []byte(`{"id":"g3","zone":"main","token":"mine"}`), 400, "made by the cluster"},
+		{"zone warn over cap", "POST", gateapi.PathZones, adminToken, []byte(`{"id":"z","cap":10,"warn":20}`), 400, "warn"},
+		{"bad time zone", "PUT", gateapi.PathPark, adminToken, []byte(`{"time_zone":"Mars/Olympus"}`), 400, "IANA"},
+		{"revoke without version", "POST", gateapi.PathTickets + newID() + "/revoke", adminToken, []byte(`{}`), 400, `"version"`},
+		{"update bad op", "POST", gateapi.PathTickets + newID() + "/update", adminToken, []byte(`{"version":2,"op":"melt"}`), 400, `"op"`},
+		{"bad cursor", "GET", gateapi.PathEvents + "?after=x", adminToken, nil, 400, "cursor"},
 		{"unknown path", "GET", "/v1/nothing", adminToken, nil, 404, "no such endpoint"},
-		{"wrong method", "GET", gate.PathScan, g1, nil, 405, "not allowed"},
+		{"wrong method", "GET", gateapi.PathScan, g1, nil, 405, "not allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 	}
 
 	// Nothing above touched the ticket: it still admits once.
-	status, resp, msg := p.scan(base, g1, gate.ScanRequest{Code: cd, Gate: "g1", ScanID: "ok-1"})
+	status, resp, msg := p.scan(base, g1, gateapi.ScanRequest{Code: cd, Gate: "g1", ScanID: "ok-1"})
 	if status != 200 || resp.Result != "admit" {
 		t.Fatalf("scan after bad input: %d %+v %s", status, resp, msg)
 	}
@@ -89,15 +89,15 @@ func TestBatchEndpoint(t *testing.T) {
 	p := newPark(t, 3)
 	g1 := p.addGate("g1", "main", "in")
 	codes := p.singles(3)
-	req := gate.ScanBatchRequest{Scans: []gate.ScanRequest{
+	req := gateapi.ScanBatchRequest{Scans: []gateapi.ScanRequest{
 		{Code: codes[0], Gate: "g1", ScanID: "b1"},
 		{Code: "GARBAGE", Gate: "g1", ScanID: "b2"},
 		{Code: codes[1], Gate: "g1", ScanID: "b3"},
 		{Code: codes[0], Gate: "g1", ScanID: "b4"}, // same ticket, same batch
 		{Code: codes[2], Gate: "g1", ScanID: "b5"},
 	}}
-	var out gate.ScanBatchResponse
-	status, err := p.call(p.URL(p.h.Followers()[0]), http.MethodPost, gate.PathScans, g1, req, &out)
+	var out gateapi.ScanBatchResponse
+	status, err := p.call(p.URL(p.h.Followers()[0]), http.MethodPost, gateapi.PathScans, g1, req, &out)
 	if err != nil || status != 200 {
 		t.Fatalf("batch: %d %v", status, err)
 	}
@@ -109,8 +109,8 @@ func TestBatchEndpoint(t *testing.T) {
 		}
 	}
 	// A handheld re-uploading the same batch gets the same decisions, as rescans.
-	var again gate.ScanBatchResponse
-	p.call(p.URL(p.h.Leader()), http.MethodPost, gate.PathScans, g1, req, &again)
+	var again gateapi.ScanBatchResponse
+	p.call(p.URL(p.h.Leader()), http.MethodPost, gateapi.PathScans, g1, req, &again)
 	for i, r := range again.Results {
 		if r.Result != out.Results[i].Result || r.Reason != out.Results[i].Reason || (r.Reason != "invalid_code" && !r.Rescan) {
 			t.Fatalf("re-upload result %d = %+v, want the original %+v as rescan", i, r, out.Results[i])
@@ -118,10 +118,10 @@ func TestBatchEndpoint(t *testing.T) {
 	}
 	// The changefeed holds the decided scans in order (invalid codes never reach the log).
 	var ev struct {
-		Events []gate.EventJSON `json:"events"`
-		Next   string           `json:"next"`
+		Events []gateapi.EventJSON `json:"events"`
+		Next   string              `json:"next"`
 	}
-	p.admin(http.MethodGet, gate.PathEvents+"?after=0.0&limit=100", nil, &ev)
+	p.admin(http.MethodGet, gateapi.PathEvents+"?after=0.0&limit=100", nil, &ev)
 	var ids []string
 	for _, e := range ev.Events {
 		ids = append(ids, e.ScanID)

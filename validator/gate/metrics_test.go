@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // TestMetricsFollowConventions scrapes a node after real scans and checks
@@ -26,7 +26,7 @@ func TestMetricsFollowConventions(t *testing.T) {
 	tj := single("day")
 	cd := p.issue(tj, code.Claims{ValidFrom: tj.ValidFrom, ValidUntil: tj.ValidUntil})
 	for _, u := range p.ServedURLs() { // admits, denies and a forwarded scan on each node
-		p.scan(u, tok, gate.ScanRequest{Code: cd, Gate: "g1", ScanID: "s-" + u})
+		p.scan(u, tok, gateapi.ScanRequest{Code: cd, Gate: "g1", ScanID: "s-" + u})
 	}
 	resp, err := http.Get(p.ServedURLs()[1] + "/metrics")
 	if err != nil {

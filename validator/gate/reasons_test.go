@@ -10,7 +10,7 @@ import (
 
 	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -20,37 +20,37 @@ func TestEveryDecisionThroughTheAPI(t *testing.T) {
 	p := newPark(t, 3)
 	main := p.addGate("main-1", "main", "both")
 	coaster := p.addGate("coaster-1", "coaster", "both")
-	p.admin(http.MethodPost, gate.PathZones, gate.ZoneJSON{ID: "coaster", Cap: 1}, nil)
-	p.admin(http.MethodPut, gate.PathPark, gate.ParkJSON{TimeZone: "Asia/Shanghai"}, nil)
+	p.admin(http.MethodPost, gateapi.PathZones, gateapi.ZoneJSON{ID: "coaster", Cap: 1}, nil)
+	p.admin(http.MethodPut, gateapi.PathPark, gateapi.ParkJSON{TimeZone: "Asia/Shanghai"}, nil)
 
 	now := time.Now().Truncate(time.Minute)
-	claims := func(tj gate.TicketJSON) code.Claims {
+	claims := func(tj gateapi.TicketJSON) code.Claims {
 		return code.Claims{ValidFrom: tj.ValidFrom, ValidUntil: tj.ValidUntil}
 	}
-	mk := func(kind string, entries uint16, zones ...string) gate.TicketJSON {
+	mk := func(kind string, entries uint16, zones ...string) gateapi.TicketJSON {
 		tj := single("p-" + kind)
 		tj.Kind, tj.Entries, tj.Zones = kind, entries, zones
 		return tj
 	}
 	node := p.URL(p.h.Followers()[0])
 	seq := 0
-	scan := func(cd, token, gateID, dir string) gate.ScanResponse {
+	scan := func(cd, token, gateID, dir string) gateapi.ScanResponse {
 		t.Helper()
 		seq++
-		status, resp, msg := p.scan(node, token, gate.ScanRequest{Code: cd, Gate: gateID, ScanID: fmt.Sprintf("s%d", seq), Direction: dir})
+		status, resp, msg := p.scan(node, token, gateapi.ScanRequest{Code: cd, Gate: gateID, ScanID: fmt.Sprintf("s%d", seq), Direction: dir})
 		if status != http.StatusOK {
 			t.Fatalf("scan: %d %s", status, msg)
 		}
 		return resp
 	}
-	want := func(name string, got gate.ScanResponse, result, reason string) {
+	want := func(name string, got gateapi.ScanResponse, result, reason string) {
 		t.Helper()
 		if got.Result != result || got.Reason != reason {
 			t.Fatalf("%s: got %s/%q, want %s/%q (%+v)", name, got.Result, got.Reason, result, reason, got)
 		}
 	}
 	seen := map[string]bool{}
-	deny := func(name string, got gate.ScanResponse, reason string) {
+	deny := func(name string, got gateapi.ScanResponse, reason string) {
 		t.Helper()
 		want(name, got, "deny", reason)
 		seen[reason] = true
@@ -84,19 +84,19 @@ func TestEveryDecisionThroughTheAPI(t *testing.T) {
 	// revoked, suspended
 	r := mk("single", 0)
 	rc := p.issue(r, claims(r))
-	var cr gate.ChangeResponse
-	p.admin(http.MethodPost, gate.PathTickets+r.ID+"/revoke", gate.ChangeRequest{Version: 2}, &cr)
+	var cr gateapi.ChangeResponse
+	p.admin(http.MethodPost, gateapi.PathTickets+r.ID+"/revoke", gateapi.ChangeRequest{Version: 2}, &cr)
 	if cr.Outcome != "revoked" {
 		t.Fatalf("revoke unused: %+v", cr)
 	}
 	deny("revoked", scan(rc, main, "main-1", "in"), "revoked")
-	p.admin(http.MethodPost, gate.PathTickets+a.ID+"/revoke", gate.ChangeRequest{Version: 2}, &cr)
+	p.admin(http.MethodPost, gateapi.PathTickets+a.ID+"/revoke", gateapi.ChangeRequest{Version: 2}, &cr)
 	if cr.Outcome != "already_used" || cr.FirstEntryGate != "main-1" {
 		t.Fatalf("revoke used: %+v", cr)
 	}
 	s := mk("single", 0)
 	sc := p.issue(s, claims(s))
-	p.admin(http.MethodPost, gate.PathTickets+s.ID+"/update", gate.ChangeRequest{Version: 2, Op: "suspend"}, &cr)
+	p.admin(http.MethodPost, gateapi.PathTickets+s.ID+"/update", gateapi.ChangeRequest{Version: 2, Op: "suspend"}, &cr)
 	deny("suspended", scan(sc, main, "main-1", "in"), "suspended")
 
 	// replaced: a reprint makes the old code stop working
@@ -163,7 +163,7 @@ func TestEveryDecisionThroughTheAPI(t *testing.T) {
 	gp := mk("group", 5)
 	gc := p.issue(gp, claims(gp))
 	seq++
-	status, g3, msg := p.scan(node, main, gate.ScanRequest{Code: gc, Gate: "main-1", ScanID: fmt.Sprintf("s%d", seq), Persons: 3})
+	status, g3, msg := p.scan(node, main, gateapi.ScanRequest{Code: gc, Gate: "main-1", ScanID: fmt.Sprintf("s%d", seq), Persons: 3})
 	if status != http.StatusOK || g3.Result != "admit" || g3.Persons != 3 || g3.EntriesUsed != 3 || g3.EntriesAllowed != 5 {
 		t.Fatalf("group of 3: %d %+v %s", status, g3, msg)
 	}

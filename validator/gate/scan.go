@@ -14,51 +14,16 @@ import (
 	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/code"
 	"github.com/admitpark/admit/validator/fsm"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/rules"
 	"github.com/admitpark/admit/validator/ticket"
 )
-
-// ScanRequest is the body of POST /v1/scan and one item of POST /v1/scans.
-type ScanRequest struct {
-	Code      string `json:"code"`
-	Gate      string `json:"gate"`
-	ScanID    string `json:"scan_id"`
-	Direction string `json:"direction,omitempty"` // in, out; empty: the gate's own
-	Persons   uint16 `json:"persons,omitempty"`   // group tickets; 0 means 1
-}
-
-// ScanBatchRequest is the body of POST /v1/scans.
-type ScanBatchRequest struct {
-	Scans []ScanRequest `json:"scans"`
-}
-
-// ScanResponse is a gate decision.
-type ScanResponse struct {
-	ScanID         string `json:"scan_id,omitempty"`
-	Result         string `json:"result"`           // admit, deny
-	Reason         string `json:"reason,omitempty"` // see DESIGN.md; empty on admit
-	Rescan         bool   `json:"rescan,omitempty"` // the original decision for a repeated scan_id
-	TicketID       string `json:"ticket_id,omitempty"`
-	Product        string `json:"product,omitempty"`
-	Persons        uint16 `json:"persons,omitempty"`
-	EntriesUsed    uint16 `json:"entries_used"`
-	EntriesAllowed uint16 `json:"entries_allowed"` // 0: unlimited
-	FirstEntryAt   string `json:"first_entry_at,omitempty"`
-	FirstEntryGate string `json:"first_entry_gate,omitempty"`
-	ZoneWarning    bool   `json:"zone_warning,omitempty"`
-	Error          string `json:"error,omitempty"` // in a batch: this scan got no decision
-}
-
-// ScanBatchResponse answers POST /v1/scans, results in request order.
-type ScanBatchResponse struct {
-	Results []ScanResponse `json:"results"`
-}
 
 const maxCodeLen = 512
 
 // validate checks one request and turns it into a Scan; an unparseable code
 // is no error but a deny (invalid bool).
-func (r *ScanRequest) validate() (s fsm.Scan, invalid bool, err error) {
+func validateScan(r *gateapi.ScanRequest) (s fsm.Scan, invalid bool, err error) {
 	switch {
 	case r.Code == "":
 		return s, false, errors.New(`"code" is required`)
@@ -127,15 +92,15 @@ func (s *Server) authorizeGate(ctx *fasthttp.RequestCtx, gate string) bool {
 
 func (s *Server) handleScan(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	var req ScanRequest
+	var req gateapi.ScanRequest
 	if !decodeScanRequestFast(ctx.PostBody(), &req) {
-		req = ScanRequest{}
+		req = gateapi.ScanRequest{}
 		if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
 			httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 			return
 		}
 	}
-	scan, invalid, err := req.validate()
+	scan, invalid, err := validateScan(&req)
 	if err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
@@ -145,7 +110,7 @@ func (s *Server) handleScan(ctx *fasthttp.RequestCtx) {
 	}
 	if invalid {
 		s.m.observeResult(fsm.ScanResult{Result: rules.Deny, Reason: rules.InvalidCode})
-		httpapi.JSON(ctx, http.StatusOK, ScanResponse{Result: "deny", Reason: rules.InvalidCode.String()})
+		httpapi.JSON(ctx, http.StatusOK, gateapi.ScanResponse{Result: "deny", Reason: rules.InvalidCode.String()})
 		return
 	}
 	c, cancel := context.WithTimeout(context.Background(), s.cfg.ScanTimeout)
@@ -175,9 +140,9 @@ func writeJSON(ctx *fasthttp.RequestCtx, body []byte) {
 
 func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	var req ScanBatchRequest
+	var req gateapi.ScanBatchRequest
 	if !decodeScanBatchFast(ctx.PostBody(), &req, s.cfg.MaxScansPerRequest) {
-		req = ScanBatchRequest{}
+		req = gateapi.ScanBatchRequest{}
 		if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
 			httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 			return
@@ -187,13 +152,13 @@ func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, http.StatusBadRequest, `"scans" must hold 1-%d scans`, s.cfg.MaxScansPerRequest)
 		return
 	}
-	out := ScanBatchResponse{Results: make([]ScanResponse, len(req.Scans))}
+	out := gateapi.ScanBatchResponse{Results: make([]gateapi.ScanResponse, len(req.Scans))}
 	var scans []fsm.Scan
 	var pos []int
 	authorized := map[string]bool{}
 	for i := range req.Scans {
 		r := &req.Scans[i]
-		scan, invalid, err := r.validate()
+		scan, invalid, err := validateScan(r)
 		if err != nil {
 			httpapi.Error(ctx, http.StatusBadRequest, "scans[%d]: %v", i, err)
 			return
@@ -206,7 +171,7 @@ func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
 		}
 		if invalid {
 			s.m.observeResult(fsm.ScanResult{Result: rules.Deny, Reason: rules.InvalidCode})
-			out.Results[i] = ScanResponse{ScanID: r.ScanID, Result: "deny", Reason: rules.InvalidCode.String()}
+			out.Results[i] = gateapi.ScanResponse{ScanID: r.ScanID, Result: "deny", Reason: rules.InvalidCode.String()}
 			continue
 		}
 		scans = append(scans, scan)
@@ -224,7 +189,7 @@ func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
 			i := pos[j]
 			if r.Error != fsm.ScanOK {
 				s.m.failures.WithLabelValues(r.Error.String()).Inc()
-				out.Results[i] = ScanResponse{ScanID: req.Scans[i].ScanID, Result: "deny", Error: r.Error.String()}
+				out.Results[i] = gateapi.ScanResponse{ScanID: req.Scans[i].ScanID, Result: "deny", Error: r.Error.String()}
 				continue
 			}
 			s.m.observeResult(r)
@@ -235,8 +200,8 @@ func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, appendScanBatchResponse(make([]byte, 0, 64+200*len(out.Results)), &out))
 }
 
-func (s *Server) response(r fsm.ScanResult, scanID string) ScanResponse {
-	resp := ScanResponse{
+func (s *Server) response(r fsm.ScanResult, scanID string) gateapi.ScanResponse {
+	resp := gateapi.ScanResponse{
 		ScanID: scanID, Result: r.Result.String(), Reason: r.Reason.String(), Rescan: r.Rescan,
 		Product: r.Product, Persons: r.Persons, EntriesUsed: r.EntriesUsed, EntriesAllowed: r.EntriesAllowed,
 		FirstEntryGate: r.FirstGate, ZoneWarning: r.ZoneWarn,

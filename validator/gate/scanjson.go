@@ -3,6 +3,8 @@ package gate
 import (
 	"encoding/json"
 	"strconv"
+
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // The single-scan request and reply are the hottest JSON in the system, so
@@ -13,14 +15,14 @@ import (
 
 // decodeScanRequestFast fills r from body when body is in the plain form.
 // It reports false, with r in any state, to hand body to encoding/json.
-func decodeScanRequestFast(body []byte, r *ScanRequest) bool {
+func decodeScanRequestFast(body []byte, r *gateapi.ScanRequest) bool {
 	p := jsonScanner{b: body}
 	return p.scanRequest(r) && p.end()
 }
 
 // decodeScanBatchFast is decodeScanRequestFast for POST /v1/scans; at most
 // max scans (more go to encoding/json, and then to the limit check).
-func decodeScanBatchFast(body []byte, r *ScanBatchRequest, max int) bool {
+func decodeScanBatchFast(body []byte, r *gateapi.ScanBatchRequest, max int) bool {
 	p := jsonScanner{b: body}
 	if !p.skip('{') {
 		return false
@@ -29,13 +31,13 @@ func decodeScanBatchFast(body []byte, r *ScanBatchRequest, max int) bool {
 	if !ok || string(key) != "scans" || !p.skip(':') || !p.skip('[') {
 		return false
 	}
-	r.Scans = make([]ScanRequest, 0, 16)
+	r.Scans = make([]gateapi.ScanRequest, 0, 16)
 	if !p.skip(']') {
 		for {
 			if len(r.Scans) == max {
 				return false
 			}
-			r.Scans = append(r.Scans, ScanRequest{})
+			r.Scans = append(r.Scans, gateapi.ScanRequest{})
 			if !p.scanRequest(&r.Scans[len(r.Scans)-1]) {
 				return false
 			}
@@ -52,7 +54,7 @@ func decodeScanBatchFast(body []byte, r *ScanBatchRequest, max int) bool {
 }
 
 // scanRequest reads one scan object.
-func (p *jsonScanner) scanRequest(r *ScanRequest) bool {
+func (p *jsonScanner) scanRequest(r *gateapi.ScanRequest) bool {
 	if !p.skip('{') {
 		return false
 	}
@@ -192,12 +194,12 @@ func (p *jsonScanner) uint16() (uint16, bool) {
 
 // appendScanResponse appends r as encoding/json's Encoder writes it (the
 // same bytes, newline included).
-func appendScanResponse(dst []byte, r *ScanResponse) []byte {
+func appendScanResponse(dst []byte, r *gateapi.ScanResponse) []byte {
 	return append(appendScanResponseObject(dst, r), '\n')
 }
 
 // appendScanBatchResponse appends r as encoding/json's Encoder writes it.
-func appendScanBatchResponse(dst []byte, r *ScanBatchResponse) []byte {
+func appendScanBatchResponse(dst []byte, r *gateapi.ScanBatchResponse) []byte {
 	if r.Results == nil {
 		return append(dst, `{"results":null}`+"\n"...)
 	}
@@ -211,7 +213,7 @@ func appendScanBatchResponse(dst []byte, r *ScanBatchResponse) []byte {
 	return append(dst, "]}\n"...)
 }
 
-func appendScanResponseObject(dst []byte, r *ScanResponse) []byte {
+func appendScanResponseObject(dst []byte, r *gateapi.ScanResponse) []byte {
 	dst = append(dst, '{')
 	if r.ScanID != "" {
 		dst = appendJSONField(dst, `"scan_id":`, r.ScanID)

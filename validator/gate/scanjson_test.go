@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // strictDecode is what httpapi.DecodeJSON does with a body.
@@ -51,7 +53,7 @@ var scanBodies = []string{
 // decodes the same (the fuzz target checks this for any body).
 func TestScanRequestFastPath(t *testing.T) {
 	for i, b := range scanBodies {
-		var r ScanRequest
+		var r gateapi.ScanRequest
 		fast := decodeScanRequestFast([]byte(b), &r)
 		if want := i < 5; fast != want {
 			t.Errorf("%s: fast path %v, want %v", b, fast, want)
@@ -59,7 +61,7 @@ func TestScanRequestFastPath(t *testing.T) {
 		checkScanRequestSame(t, []byte(b))
 	}
 	batch := `{"scans":[` + strings.Join(scanBodies[:4], ",") + `]}`
-	var r ScanBatchRequest
+	var r gateapi.ScanBatchRequest
 	if !decodeScanBatchFast([]byte(batch), &r, 10) || len(r.Scans) != 4 {
 		t.Fatalf("batch not on the fast path: %+v", r)
 	}
@@ -71,11 +73,11 @@ func TestScanRequestFastPath(t *testing.T) {
 }
 
 func checkScanRequestSame(t *testing.T, body []byte) {
-	var fast ScanRequest
+	var fast gateapi.ScanRequest
 	if !decodeScanRequestFast(body, &fast) {
 		return
 	}
-	var slow ScanRequest
+	var slow gateapi.ScanRequest
 	if err := strictDecode(body, &slow); err != nil {
 		t.Fatalf("fast path accepted %q, encoding/json refuses it: %v", body, err)
 	}
@@ -85,11 +87,11 @@ func checkScanRequestSame(t *testing.T, body []byte) {
 }
 
 func checkScanBatchSame(t *testing.T, body []byte) {
-	var fast ScanBatchRequest
+	var fast gateapi.ScanBatchRequest
 	if !decodeScanBatchFast(body, &fast, 1000) {
 		return
 	}
-	var slow ScanBatchRequest
+	var slow gateapi.ScanBatchRequest
 	if err := strictDecode(body, &slow); err != nil {
 		t.Fatalf("fast path accepted %q, encoding/json refuses it: %v", body, err)
 	}
@@ -115,7 +117,7 @@ func FuzzScanRequestFastPath(f *testing.F) {
 // TestScanResponseBytes: the hand-written reply is byte for byte what
 // encoding/json writes, escapes included.
 func TestScanResponseBytes(t *testing.T) {
-	for _, r := range []ScanResponse{
+	for _, r := range []gateapi.ScanResponse{
 		{Result: "admit", TicketID: "0123", Product: "day-adult", Persons: 1, EntriesUsed: 1, EntriesAllowed: 1, FirstEntryAt: "2026-01-01T10:00:00+08:00", FirstEntryGate: "north-1"},
 		{ScanID: "s-1", Result: "deny", Reason: "already_used", Rescan: true, ZoneWarning: true, Error: "x"},
 		{Result: "deny", Product: `Kids <6> & "friends" \ 儿童票` + "\x01\u2028"},
@@ -123,11 +125,11 @@ func TestScanResponseBytes(t *testing.T) {
 	} {
 		checkScanResponseSame(t, r)
 	}
-	checkBatchResponseSame(t, ScanBatchResponse{Results: []ScanResponse{{Result: "admit"}, {ScanID: "b", Result: "deny", Reason: "revoked"}}})
-	checkBatchResponseSame(t, ScanBatchResponse{Results: []ScanResponse{}})
+	checkBatchResponseSame(t, gateapi.ScanBatchResponse{Results: []gateapi.ScanResponse{{Result: "admit"}, {ScanID: "b", Result: "deny", Reason: "revoked"}}})
+	checkBatchResponseSame(t, gateapi.ScanBatchResponse{Results: []gateapi.ScanResponse{}})
 }
 
-func checkScanResponseSame(t *testing.T, r ScanResponse) {
+func checkScanResponseSame(t *testing.T, r gateapi.ScanResponse) {
 	var want bytes.Buffer
 	json.NewEncoder(&want).Encode(r)
 	if got := appendScanResponse(nil, &r); !bytes.Equal(got, want.Bytes()) {
@@ -135,7 +137,7 @@ func checkScanResponseSame(t *testing.T, r ScanResponse) {
 	}
 }
 
-func checkBatchResponseSame(t *testing.T, r ScanBatchResponse) {
+func checkBatchResponseSame(t *testing.T, r gateapi.ScanBatchResponse) {
 	var want bytes.Buffer
 	json.NewEncoder(&want).Encode(r)
 	if got := appendScanBatchResponse(nil, &r); !bytes.Equal(got, want.Bytes()) {
@@ -147,7 +149,7 @@ func FuzzScanResponseBytes(f *testing.F) {
 	f.Add("s1", "deny", "already_used", "day-adult", "north-1", uint16(1), true)
 	f.Add("", "admit", "", "Kids <6> & \"x\"", "\xff\xfe", uint16(0), false)
 	f.Fuzz(func(t *testing.T, scanID, result, reason, product, gate string, n uint16, flag bool) {
-		checkScanResponseSame(t, ScanResponse{ScanID: scanID, Result: result, Reason: reason, Rescan: flag,
+		checkScanResponseSame(t, gateapi.ScanResponse{ScanID: scanID, Result: result, Reason: reason, Rescan: flag,
 			Product: product, Persons: n, EntriesUsed: n / 2, EntriesAllowed: n, FirstEntryGate: gate, ZoneWarning: !flag, Error: reason})
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // Node is what the gate API needs of a cluster node.
@@ -48,21 +49,6 @@ func (s *Server) Close() {
 	s.m.unregister()
 }
 
-// Paths of the gate API.
-const (
-	PathScan         = "/v1/scan"
-	PathScans        = "/v1/scans"
-	PathTickets      = "/v1/tickets/"
-	PathIssue        = "/v1/tickets/issue"
-	PathGates        = "/v1/gates"
-	PathZones        = "/v1/zones"
-	PathPark         = "/v1/park"
-	PathExitAll      = "/v1/park/exit-all"
-	PathEvents       = "/v1/events"
-	PathTicketRevoke = "/revoke"
-	PathTicketUpdate = "/update"
-)
-
 // Register adds the gate API's routes to r.
 func (s *Server) Register(r *httpapi.Router) {
 	admin := func(h fasthttp.RequestHandler) fasthttp.RequestHandler {
@@ -78,19 +64,19 @@ func (s *Server) Register(r *httpapi.Router) {
 			h(ctx)
 		}
 	}
-	r.Handle(http.MethodPost, PathScan, gateToken(s.handleScan))
-	r.Handle(http.MethodPost, PathScans, gateToken(s.handleScans))
-	r.Handle(http.MethodPost, PathIssue, admin(s.handleIssue))
-	r.HandlePrefix(http.MethodGet, PathTickets, admin(s.handleTicket))
-	r.HandlePrefix(http.MethodPost, PathTickets, admin(s.handleTicketChange))
-	r.Handle(http.MethodGet, PathGates, admin(s.handleGateList))
-	r.Handle(http.MethodPost, PathGates, admin(s.handleGateAdd))
-	r.HandlePrefix(http.MethodDelete, PathGates+"/", admin(s.handleGateDelete))
-	r.Handle(http.MethodGet, PathZones, admin(s.handleZoneList))
-	r.Handle(http.MethodPost, PathZones, admin(s.handleZoneSet))
-	r.HandlePrefix(http.MethodDelete, PathZones+"/", admin(s.handleZoneDelete))
-	r.Handle(http.MethodGet, PathPark, admin(s.handleParkGet))
-	r.Handle(http.MethodPut, PathPark, admin(s.handleParkSet))
-	r.Handle(http.MethodPost, PathExitAll, admin(s.handleExitAll))
-	r.Handle(http.MethodGet, PathEvents, admin(s.handleEvents))
+	r.Handle(http.MethodPost, gateapi.PathScan, gateToken(s.handleScan))
+	r.Handle(http.MethodPost, gateapi.PathScans, gateToken(s.handleScans))
+	r.Handle(http.MethodPost, gateapi.PathIssue, admin(s.handleIssue))
+	r.HandlePrefix(http.MethodGet, gateapi.PathTickets, admin(s.handleTicket))
+	r.HandlePrefix(http.MethodPost, gateapi.PathTickets, admin(s.handleTicketChange))
+	r.Handle(http.MethodGet, gateapi.PathGates, admin(s.handleGateList))
+	r.Handle(http.MethodPost, gateapi.PathGates, admin(s.handleGateAdd))
+	r.HandlePrefix(http.MethodDelete, gateapi.PathGates+"/", admin(s.handleGateDelete))
+	r.Handle(http.MethodGet, gateapi.PathZones, admin(s.handleZoneList))
+	r.Handle(http.MethodPost, gateapi.PathZones, admin(s.handleZoneSet))
+	r.HandlePrefix(http.MethodDelete, gateapi.PathZones+"/", admin(s.handleZoneDelete))
+	r.Handle(http.MethodGet, gateapi.PathPark, admin(s.handleParkGet))
+	r.Handle(http.MethodPut, gateapi.PathPark, admin(s.handleParkSet))
+	r.Handle(http.MethodPost, gateapi.PathExitAll, admin(s.handleExitAll))
+	r.Handle(http.MethodGet, gateapi.PathEvents, admin(s.handleEvents))
 }

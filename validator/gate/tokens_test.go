@@ -8,7 +8,7 @@ import (
 
 	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gate"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // TestReplacedGateTokenStopsWorking: gate tokens are cached for a moment
@@ -24,7 +24,7 @@ func TestReplacedGateTokenStopsWorking(t *testing.T) {
 	n := 0
 	scan := func(base, token string) int {
 		n++
-		status, _, _ := p.scan(base, token, gate.ScanRequest{Code: cd, Gate: "g1", ScanID: fmt.Sprint("s", n)})
+		status, _, _ := p.scan(base, token, gateapi.ScanRequest{Code: cd, Gate: "g1", ScanID: fmt.Sprint("s", n)})
 		return status
 	}
 	for _, u := range urls { // the old token is good, and now cached, everywhere
