@@ -8,68 +8,75 @@ PKGS  := ./...
 # Short fuzz runs for `make fuzz`; longer with FUZZTIME=10m.
 FUZZTIME ?= 30s
 
-.PHONY: build run test bench lint fuzz soak clean check-go deps
+.PHONY: run-deps build run test rules bench lint fuzz soak clean check-go deps
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 check-go:
 	@command -v $(GO) >/dev/null || { echo "Go is required: https://go.dev/doc/install (Debian: see README)"; exit 1; }
 
-# PostgreSQL binaries (initdb, pg_ctl) for the sales tests and make run;
-# Debian's package is installed when none is found. Tests start their own
-# throwaway server from them unless ADMIT_TEST_PG names one.
-deps:
-	@if [ -z "$$ADMIT_TEST_PG" ] && ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-		echo "PostgreSQL not found: installing Debian's postgresql package"; \
+# What the tests need, installed from Debian's packages when missing (with
+# sudo when not root): PostgreSQL binaries (initdb, pg_ctl) for the sales
+# tests and make run (tests start their own throwaway server from them
+# unless ADMIT_TEST_PG names one), promtool (package prometheus) to check
+# the alert rules, and etcd (package etcd-server) for the bench/compare
+# smoke test.
+# make run needs only PostgreSQL.
+deps: NEED := postgresql prometheus etcd-server
+run-deps: NEED := postgresql
+deps run-deps:
+	@missing=""; for p in $(NEED); do case $$p in \
+		postgresql) [ -n "$$ADMIT_TEST_PG" ] || command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing $$p";; \
+		prometheus) command -v promtool >/dev/null 2>&1 || missing="$$missing $$p";; \
+		etcd-server) command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || missing="$$missing $$p";; \
+	esac; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 build: check-go
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/admit
 
 # A local 3-node cluster of real processes; data under .data/, Ctrl-C stops it.
-run: build deps
+run: build run-deps
 	./$(BIN) dev $(ARGS)
 
-# Every test, with the race detector. Fuzz targets run their seed corpus.
+# Every test, with the race detector, in both modules (the main one and
+# bench/compare); the alert rules with promtool. Fuzz targets run their
+# seed corpus.
 test: check-go deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
-	@if command -v promtool >/dev/null 2>&1; then \
-		promtool check rules deploy/prometheus/rules.yml && promtool test rules deploy/prometheus/rules_test.yml; \
-	else echo "promtool not installed: alert rules not checked (make lint installs it)"; fi
+	cd bench/compare && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
+	$(MAKE) --no-print-directory rules
+
+# The Prometheus alert rules: syntax, then their unit tests.
+rules:
+	promtool check rules deploy/prometheus/rules.yml
+	promtool test rules deploy/prometheus/rules_test.yml
 
 # admit against etcd (3 members) and PostgreSQL on this machine, one run,
 # one load generator, one ticket set: bench/results/compare.{md,json,png}.
 # 5-10 minutes; ARGS=--quick for 1-2. Not part of CI. See bench/README.md.
-bench: check-go bench-deps
+bench: check-go deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/admit
 	cd bench/compare && $(GO) build -o ../../bin/admit-bench-compare .
 	./$(BIN) bench compare --out bench/results $(ARGS)
 
-# etcd (Debian's etcd-server: /usr/bin/etcd) and the PostgreSQL server
-# binaries (initdb, pg_ctl, postgres), installed when missing.
-bench-deps:
-	@if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then \
-		echo "etcd not found: installing Debian's etcd-server package"; \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; \
-	fi
-	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-		echo "PostgreSQL not found: installing Debian's postgresql package"; \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	fi
+bench-deps: deps
 
 # The go test benchmarks beside the hot paths (what `make bench` was).
 bench-micro: check-go
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
 .PHONY: bench-deps bench-micro
 
-lint: check-go
-	@command -v promtool >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
-	promtool check rules deploy/prometheus/rules.yml
-	promtool test rules deploy/prometheus/rules_test.yml
+# Formatting, vet, staticcheck, the alert rules, and no large files in git:
+# build outputs are ignored, and any tracked file over 1 MiB outside
+# bench/results and testdata fails.
+lint: check-go deps rules
+	@big=$$(git ls-files -z | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1048576 {print $$2}' | grep -v -E '(^|/)(bench/results|testdata)/' || true); \
+	if [ -n "$$big" ]; then echo "tracked files over 1 MiB (build outputs? add them to .gitignore):"; echo "$$big"; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)

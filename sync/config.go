@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // Sentinel errors, wrapped with %w and detail; check with errors.Is.
@@ -112,19 +112,21 @@ func (c Config) Validate() error {
 	case c.Log == nil:
 		return bad("Log is required")
 	}
-	if _, err := httpapi.NewClient(c.ClusterURLs, c.AdminToken); err != nil {
+	if _, err := gateapi.ParseURLs(c.ClusterURLs); err != nil {
 		return bad("ClusterURLs: %v", err)
 	}
 	return nil
 }
 
-func (c Config) client() (*httpapi.Client, error) {
-	cl, err := httpapi.NewClient(c.ClusterURLs, c.AdminToken)
+// client is the typed gate API client over ClusterURLs, with its one
+// failover policy (gateapi doc): 2xx and 4xx answers are final; a node
+// that cannot be reached or answers 5xx is passed over for the next.
+func (c Config) client() (*gateapi.Client, error) {
+	urls, err := gateapi.ParseURLs(c.ClusterURLs)
 	if err != nil {
 		return nil, err
 	}
-	cl.HTTP.Timeout = c.Timeout
-	return cl, nil
+	return gateapi.NewClient(gateapi.Config{URLs: urls, AdminToken: c.AdminToken, Timeout: c.Timeout})
 }
 
 // nextBackoff doubles d within [Backoff, MaxBackoff].

@@ -2,59 +2,38 @@ package sync
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 
+	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
-// configurePayload is a 'configure' outbox row (sales/catalog writes it):
-// {"time_zone":"Asia/Shanghai"}, {"zones":[{"id","cap","warn"}]} or
-// {"gates":[{"id","zone","direction"}]}.
-type configurePayload struct {
-	TimeZone string `json:"time_zone"`
-	Zones    []struct {
-		ID   string `json:"id"`
-		Cap  uint32 `json:"cap"`
-		Warn uint32 `json:"warn"`
-	} `json:"zones"`
-	Gates []struct {
-		ID        string `json:"id"`
-		Zone      string `json:"zone"`
-		Direction string `json:"direction"`
-	} `json:"gates"`
-}
-
-// sendConfigure upserts zones (POST /v1/zones per zone, idempotent) and
+// sendConfigure sets the park's time zone (PUT /v1/park), upserts zones (POST /v1/zones per zone, idempotent) and
 // adds gates the cluster does not have yet (POST /v1/gates). A gate the
 // cluster already has is left alone: adding it again would give it a new
 // token and lock its device out.
-func (r *Relay) sendConfigure(ctx context.Context, o *outboxRow) error {
-	var p configurePayload
-	if err := json.Unmarshal(o.payload, &p); err != nil || (len(p.Zones)+len(p.Gates) == 0 && p.TimeZone == "") {
-		return fmt.Errorf(`%w: payload must be {"time_zone":...}, {"zones":[...]} or {"gates":[...]}: %s`, ErrBadRow, o.payload)
+func (r *Relay) sendConfigure(ctx context.Context, o *outbox.Row) error {
+	p, err := outbox.DecodeConfigure(o.Payload)
+	if err != nil {
+		return badRow(o, err)
 	}
 	if p.TimeZone != "" {
-		if err := r.call(ctx, http.MethodPut, gateapi.PathPark, gateapi.ParkJSON{TimeZone: p.TimeZone}, nil); err != nil {
-			return fmt.Errorf("park time zone %q: %w", p.TimeZone, err)
+		if err := r.client.SetPark(ctx, gateapi.ParkJSON{TimeZone: p.TimeZone}); err != nil {
+			return fmt.Errorf("park time zone %q: %w", p.TimeZone, clusterErr(err))
 		}
 	}
 	for _, z := range p.Zones {
-		body := gateapi.ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn}
-		if err := r.call(ctx, http.MethodPost, gateapi.PathZones, body, nil); err != nil {
-			return fmt.Errorf("zone %q: %w", z.ID, err)
+		if err := r.client.SetZone(ctx, gateapi.ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn}); err != nil {
+			return fmt.Errorf("zone %q: %w", z.ID, clusterErr(err))
 		}
 	}
 	if len(p.Gates) > 0 {
-		var list struct {
-			Gates []gateapi.GateJSON `json:"gates"`
-		}
-		if err := r.call(ctx, http.MethodGet, gateapi.PathGates, nil, &list); err != nil {
-			return fmt.Errorf("list gates: %w", err)
+		list, err := r.client.Gates(ctx)
+		if err != nil {
+			return fmt.Errorf("list gates: %w", clusterErr(err))
 		}
 		have := map[string]gateapi.GateJSON{}
-		for _, g := range list.Gates {
+		for _, g := range list {
 			have[g.ID] = g
 		}
 		for _, g := range p.Gates {
@@ -66,10 +45,9 @@ func (r *Relay) sendConfigure(ctx context.Context, o *outboxRow) error {
 				}
 				continue
 			}
-			var added gateapi.GateJSON
-			body := gateapi.GateJSON{ID: g.ID, Zone: g.Zone, Direction: g.Direction}
-			if err := r.call(ctx, http.MethodPost, gateapi.PathGates, body, &added); err != nil {
-				return fmt.Errorf("gate %q: %w", g.ID, err)
+			added, err := r.client.AddGate(ctx, gateapi.GateJSON{ID: g.ID, Zone: g.Zone, Direction: g.Direction})
+			if err != nil {
+				return fmt.Errorf("gate %q: %w", g.ID, clusterErr(err))
 			}
 			// The token in the reply is not kept or logged: sync has no safe
 			// place for it. The device gets its token from an operator.
@@ -78,5 +56,5 @@ func (r *Relay) sendConfigure(ctx context.Context, o *outboxRow) error {
 				"gate", g.ID, "zone", g.Zone, "direction", added.Direction)
 		}
 	}
-	return r.markSent(ctx, []outboxRow{*o}, "")
+	return r.markSent(ctx, o.Kind, []int64{o.Seq})
 }

@@ -1,27 +1,43 @@
 // Package sync links the sales database (PostgreSQL) and the park's gate
 // cluster: the outbox Relay tells the cluster what sales changed, and the
-// entry Feed copies the cluster's entry events back for reports.
+// entry Feed copies the cluster's entry events back for reports. It links
+// nothing of sales: the outbox table is owned by sync/outbox (kinds,
+// payload types, the SQL that writes, reads and marks rows), which sales
+// calls to write rows in its own transactions; the gate API by
+// validator/gateapi.
 //
 // # Relay: outbox -> cluster
 //
-// Sales writes an outbox row in the same transaction as each change the
-// cluster must learn (kinds issue, revoke, update, configure). The relay
-// sends them with httpapi.Client (the next node is tried when one cannot be
-// reached) and the admin token:
+// Sales writes an outbox row (outbox.Write*) in the same transaction as
+// each change the cluster must learn (kinds issue, revoke, update,
+// configure). The relay reads them (outbox.LoadUnsent), decodes each
+// payload (outbox.Decode*; a payload that does not decode, or of a newer
+// format, is ErrBadRow), converts it to the gate API's types and sends it
+// with a gateapi.Client over ClusterURLs and the admin token. The client's
+// one failover policy applies: a 2xx or 4xx answer is final; a node that
+// cannot be reached or answers 5xx is passed over for the next (every call
+// below is idempotent, so sending it to another node is safe); when no
+// node answered, the row fails with ErrCluster and is sent again, unchanged,
+// on the next pass (which also settles gateapi.ErrOutcomeUnknown).
 //
-//	issue      payload gate.TicketJSON; consecutive issue rows go as one
+//	issue      payload outbox.Ticket, sent as gateapi.TicketJSON;
+//	           consecutive issue rows go as one
 //	           POST /v1/tickets/issue {"tickets":[...]} (at most Batch rows
-//	           and MaxBatchBytes of payload). "applied" and "stale" (the
-//	           cluster has this version or newer) both acknowledge.
-//	revoke     payload {"version":N} to POST /v1/tickets/{id}/revoke.
+//	           and MaxBatchBytes of stored payload). "applied" and "stale"
+//	           (the cluster has this version or newer) both acknowledge.
+//	revoke     payload outbox.Change {"version":N}, sent as a
+//	           gateapi.ChangeRequest to POST /v1/tickets/{id}/revoke.
 //	           "revoked", "already_used" and "stale" acknowledge (the refund
 //	           package acts on its own revoke call; this row only makes the
 //	           revoke follow a late issue).
-//	update     payload gate.ChangeRequest to POST /v1/tickets/{id}/update;
-//	           "applied" and "stale" acknowledge; "conflict" (the change can
-//	           never apply, e.g. resume a revoked ticket) is logged as an
-//	           error and marked sent with an audit_log note.
-//	configure  {"zones":[{id,cap,warn}]}: POST /v1/zones per zone (an
+//	update     payload outbox.Change, sent as a gateapi.ChangeRequest to
+//	           POST /v1/tickets/{id}/update; "applied" and "stale"
+//	           acknowledge; "conflict" (the change can never apply, e.g.
+//	           resume a revoked ticket) is logged as an error and given up
+//	           (outbox.GiveUp: marked sent with a note and an audit_log
+//	           entry).
+//	configure  payload outbox.Configure: {"time_zone":...}: PUT /v1/park;
+//	           {"zones":[{id,cap,warn}]}: POST /v1/zones per zone (an
 //	           upsert); {"gates":[{id,zone,direction}]}: GET /v1/gates, then
 //	           POST /v1/gates for each gate the cluster does not have. A gate
 //	           the cluster has is never added again (that would make a new
@@ -53,7 +69,8 @@
 //     memory, so a restart counts again) while no unsent issue row for the
 //     ticket is left, the row is given up so the queue does not stop for
 //     ever: logged as an error, recorded in audit_log (action
-//     sync.outbox.given_up, object outbox/seq) and marked sent.
+//     sync.outbox.given_up, object outbox/seq, no user: the row
+//     outbox.GiveUp writes in the transaction that marks it sent).
 //   - One relay sends at a time: Run holds the Postgres session advisory
 //     lock LockKey (pg_try_advisory_lock) on a connection hijacked from the
 //     pool for as long as it is active. A second relay waits on standby,
@@ -72,7 +89,8 @@
 // Metrics: admit_sync_outbox_backlog, admit_sync_outbox_sent_total{kind},
 // admit_sync_commit_to_ack_seconds (outbox created_at to ack),
 // admit_sync_errors_total{kind} (outbox kind, db, lock, feed),
-// admit_sync_relay_active, admit_sync_feed_events_total,
+// admit_sync_relay_active, admit_sync_relay_wakeups_total{by} (idle waits
+// ended by notify or by poll), admit_sync_feed_events_total,
 // admit_sync_feed_cursor_index and admit_sync_feed_lag_entries (see Feed).
 //
 // # Feed: cluster entry events -> entry_events

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
@@ -21,7 +19,7 @@ import (
 type Feed struct {
 	cfg    Config
 	log    *slog.Logger
-	client *httpapi.Client
+	client *gateapi.Client
 	m      *metrics
 }
 
@@ -71,12 +69,6 @@ func (f *Feed) Run(ctx context.Context) error {
 	return nil
 }
 
-type eventsPage struct {
-	Events       []gateapi.EventJSON `json:"events"`
-	Next         string              `json:"next"`
-	AppliedIndex uint64              `json:"applied_index"` // the answering node's state is as of this log index
-}
-
 // Pull reads one page of events after the stored cursor and stores them
 // with the new cursor in one transaction. It returns how many events the
 // page held (all of them new: the cursor moves with the rows), and sets
@@ -86,11 +78,10 @@ func (f *Feed) Pull(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read feed cursor: %w", err)
 	}
-	q := url.Values{"after": {after}, "limit": {strconv.Itoa(f.cfg.Batch)}}
-	var page eventsPage
-	if err := f.client.Do(ctx, http.MethodGet, gateapi.PathEvents+"?"+q.Encode(), nil, &page); err != nil {
-		var apiErr *httpapi.APIError
-		if errors.As(err, &apiErr) && apiErr.Status == http.StatusGone {
+	// page.AppliedIndex: the answering node's state is as of this log index.
+	page, err := f.client.Events(ctx, after, f.cfg.Batch)
+	if err != nil {
+		if gateapi.StatusOf(err) == http.StatusGone {
 			f.log.Error("SYNC FEED STOPPED: the cluster purged entry events this feed has not read; "+
 				"entry_events has a gap. Set settings 'sync.feed.cursor' past the purge point to go on", "after", after, "err", err)
 			return 0, fmt.Errorf("%w: after %q: %w", ErrEventsPurged, after, err)
@@ -163,7 +154,7 @@ func (f *Feed) Pull(ctx context.Context) (int, error) {
 // 0). After a full page, more may follow: the lag is the node's applied
 // index minus the cursor's log index, an upper bound in log entries (most
 // entries are ticket changes and hold no events).
-func (f *Feed) observeLag(page *eventsPage, cursor string) {
+func (f *Feed) observeLag(page *gateapi.EventsResponse, cursor string) {
 	idx := int64(0)
 	if cursor != "" {
 		if i, _, err := parseCursor(cursor); err == nil {

@@ -5,13 +5,10 @@ package sync
 // for outbox rows.
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -40,17 +37,16 @@ const adminToken = gatetest.AdminToken
 // to sign ticket codes.
 type park struct {
 	*gatetest.Park
-	t    *testing.T
-	h    *clustertest.Harness
-	key  ed25519.PrivateKey
-	http *http.Client
+	t   *testing.T
+	h   *clustertest.Harness
+	key ed25519.PrivateKey
 }
 
 func newPark(t *testing.T) *park {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	g := gatetest.New(t, gatetest.Options{})
-	return &park{Park: g, t: t, h: g.H, key: key, http: &http.Client{Timeout: 10 * time.Second}}
+	return &park{Park: g, t: t, h: g.H, key: key}
 }
 
 // url is the first node that is served now.
@@ -62,39 +58,9 @@ func (p *park) call(method, path, token string, body, out any) (int, error) {
 	return p.callAt(p.url(), method, path, token, body, out)
 }
 
-// callAt is call to the node at base.
+// callAt is gatetest.CallOK: a reply of 300 or more is an error.
 func (p *park) callAt(base, method, path, token string, body, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, base+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := p.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		return resp.StatusCode, json.Unmarshal(raw, out)
-	}
-	return resp.StatusCode, nil
+	return gatetest.CallOK(base, method, path, token, body, out)
 }
 
 // addGate registers a gate directly and returns its token.

@@ -11,6 +11,7 @@ type metrics struct {
 	active     prometheus.Gauge
 	sent       *prometheus.CounterVec
 	commitAck  prometheus.Histogram
+	wakeups    *prometheus.CounterVec
 	errors     *prometheus.CounterVec
 	feedEvents prometheus.Counter
 	feedCursor prometheus.Gauge
@@ -33,6 +34,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "From an outbox row's created_at to the cluster's acknowledgement.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		})),
+		wakeups: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "admit_sync_relay_wakeups_total",
+			Help: "Idle waits of the outbox relay that ended, by what ended them: notify (the outbox_notify trigger) or poll (Poll ran out).",
+		}, []string{"by"})),
 		errors: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "admit_sync_errors_total", Help: "Failed sync steps, by kind (outbox kind, db, lock, feed).",
 		}, []string{"kind"})),

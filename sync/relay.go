@@ -11,14 +11,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // Relay sends the outbox to the cluster. See doc.go for its invariants.
 type Relay struct {
 	cfg    Config
 	log    *slog.Logger
-	client *httpapi.Client
+	client *gateapi.Client
 	m      *metrics
 
 	passMu  gosync.Mutex  // one SendPending at a time
@@ -176,10 +176,14 @@ func (r *Relay) wait(ctx context.Context, conn *pgx.Conn, d time.Duration, wake 
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err == nil && wake:
+			r.m.wakeups.WithLabelValues("notify").Inc()
 			return nil
 		case err == nil:
 			continue // drain notifications until the backoff is over
 		case expired && !conn.IsClosed():
+			if wake {
+				r.m.wakeups.WithLabelValues("poll").Inc()
+			}
 			return nil
 		default:
 			return fmt.Errorf("lock connection: %w", errors.Join(err, errConnClosed(conn)))

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -315,42 +316,113 @@ func TestOnlyOneRelaySendsAndStandbyTakesOver(t *testing.T) {
 	}
 }
 
-// TestCommitToAck measures a sale's commit to the cluster's ack with a
-// running relay, polling (no trigger) and with the NOTIFY trigger of
-// doc.go installed.
+// TestCommitToAck: with the outbox_notify trigger of doc.go installed, a
+// relay waiting idle is woken by the NOTIFY of a sale's commit; without
+// it, rows still go, on the relay's next poll. What woke the relay is
+// counted (admit_sync_relay_wakeups_total{by}); how long each way takes
+// from commit to the cluster's ack is logged, not asserted.
 func TestCommitToAck(t *testing.T) {
 	p, d := newPark(t), newDB(t)
-	r := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
-	run(t, r.Run)
-	measure := func(label string) {
-		var worst time.Duration
-		for range 10 {
-			var seq int64
-			var committed time.Time
-			tj := p.newTicket()
-			if err := d.pool.QueryRow(t.Context(), `INSERT INTO outbox (kind, ticket_id, version, payload)
-				VALUES ('issue', $1, 1, $2) RETURNING seq, clock_timestamp()`, tj.ID, tj).Scan(&seq, &committed); err != nil {
-				t.Fatal(err)
-			}
-			var sentAt time.Time
-			waitFor(t, "ack", func() error {
-				var ok bool
-				if err := d.pool.QueryRow(t.Context(), `SELECT sent_at IS NOT NULL, coalesce(sent_at, now()) FROM outbox WHERE seq = $1`, seq).Scan(&ok, &sentAt); err != nil {
-					return err
-				}
-				if !ok {
-					return errors.New("not sent")
-				}
-				return nil
-			})
-			worst = max(worst, sentAt.Sub(committed))
-		}
-		t.Logf("sale commit to cluster ack (%s): worst of 10 = %v", label, worst)
+
+	// With the trigger, and a Poll of a minute, far beyond this phase.
+	notifyCfg := testConfig(t, d.pool, p.ClusterURLs())
+	notifyCfg.Poll = time.Minute
+	r := newRelay(t, notifyCfg)
+	stop := wakeOnCommit(t, p, d, r)
+	if n := metric(t, notifyCfg, "admit_sync_relay_wakeups_total", "notify"); n < 1 {
+		t.Fatalf("with the trigger: %v NOTIFY wakeups, want at least 1", n)
 	}
-	measure("LISTEN/NOTIFY trigger")
+	t.Logf("with the trigger: the idle relay was woken by NOTIFY")
+	measureCommitToAck(t, p, d, "LISTEN/NOTIFY trigger")
+	t.Logf("wakeups with the trigger (Poll 1m): notify %v, poll %v",
+		metric(t, notifyCfg, "admit_sync_relay_wakeups_total", "notify"), metric(t, notifyCfg, "admit_sync_relay_wakeups_total", "poll"))
+	stop()
+
+	// Without the trigger nothing NOTIFYs: a new relay, polling every 100 ms.
 	if _, err := d.pool.Exec(t.Context(), `DROP TRIGGER outbox_notify ON outbox`); err != nil {
 		t.Fatal(err)
 	}
-	measure("polling every 100 ms, no trigger")
-	t.Logf("admit_sync_commit_to_ack_seconds: %d samples", int(metric(t, r.cfg, "admit_sync_commit_to_ack_seconds", "")))
+	pollCfg := testConfig(t, d.pool, p.ClusterURLs())
+	r2 := newRelay(t, pollCfg)
+	wakeOnCommit(t, p, d, r2)
+	notify, poll := metric(t, pollCfg, "admit_sync_relay_wakeups_total", "notify"), metric(t, pollCfg, "admit_sync_relay_wakeups_total", "poll")
+	if notify != 0 || poll < 1 {
+		t.Fatalf("without the trigger: %v NOTIFY and %v poll wakeups; want none and at least 1", notify, poll)
+	}
+	measureCommitToAck(t, p, d, "polling every 100 ms, no trigger")
+	t.Logf("wakeups without the trigger (Poll %v): notify %v, poll %v", pollCfg.Poll,
+		metric(t, pollCfg, "admit_sync_relay_wakeups_total", "notify"), metric(t, pollCfg, "admit_sync_relay_wakeups_total", "poll"))
+	t.Logf("admit_sync_commit_to_ack_seconds: %d samples", int(metric(t, notifyCfg, "admit_sync_commit_to_ack_seconds", "")+
+		metric(t, pollCfg, "admit_sync_commit_to_ack_seconds", "")))
+}
+
+// wakeOnCommit starts r and sees one row through it that commits only
+// once r waits idle: the row is inserted in a transaction left open until
+// r's first pass has ended (its backlog gauge moves off a sentinel), which
+// found nothing to send, so r waits; only a wakeup (NOTIFY or poll) makes
+// it send the row. It returns r's stop.
+func wakeOnCommit(t *testing.T, p *park, d *db, r *Relay) (stop func()) {
+	t.Helper()
+	tx, err := d.pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	tj := p.newTicket()
+	payload, err := json.Marshal(tj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq int64
+	if err := tx.QueryRow(t.Context(), `INSERT INTO outbox (kind, ticket_id, version, payload) VALUES ('issue', $1, 1, $2) RETURNING seq`,
+		tj.ID, payload).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	r.m.backlog.Set(-1)
+	stop = run(t, r.Run)
+	waitFor(t, "the relay's first pass", func() error {
+		if v := metric(t, r.cfg, "admit_sync_outbox_backlog", ""); v == -1 {
+			return errors.New("no pass yet")
+		}
+		return nil
+	})
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the row committed while the relay was idle to be sent", func() error {
+		if !d.sent(seq) {
+			return errors.New("not sent")
+		}
+		return nil
+	})
+	return stop
+}
+
+// measureCommitToAck logs the worst of 10 commits to the cluster's ack
+// with the running relay.
+func measureCommitToAck(t *testing.T, p *park, d *db, label string) {
+	t.Helper()
+	var worst time.Duration
+	for range 10 {
+		var seq int64
+		var committed time.Time
+		tj := p.newTicket()
+		if err := d.pool.QueryRow(t.Context(), `INSERT INTO outbox (kind, ticket_id, version, payload)
+			VALUES ('issue', $1, 1, $2) RETURNING seq, clock_timestamp()`, tj.ID, tj).Scan(&seq, &committed); err != nil {
+			t.Fatal(err)
+		}
+		var sentAt time.Time
+		waitFor(t, "ack", func() error {
+			var ok bool
+			if err := d.pool.QueryRow(t.Context(), `SELECT sent_at IS NOT NULL, coalesce(sent_at, now()) FROM outbox WHERE seq = $1`, seq).Scan(&ok, &sentAt); err != nil {
+				return err
+			}
+			if !ok {
+				return errors.New("not sent")
+			}
+			return nil
+		})
+		worst = max(worst, sentAt.Sub(committed))
+	}
+	t.Logf("sale commit to cluster ack (%s): worst of 10 = %v", label, worst)
 }

@@ -2,41 +2,30 @@ package sync
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
-
-	"github.com/admitpark/admit/cluster/httpapi"
-	"github.com/admitpark/admit/sales/audit"
-	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/gateapi"
-	"github.com/admitpark/admit/validator/ticket"
 )
 
-// relayPrincipal is who the audit log names for the relay's notes.
-var relayPrincipal = web.Principal{Username: "sync-relay", Role: "system"}
-
-// outboxRow is one unsent outbox row.
-type outboxRow struct {
-	seq     int64
-	created time.Time
-	kind    string
-	ticket  pgtype.UUID
-	version pgtype.Int8
-	payload []byte
-}
-
-func (o *outboxRow) ticketID() (string, error) {
-	if !o.ticket.Valid {
-		return "", fmt.Errorf("%w: seq %d (%s) has no ticket_id", ErrBadRow, o.seq, o.kind)
+// ticketID is the row's ticket id, which revoke and update rows need.
+func ticketID(o *outbox.Row) (string, error) {
+	if !o.HasTicket {
+		return "", fmt.Errorf("%w: seq %d (%s) has no ticket_id", ErrBadRow, o.Seq, o.Kind)
 	}
-	return ticket.FormatID(o.ticket.Bytes), nil
+	return o.Ticket(), nil
 }
+
+// badRow wraps a payload that does not decode (outbox.ErrPayload,
+// outbox.ErrFormat) as ErrBadRow.
+func badRow(o *outbox.Row, err error) error {
+	return fmt.Errorf("%w: seq %d (%s): %w", ErrBadRow, o.Seq, o.Kind, err)
+}
+
+// ticketJSON is an issue row's ticket as the gate API takes it. The two
+// types have the same fields (see outbox.Ticket), so this is a conversion
+// the compiler checks: when either changes, say here how they map.
+func ticketJSON(t outbox.Ticket) gateapi.TicketJSON { return gateapi.TicketJSON(t) }
 
 // SendPending makes one pass over the outbox: every row with sent_at IS
 // NULL, in seq order, until none is left or one fails. It returns how many
@@ -57,14 +46,14 @@ func (r *Relay) SendPending(ctx context.Context) (int, error) {
 func (r *Relay) pass(ctx context.Context) (int, error) {
 	sent := 0
 	for {
-		rows, err := r.load(ctx)
+		rows, err := outbox.LoadUnsent(ctx, r.cfg.Pool, r.cfg.Batch)
 		if err != nil {
 			r.m.errors.WithLabelValues("db").Inc()
 			return sent, fmt.Errorf("read outbox: %w", err)
 		}
 		for i := 0; i < len(rows); {
 			n := 1
-			if rows[i].kind == "issue" {
+			if rows[i].Kind == outbox.KindIssue {
 				n = r.issueRun(rows[i:])
 				err = r.sendIssues(ctx, rows[i:i+n])
 			} else {
@@ -72,9 +61,9 @@ func (r *Relay) pass(ctx context.Context) (int, error) {
 			}
 			if err != nil {
 				if ctx.Err() == nil {
-					r.m.errors.WithLabelValues(rows[i].kind).Inc()
+					r.m.errors.WithLabelValues(rows[i].Kind).Inc()
 				}
-				return sent, fmt.Errorf("outbox seq %d (%s): %w", rows[i].seq, rows[i].kind, err)
+				return sent, fmt.Errorf("outbox seq %d (%s): %w", rows[i].Seq, rows[i].Kind, err)
 			}
 			sent += n
 			i += n
@@ -85,100 +74,94 @@ func (r *Relay) pass(ctx context.Context) (int, error) {
 	}
 }
 
-// load reads up to Batch unsent rows in seq order. No high-water mark: a
-// row that committed late with a lower seq is read by the next pass.
-func (r *Relay) load(ctx context.Context) ([]outboxRow, error) {
-	rows, err := r.cfg.Pool.Query(ctx, `SELECT seq, created_at, kind, ticket_id, version, payload
-		FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1`, r.cfg.Batch)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
-		var o outboxRow
-		err := row.Scan(&o.seq, &o.created, &o.kind, &o.ticket, &o.version, &o.payload)
-		return o, err
-	})
-}
-
 // issueRun is how many rows from the start of rows go into one issue POST:
 // consecutive issue rows, at most Batch and MaxBatchBytes of payload.
-func (r *Relay) issueRun(rows []outboxRow) int {
+func (r *Relay) issueRun(rows []outbox.Row) int {
 	n, size := 0, 0
-	for n < len(rows) && n < r.cfg.Batch && rows[n].kind == "issue" {
-		if n > 0 && size+len(rows[n].payload)+1 > r.cfg.MaxBatchBytes {
+	for n < len(rows) && n < r.cfg.Batch && rows[n].Kind == outbox.KindIssue {
+		if n > 0 && size+len(rows[n].Payload)+1 > r.cfg.MaxBatchBytes {
 			break
 		}
-		size += len(rows[n].payload) + 1
+		size += len(rows[n].Payload) + 1
 		n++
 	}
 	return n
 }
 
-func (r *Relay) sendIssues(ctx context.Context, rows []outboxRow) error {
-	req := struct {
-		Tickets []json.RawMessage `json:"tickets"`
-	}{Tickets: make([]json.RawMessage, len(rows))}
+func (r *Relay) sendIssues(ctx context.Context, rows []outbox.Row) error {
+	tickets := make([]gateapi.TicketJSON, len(rows))
 	for i := range rows {
-		req.Tickets[i] = rows[i].payload
+		t, err := outbox.DecodeTicket(rows[i].Payload)
+		if err != nil {
+			return badRow(&rows[i], err)
+		}
+		tickets[i] = ticketJSON(t)
 	}
-	var resp gateapi.IssueResponse
-	if err := r.call(ctx, http.MethodPost, gateapi.PathIssue, req, &resp); err != nil {
-		return err
+	resp, err := r.client.Issue(ctx, tickets)
+	if err != nil {
+		return clusterErr(err)
 	}
 	if len(resp.Outcomes) != len(rows) {
 		return fmt.Errorf("%w: %d outcomes for %d tickets", ErrNotAcknowledged, len(resp.Outcomes), len(rows))
 	}
 	for i, o := range resp.Outcomes {
-		if o != "applied" && o != "stale" { // stale: the cluster has this version or newer
-			return fmt.Errorf("%w: ticket of seq %d: outcome %q", ErrNotAcknowledged, rows[i].seq, o)
+		if o != gateapi.OutcomeApplied && o != gateapi.OutcomeStale { // stale: the cluster has this version or newer
+			return fmt.Errorf("%w: ticket of seq %d: outcome %q", ErrNotAcknowledged, rows[i].Seq, o)
 		}
 	}
-	return r.markSent(ctx, rows, "")
+	seqs := make([]int64, len(rows))
+	for i := range rows {
+		seqs[i] = rows[i].Seq
+	}
+	return r.markSent(ctx, rows[0].Kind, seqs)
 }
 
-func (r *Relay) sendOne(ctx context.Context, o *outboxRow) error {
-	switch o.kind {
-	case "revoke", "update":
+func (r *Relay) sendOne(ctx context.Context, o *outbox.Row) error {
+	switch o.Kind {
+	case outbox.KindRevoke, outbox.KindUpdate:
 		return r.sendChange(ctx, o)
-	case "configure":
+	case outbox.KindConfigure:
 		return r.sendConfigure(ctx, o)
 	}
-	return fmt.Errorf("%w: unknown kind %q", ErrBadRow, o.kind)
+	return fmt.Errorf("%w: unknown kind %q", ErrBadRow, o.Kind)
 }
 
-// sendChange sends a revoke ({"version":N}) or an update (gateapi.ChangeRequest).
-func (r *Relay) sendChange(ctx context.Context, o *outboxRow) error {
-	id, err := o.ticketID()
+// sendChange sends a revoke or an update (outbox.Change as a
+// gateapi.ChangeRequest).
+func (r *Relay) sendChange(ctx context.Context, o *outbox.Row) error {
+	id, err := ticketID(o)
 	if err != nil {
 		return err
 	}
-	var req gateapi.ChangeRequest
-	if err := json.Unmarshal(o.payload, &req); err != nil || req.Version == 0 {
-		return fmt.Errorf(`%w: payload must be {"version":N,...}: %s`, ErrBadRow, o.payload)
+	c, err := outbox.DecodeChange(o.Payload)
+	if err != nil {
+		return badRow(o, err)
 	}
-	path := gateapi.PathTickets + id + gateapi.PathTicketRevoke
-	if o.kind == "update" {
-		path = gateapi.PathTickets + id + gateapi.PathTicketUpdate
-	}
+	req := gateapi.ChangeRequest{Version: c.Version, Op: c.Op, ValidUntil: c.ValidUntil}
 	var resp gateapi.ChangeResponse
-	if err := r.call(ctx, http.MethodPost, path, json.RawMessage(o.payload), &resp); err != nil {
-		return err
+	if o.Kind == outbox.KindUpdate {
+		resp, err = r.client.Update(ctx, id, req)
+	} else {
+		resp, err = r.client.Revoke(ctx, id, req)
+	}
+	if err != nil {
+		return clusterErr(err)
 	}
 	switch resp.Outcome {
-	case "revoked", "already_used", "stale", "applied":
+	case gateapi.OutcomeRevoked, gateapi.OutcomeAlreadyUsed, gateapi.OutcomeStale, gateapi.OutcomeApplied:
 		// Final: revoked (now or before), refused because used (the refund
 		// package decides on its own revoke call), or the cluster has this
 		// version or newer.
-		delete(r.unknown, o.seq)
-		return r.markSent(ctx, []outboxRow{*o}, "")
-	case "conflict":
+		delete(r.unknown, o.Seq)
+		return r.markSent(ctx, o.Kind, []int64{o.Seq})
+	case gateapi.OutcomeConflict:
 		// The update does not apply to the ticket's state (e.g. resume a
 		// revoked ticket): it never will, so blocking the queue is no use.
-		delete(r.unknown, o.seq)
+		delete(r.unknown, o.Seq)
 		r.log.Error("sync relay: the cluster refuses this ticket change for good (conflict); marked sent with a note",
-			"seq", o.seq, "kind", o.kind, "ticket", id, "payload", string(o.payload))
-		return r.markSent(ctx, []outboxRow{*o}, "conflict")
-	case "unknown":
+			"seq", o.Seq, "kind", o.Kind, "ticket", id, "payload", string(o.Payload))
+		return r.giveUp(ctx, o, gateapi.OutcomeConflict)
+	case gateapi.OutcomeUnknown:
 		return r.unknownTicket(ctx, o, id)
 	}
 	return fmt.Errorf("%w: outcome %q", ErrNotAcknowledged, resp.Outcome)
@@ -188,16 +171,15 @@ func (r *Relay) sendChange(ctx context.Context, o *outboxRow) error {
 // issue may not have arrived yet, so the row is retried; after
 // UnknownAttempts answers in a row with no unsent issue row for the ticket
 // left, it is given up so that it does not block the queue for ever.
-func (r *Relay) unknownTicket(ctx context.Context, o *outboxRow, id string) error {
-	r.unknown[o.seq]++
-	attempts := r.unknown[o.seq]
+func (r *Relay) unknownTicket(ctx context.Context, o *outbox.Row, id string) error {
+	r.unknown[o.Seq]++
+	attempts := r.unknown[o.Seq]
 	if attempts < r.cfg.UnknownAttempts {
 		return fmt.Errorf("%w: the cluster does not know ticket %s (answer %d of %d before giving up)",
 			ErrNotAcknowledged, id, attempts, r.cfg.UnknownAttempts)
 	}
-	var pending bool
-	if err := r.cfg.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox
-		WHERE kind = 'issue' AND ticket_id = $1 AND sent_at IS NULL)`, o.ticket).Scan(&pending); err != nil {
+	pending, err := outbox.IssuePending(ctx, r.cfg.Pool, o.TicketID)
+	if err != nil {
 		return fmt.Errorf("look for the ticket's issue row: %w", err)
 	}
 	if pending {
@@ -205,71 +187,49 @@ func (r *Relay) unknownTicket(ctx context.Context, o *outboxRow, id string) erro
 	}
 	r.log.Error("SYNC RELAY GAVE UP ON AN OUTBOX ROW: the cluster does not know the ticket although no issue row is pending; "+
 		"marked sent with a note in audit_log (action sync.outbox.given_up) so the queue moves on; check the ticket",
-		"seq", o.seq, "kind", o.kind, "ticket", id, "attempts", attempts, "payload", string(o.payload))
-	delete(r.unknown, o.seq)
-	return r.markSent(ctx, []outboxRow{*o}, "unknown")
+		"seq", o.Seq, "kind", o.Kind, "ticket", id, "attempts", attempts, "payload", string(o.Payload))
+	delete(r.unknown, o.Seq)
+	return r.giveUp(ctx, o, gateapi.OutcomeUnknown)
 }
 
-// markSent sets sent_at on rows (acknowledged by the cluster) and records
-// the metrics. A non-empty note (a row given up) goes to audit_log in the
-// same transaction.
-func (r *Relay) markSent(ctx context.Context, rows []outboxRow, note string) error {
-	seqs := make([]int64, len(rows))
-	for i := range rows {
-		seqs[i] = rows[i].seq
-	}
-	var ages []float64
-	err := pgx.BeginFunc(ctx, r.cfg.Pool, func(tx pgx.Tx) error {
-		res, err := tx.Query(ctx, `UPDATE outbox SET sent_at = clock_timestamp(), note = nullif($2, '')
-			WHERE seq = ANY($1) AND sent_at IS NULL
-			RETURNING extract(epoch FROM clock_timestamp() - created_at)::float8`, seqs, note)
-		if err != nil {
-			return err
-		}
-		if ages, err = pgx.CollectRows(res, pgx.RowTo[float64]); err != nil {
-			return err
-		}
-		if note == "" {
-			return nil
-		}
-		o := rows[0]
-		return audit.Record(ctx, tx, relayPrincipal, "sync.outbox.given_up", "outbox", fmt.Sprint(o.seq), map[string]any{
-			"kind": o.kind, "ticket": ticketOrEmpty(o), "outcome": note, "payload": json.RawMessage(o.payload),
-		})
-	})
+// markSent marks rows of kind acknowledged (outbox.MarkSent) and records
+// the metrics.
+func (r *Relay) markSent(ctx context.Context, kind string, seqs []int64) error {
+	ages, err := outbox.MarkSent(ctx, r.cfg.Pool, seqs)
+	return r.marked(kind, ages, err)
+}
+
+// giveUp marks a row sent without an acknowledgement, with the cluster's
+// outcome as its note and an audit_log entry (outbox.GiveUp).
+func (r *Relay) giveUp(ctx context.Context, o *outbox.Row, outcome string) error {
+	ages, err := outbox.GiveUp(ctx, r.cfg.Pool, *o, outcome)
+	return r.marked(o.Kind, ages, err)
+}
+
+func (r *Relay) marked(kind string, ages []float64, err error) error {
 	if err != nil {
 		r.m.errors.WithLabelValues("db").Inc()
 		return fmt.Errorf("mark sent (the cluster has acknowledged; a resend is harmless): %w", err)
 	}
-	r.m.sent.WithLabelValues(rows[0].kind).Add(float64(len(ages)))
+	r.m.sent.WithLabelValues(kind).Add(float64(len(ages)))
 	for _, a := range ages {
 		r.m.commitAck.Observe(max(a, 0))
 	}
 	return nil
 }
 
-func ticketOrEmpty(o outboxRow) string {
-	if !o.ticket.Valid {
-		return ""
-	}
-	return ticket.FormatID(o.ticket.Bytes)
-}
-
 func (r *Relay) updateBacklog(ctx context.Context) {
-	var n int64
-	if err := r.cfg.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&n); err == nil {
+	if n, err := outbox.Backlog(ctx, r.cfg.Pool); err == nil {
 		r.m.backlog.Set(float64(n))
 	}
 }
 
-// call is one cluster call; errors wrap ErrCluster.
-func (r *Relay) call(ctx context.Context, method, path string, body, out any) error {
-	if err := r.client.Do(ctx, method, path, body, out); err != nil {
-		var apiErr *httpapi.APIError
-		if errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 {
-			return fmt.Errorf("%w: %w (refused: the row needs an operator, see doc.go)", ErrCluster, err)
-		}
-		return fmt.Errorf("%w: %w", ErrCluster, err)
+// clusterErr wraps a failed cluster call as ErrCluster. The client has
+// tried every node that could not be reached or answered 5xx; a 4xx is
+// the cluster refusing the row.
+func clusterErr(err error) error {
+	if s := gateapi.StatusOf(err); s >= 400 && s < 500 {
+		return fmt.Errorf("%w: %w (refused: the row needs an operator, see doc.go)", ErrCluster, err)
 	}
-	return nil
+	return fmt.Errorf("%w: %w", ErrCluster, err)
 }

@@ -5,16 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
+	"syscall"
 	"time"
 
 	"github.com/admitpark/admit/bench/loadgen"
-	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/cluster/localproc"
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
@@ -46,13 +43,12 @@ type systemInfo struct {
 // admitSystem is a 3-node cluster of real `admit node` processes, with
 // their default (fsync on) settings.
 type admitSystem struct {
-	bin    string
-	nodes  int
-	token  string
-	urls   []string
-	procs  []*proc
-	client *httpapi.Client
-	gt     *loadgen.GateTarget
+	bin     string
+	nodes   int
+	token   string
+	urls    []string
+	cluster *localproc.Cluster
+	gt      *loadgen.GateTarget
 }
 
 func (a *admitSystem) name() string { return "admit" }
@@ -61,41 +57,14 @@ func (a *admitSystem) start(ctx context.Context, dir string) (systemInfo, error)
 	raw := make([]byte, 16)
 	rand.Read(raw)
 	a.token = hex.EncodeToString(raw)
-	env := append(os.Environ(), "ADMIT_ADMIN_TOKEN="+a.token)
-	var first string
-	for i := range a.nodes {
-		h, err := freeAddr()
-		if err != nil {
-			return systemInfo{}, err
-		}
-		r, err := freeAddr()
-		if err != nil {
-			return systemInfo{}, err
-		}
-		id := fmt.Sprintf("n%d", i+1)
-		args := []string{"node", "--id", id, "--data-dir", filepath.Join(dir, id), "--raft-addr", r, "--http-addr", h, "--log-level", "warn"}
-		if i == 0 {
-			args = append(args, "--bootstrap")
-			first = "http://" + h
-		} else {
-			args = append(args, "--join", first)
-		}
-		p, err := startProc("admit "+id, filepath.Join(dir, id+".log"), env, a.bin, args...)
-		if err != nil {
-			return systemInfo{}, err
-		}
-		a.procs = append(a.procs, p)
-		a.urls = append(a.urls, "http://"+h)
-	}
-	c, err := httpapi.NewClient(strings.Join(a.urls, ","), a.token)
+	cfg := localproc.DefaultClusterConfig(a.bin, a.token)
+	cfg.Nodes, cfg.DataDir, cfg.LogDir = a.nodes, dir, dir
+	cfg.ParentDeathSignal, cfg.StopTimeout, cfg.SettleTimeout = syscall.SIGKILL, 15*time.Second, 60*time.Second
+	c, err := localproc.StartCluster(ctx, cfg)
 	if err != nil {
-		return systemInfo{}, err
+		return systemInfo{}, fmt.Errorf("admit: %w", err)
 	}
-	c.HTTP.Timeout = 2 * time.Second
-	a.client = c
-	if err := a.waitSettled(ctx, 60*time.Second); err != nil {
-		return systemInfo{}, fmt.Errorf("admit cluster did not form (logs in %s): %w", dir, err)
-	}
+	a.cluster, a.urls = c, c.URLs()
 	ver := "admit"
 	if out, err := exec.CommandContext(ctx, a.bin, "version").Output(); err == nil {
 		ver = strings.TrimSpace(string(out))
@@ -111,50 +80,15 @@ func (a *admitSystem) start(ctx context.Context, dir string) (systemInfo, error)
 	}, nil
 }
 
-// waitSettled waits until every node is a voter that leads or follows.
-func (a *admitSystem) waitSettled(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st, err := a.client.Status(ctx)
-		if err == nil {
-			up := 0
-			for _, m := range st.Members {
-				if m.Suffrage == "voter" && (m.State == "leader" || m.State == "follower") {
-					up++
-				}
-			}
-			if up == a.nodes && st.Leader != "" {
-				return nil
-			}
-			err = fmt.Errorf("%d of %d voters up, leader %q", up, a.nodes, st.Leader)
-		}
-		for _, p := range a.procs {
-			if derr := p.dead(); derr != nil {
-				return derr
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-tick.C:
-		}
-	}
-}
-
 // load issues the tickets through the admin API, 1000 per request, 4
 // requests in flight (as `admit tickets load` does).
 func (a *admitSystem) load(ctx context.Context, ts *ticketSet) error {
-	c, err := httpapi.NewClient(strings.Join(a.urls, ","), a.token)
+	c, err := gateapi.NewClient(gateapi.Config{URLs: a.urls, AdminToken: a.token, Timeout: 60 * time.Second})
 	if err != nil {
 		return err
 	}
-	c.HTTP.Timeout = 60 * time.Second
 	return inBatches(ctx, len(ts.Codes), 1000, 4, func(ctx context.Context, _, from, to int) error {
-		var out gateapi.IssueResponse
-		err := c.Do(ctx, http.MethodPost, gateapi.PathIssue, ts.issueRequest(from, to), &out)
+		out, err := c.Issue(ctx, ts.issueRequest(from, to).Tickets)
 		if err == nil && out.Applied != to-from {
 			err = fmt.Errorf("issue: %d of %d tickets applied", out.Applied, to-from)
 		}
@@ -176,10 +110,7 @@ func (a *admitSystem) stop() {
 	if a.gt != nil {
 		a.gt.Close()
 	}
-	var wg sync.WaitGroup
-	for _, p := range a.procs {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.stop() }()
+	if a.cluster != nil {
+		a.cluster.Stop(true) // dir is the run's, not a temporary one
 	}
-	wg.Wait()
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/admitpark/admit/bench/loadgen"
+	"github.com/admitpark/admit/cluster/localproc"
 )
 
 // etcdSystem is a 3-member etcd cluster of real `etcd` processes on
@@ -29,7 +29,7 @@ type etcdSystem struct {
 	members int
 	clients int // client connections the simulated gates share
 	eps     []string
-	procs   []*proc
+	procs   []*localproc.Process
 	cs      []*clientv3.Client
 }
 
@@ -47,11 +47,11 @@ func (e *etcdSystem) start(ctx context.Context, dir string) (systemInfo, error) 
 	ms := make([]member, e.members)
 	var initial []string
 	for i := range ms {
-		c, err := freeAddr()
+		c, err := localproc.FreeAddr()
 		if err != nil {
 			return systemInfo{}, err
 		}
-		p, err := freeAddr()
+		p, err := localproc.FreeAddr()
 		if err != nil {
 			return systemInfo{}, err
 		}
@@ -73,7 +73,7 @@ func (e *etcdSystem) start(ctx context.Context, dir string) (systemInfo, error) 
 		// down as the database grows: with a million tickets etcd held
 		// under 500 scans/s here. "map" is what etcd 3.5 uses by default.
 		args = append(args, "--experimental-backend-bbolt-freelist-type", "map")
-		p, err := startProc("etcd "+m.name, filepath.Join(dir, m.name+".log"), os.Environ(), e.bin, args...)
+		p, err := startServer("etcd "+m.name, filepath.Join(dir, m.name+".log"), e.bin, args...)
 		if err != nil {
 			return systemInfo{}, err
 		}
@@ -137,7 +137,7 @@ func (e *etcdSystem) waitReady(ctx context.Context, timeout time.Duration) (stri
 			err = errors.New("no leader yet")
 		}
 		for _, p := range e.procs {
-			if derr := p.dead(); derr != nil {
+			if derr := p.Dead(); derr != nil {
 				return "", derr
 			}
 		}
@@ -179,7 +179,7 @@ func (e *etcdSystem) stop() {
 	var wg sync.WaitGroup
 	for _, p := range e.procs {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.stop() }()
+		go func() { defer wg.Done(); p.Stop() }()
 	}
 	wg.Wait()
 }

@@ -10,19 +10,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/admitpark/admit/bench/linearize"
 	"github.com/admitpark/admit/bench/load"
-	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/cluster/adminclient"
+	"github.com/admitpark/admit/cluster/localproc"
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
@@ -201,31 +198,30 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 		defer func() { lc.stop(keep) }()
-		urls = lc.urls()
+		urls = lc.URLs()
 	}
-	admin, err := httpapi.NewClient(strings.Join(urls, ","), token)
+	admin := adminAt(urls, token, 15*time.Second)
+	gates, err := gateapi.NewClient(gateapi.Config{URLs: urls, AdminToken: token, Timeout: 15 * time.Second})
 	if err != nil {
 		return nil, err
 	}
-	admin.HTTP.Timeout = 15 * time.Second
 
 	// Gates and tickets.
 	runID := randomToken()[:6]
 	gateIDs := make([]string, o.Gates)
 	for i := range gateIDs {
 		gateIDs[i] = fmt.Sprintf("drill-%s-%d", runID, i)
-		var out gateapi.GateJSON
-		if err := admin.Do(ctx, http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: gateIDs[i], Zone: "main", Direction: "both"}, &out); err != nil {
+		if _, err := gates.AddGate(ctx, gateapi.GateJSON{ID: gateIDs[i], Zone: "main", Direction: gateapi.DirectionBoth}); err != nil {
 			return nil, fmt.Errorf("register gate: %w", err)
 		}
 	}
 	progress(fmt.Sprintf("loading %d tickets", o.Tickets))
 	var buf bytes.Buffer
-	if _, err := load.Run(ctx, admin, load.DefaultOptions(o.Tickets), &buf, nil); err != nil {
+	if _, err := load.Run(ctx, gates, load.DefaultOptions(o.Tickets), &buf, nil); err != nil {
 		return nil, fmt.Errorf("load tickets: %w", err)
 	}
 	codes := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") // Base45 has spaces
-	if err := waitGatesEverywhere(ctx, urls, token, gateIDs[len(gateIDs)-1]); err != nil {
+	if err := waitGatesEverywhere(ctx, gates, gateIDs[len(gateIDs)-1]); err != nil {
 		return nil, err
 	}
 
@@ -274,8 +270,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.DurationMs = ms(time.Since(start))
 	if lc != nil && rep.Failed() != "" {
 		keep = true
-		rep.DataDir = lc.dir
-		progress("node logs (last lines):\n" + lc.tail(15))
+		rep.DataDir = lc.Dir()
+		progress("node logs (last lines):\n" + lc.Tail(15))
 	}
 	return rep, ctx.Err()
 }
@@ -302,23 +298,18 @@ func wait(ctx context.Context, d time.Duration) {
 
 // waitGatesEverywhere waits until every node knows the last registered gate
 // (a probe with an unparseable code is denied invalid_code without the log).
-func waitGatesEverywhere(ctx context.Context, urls []string, token, gateID string) error {
+func waitGatesEverywhere(ctx context.Context, gates *gateapi.Client, gateID string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	body, _ := json.Marshal(gateapi.ScanRequest{Code: "!", Gate: gateID, ScanID: "drill-probe"})
-	for _, u := range urls {
+	probe := gateapi.ScanRequest{Code: "!", Gate: gateID, ScanID: "drill-probe"}
+	for _, u := range gates.URLs() {
+		node := gates.At(u)
 		for {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u+gateapi.PathScan, bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+token)
-			resp, err := hc.Do(req)
+			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := node.Scan(pctx, probe)
+			pcancel()
 			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-				err = fmt.Errorf("status %d", resp.StatusCode)
+				break
 			}
 			if ctx.Err() != nil {
 				return fmt.Errorf("node %s does not take scans for the drill's gates: %w", u, err)
@@ -330,7 +321,7 @@ func waitGatesEverywhere(ctx context.Context, urls []string, token, gateID strin
 }
 
 // failover makes one leader change and fills in rd's timings.
-func (tr *traffic) failover(ctx context.Context, lc *localCluster, admin *httpapi.Client, rd *Round) error {
+func (tr *traffic) failover(ctx context.Context, lc *localCluster, admin *adminclient.Client, rd *Round) error {
 	oldID, _, oldTerm := leaderOf(ctx, tr.urls, tr.token)
 	if oldID == "" {
 		// wait for one, bounded
@@ -348,23 +339,23 @@ func (tr *traffic) failover(ctx context.Context, lc *localCluster, admin *httpap
 		return tr.partition(ctx, lc, oldID, oldTerm, rd)
 	}
 	t0 := time.Now()
-	var victim *node
+	var victim *localproc.Node
 	var bg sync.WaitGroup
 	defer bg.Wait()
 	switch tr.o.Mode {
 	case "kill":
-		victim = lc.byID(oldID)
+		victim = lc.Node(oldID)
 		if victim == nil {
 			return fmt.Errorf("leader %s is not one of the drill's nodes", oldID)
 		}
-		victim.signal(syscall.SIGKILL)
+		victim.Kill()
 	case "transfer":
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		bg.Add(1)
 		go func() { // the leader answers when it is done; time it by polling
 			defer bg.Done()
 			defer cancel()
-			admin.Do(tctx, http.MethodPost, httpapi.PathTransfer, httpapi.NodeRequest{}, nil)
+			admin.TransferLeadership(tctx, "")
 		}()
 	}
 	// Until another node (or a later term) leads.
@@ -382,15 +373,15 @@ func (tr *traffic) failover(ctx context.Context, lc *localCluster, admin *httpap
 		wait(ctx, 5*time.Millisecond)
 	}
 	if victim != nil {
-		if err := victim.start(); err != nil {
+		if err := victim.Restart(); err != nil {
 			return err
 		}
 	}
 	// Settled: every node's own view (GET /v1/cluster/self, no fan-out to
 	// peers) is leader or follower, with one leader.
 	if err := waitSelfSettled(ctx, tr.urls, tr.token, 30*time.Second); err != nil {
-		if victim != nil && victim.hasExited() {
-			return fmt.Errorf("%s exited after its restart (%s; log %s)", victim.id, victim.lastWords(), victim.log)
+		if victim != nil && victim.HasExited() {
+			return fmt.Errorf("%s exited after its restart (%s; log %s)", victim.ID, victim.LastWords(), victim.LogPath())
 		}
 		return fmt.Errorf("cluster did not settle: %w", err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/cluster/adminclient"
 )
 
 var admitBin string
@@ -103,16 +103,16 @@ func TestFailoverDrillExistingCluster(t *testing.T) {
 	}
 	defer lc.stop(false)
 	// Started without --fault-injection: no node serves the fault switch.
-	for _, n := range lc.nodes {
-		err := setBlocked(ctx, n, token, []string{lc.nodes[0].raftAddr})
-		var apiErr *httpapi.APIError
+	for _, n := range lc.Nodes() {
+		err := setBlocked(ctx, n, token, []string{lc.Nodes()[0].RaftAddr})
+		var apiErr *adminclient.Error
 		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
-			t.Fatalf("%s: fault switch without --fault-injection: %v, want 404", n.id, err)
+			t.Fatalf("%s: fault switch without --fault-injection: %v, want 404", n.ID, err)
 		}
 	}
 
 	o := DefaultOptions()
-	o.Cluster, o.AdminToken = lc.urls(), token
+	o.Cluster, o.AdminToken = lc.URLs(), token
 	o.Mode, o.Rounds, o.RoundTime = "transfer", 2, time.Second
 	o.Gates, o.Tickets = 8, 2000
 	o.HTMLPath = filepath.Join(t.TempDir(), "linearize.html")
@@ -126,7 +126,7 @@ func TestFailoverDrillExistingCluster(t *testing.T) {
 		t.Fatalf("report of an existing cluster: nodes %d, data dir %q", rep.Nodes, rep.DataDir)
 	}
 	// The drill leaves the cluster it borrowed running and whole.
-	if err := waitSelfSettled(ctx, lc.urls(), token, 30*time.Second); err != nil {
+	if err := waitSelfSettled(ctx, lc.URLs(), token, 30*time.Second); err != nil {
 		t.Fatalf("cluster after the drill: %v", err)
 	}
 }

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
-	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/cluster/localproc"
 )
 
 // Partition mode cuts the leader off from every peer in both directions
@@ -20,43 +19,34 @@ import (
 // setBlocked tells one node which peers (raft addresses) to block; none
 // heals it. It asks that node only: a fall-over to another node would cut
 // the wrong links.
-func setBlocked(ctx context.Context, n *node, token string, peers []string) error {
-	c, err := httpapi.NewClient(n.httpURL, token)
-	if err != nil {
-		return err
-	}
-	c.HTTP.Timeout = 5 * time.Second
-	if peers == nil {
-		peers = []string{}
-	}
-	var out httpapi.FaultsReply
-	if err := c.Do(ctx, http.MethodPost, httpapi.PathFaults, httpapi.FaultsRequest{Block: peers}, &out); err != nil {
-		return fmt.Errorf("%s: set blocked peers %v: %w", n.id, peers, err)
+func setBlocked(ctx context.Context, n *localproc.Node, token string, peers []string) error {
+	if _, err := adminAt([]string{n.HTTPURL}, token, 5*time.Second).SetFaults(ctx, peers); err != nil {
+		return fmt.Errorf("%s: set blocked peers %v: %w", n.ID, peers, err)
 	}
 	return nil
 }
 
 // isolate cuts victim off from the other nodes, both ways, all nodes told at
 // once.
-func (lc *localCluster) isolate(ctx context.Context, token string, victim *node) error {
+func (lc *localCluster) isolate(ctx context.Context, token string, victim *localproc.Node) error {
 	var others []string
-	for _, n := range lc.nodes {
+	for _, n := range lc.Nodes() {
 		if n != victim {
-			others = append(others, n.raftAddr)
+			others = append(others, n.RaftAddr)
 		}
 	}
-	return lc.eachNode(func(n *node) error {
+	return lc.eachNode(func(n *localproc.Node) error {
 		if n == victim {
 			return setBlocked(ctx, n, token, others)
 		}
-		return setBlocked(ctx, n, token, []string{victim.raftAddr})
+		return setBlocked(ctx, n, token, []string{victim.RaftAddr})
 	})
 }
 
 // heal unblocks every link of every node. A node that does not answer is
 // asked again until ctx ends: a drill must not leave a cut behind.
 func (lc *localCluster) heal(ctx context.Context, token string) error {
-	return lc.eachNode(func(n *node) error {
+	return lc.eachNode(func(n *localproc.Node) error {
 		for {
 			err := setBlocked(ctx, n, token, nil)
 			if err == nil || ctx.Err() != nil {
@@ -68,10 +58,10 @@ func (lc *localCluster) heal(ctx context.Context, token string) error {
 }
 
 // eachNode runs fn for every node in parallel and joins their errors.
-func (lc *localCluster) eachNode(fn func(*node) error) error {
-	errs := make([]error, len(lc.nodes))
+func (lc *localCluster) eachNode(fn func(*localproc.Node) error) error {
+	errs := make([]error, len(lc.Nodes()))
 	var wg sync.WaitGroup
-	for i, n := range lc.nodes {
+	for i, n := range lc.Nodes() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -90,14 +80,14 @@ func majorityLeader(ctx context.Context, lc *localCluster, token, old string, ol
 	named := map[string]int{}
 	leads := map[string]uint64{}
 	var wg sync.WaitGroup
-	for _, n := range lc.nodes {
-		if n.id == old {
+	for _, n := range lc.Nodes() {
+		if n.ID == old {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ms, err := self(ctx, n.httpURL, token, 250*time.Millisecond)
+			ms, err := self(ctx, n.HTTPURL, token, 250*time.Millisecond)
 			if err != nil || ms.Leader == "" || ms.Term <= oldTerm {
 				return
 			}
@@ -110,7 +100,7 @@ func majorityLeader(ctx context.Context, lc *localCluster, token, old string, ol
 		}()
 	}
 	wg.Wait()
-	quorum := len(lc.nodes)/2 + 1
+	quorum := len(lc.Nodes())/2 + 1
 	for l, votes := range named {
 		if t, ok := leads[l]; ok && l != old && votes >= quorum {
 			return l, t
@@ -123,7 +113,7 @@ func majorityLeader(ctx context.Context, lc *localCluster, token, old string, ol
 // majority's election, hold the cut for half a round under traffic, heal,
 // and wait until every node follows one leader again.
 func (tr *traffic) partition(ctx context.Context, lc *localCluster, oldID string, oldTerm uint64, rd *Round) (err error) {
-	victim := lc.byID(oldID)
+	victim := lc.Node(oldID)
 	if victim == nil {
 		return fmt.Errorf("leader %s is not one of the drill's nodes", oldID)
 	}
@@ -162,7 +152,7 @@ func (tr *traffic) partition(ctx context.Context, lc *localCluster, oldID string
 			}
 		}
 		if rd.StepDownMs == 0 {
-			if st, err := self(ctx, victim.httpURL, tr.token, 250*time.Millisecond); err == nil && (st.State != "leader" || st.Term > oldTerm) {
+			if st, err := self(ctx, victim.HTTPURL, tr.token, 250*time.Millisecond); err == nil && (st.State != "leader" || st.Term > oldTerm) {
 				rd.StepDownMs = ms(time.Since(t0))
 			}
 		}

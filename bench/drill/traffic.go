@@ -1,11 +1,8 @@
 package drill
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -30,7 +27,7 @@ type traffic struct {
 	gateIDs []string
 	codes   []string
 	rec     *linearize.Recorder
-	hc      *http.Client
+	nodes   []*gateapi.Client // one per URL: each attempt goes to the node the turnstile chose
 	next    atomic.Int64
 	round   atomic.Int32
 
@@ -42,8 +39,16 @@ type traffic struct {
 
 func newTraffic(o Options, urls []string, token string, gateIDs, codes []string, rec *linearize.Recorder) *traffic {
 	tp := &http.Transport{MaxIdleConnsPerHost: 4 * o.Gates, MaxConnsPerHost: 0, IdleConnTimeout: time.Minute}
-	return &traffic{o: o, urls: urls, token: token, gateIDs: gateIDs, codes: codes, rec: rec,
-		hc: &http.Client{Transport: tp, Timeout: o.Timeout}}
+	tr := &traffic{o: o, urls: urls, token: token, gateIDs: gateIDs, codes: codes, rec: rec}
+	for _, u := range urls {
+		// The gate token is the admin token here: the drill's gates are its own.
+		c, err := gateapi.NewClient(gateapi.Config{URLs: []string{u}, GateToken: token, Timeout: o.Timeout, Transport: tp})
+		if err != nil {
+			panic(err) // one URL given: cannot fail
+		}
+		tr.nodes = append(tr.nodes, c)
+	}
+	return tr
 }
 
 func (tr *traffic) start(ctx context.Context, wg *sync.WaitGroup) {
@@ -102,7 +107,6 @@ func (tr *traffic) gate(ctx context.Context, g int) {
 // scan makes the attempts of one scan, all with the same scan_id.
 func (tr *traffic) scan(ctx context.Context, st *gateState, idx int) {
 	req := gateapi.ScanRequest{Code: tr.codes[idx], Gate: tr.gateIDs[st.id], ScanID: fmt.Sprintf("g%d:%06d", st.id, st.seq), Direction: "in"}
-	body, _ := json.Marshal(req)
 	in := linearize.Input{Ticket: fmt.Sprintf("t%d", idx), ScanID: req.ScanID}
 	var c Counts
 	decided := false
@@ -114,9 +118,8 @@ func (tr *traffic) scan(ctx context.Context, st *gateState, idx int) {
 			c.Retries++
 		}
 		c.Attempts++
-		url := tr.urls[st.node]
 		call := tr.rec.Now()
-		resp, retry, err := tr.attempt(url, body)
+		resp, retry, err := tr.attempt(tr.nodes[st.node], req)
 		if err == nil {
 			tr.rec.Record(st.id, call, tr.rec.Now(), in, linearize.Output{Result: resp.Result, Reason: resp.Reason, Rescan: resp.Rescan})
 			if resp.Result == "admit" {
@@ -166,35 +169,17 @@ func (tr *traffic) endRun(st *gateState) {
 	st.runLen = 0
 }
 
-// attempt sends one request; retry says whether a turnstile would retry.
-func (tr *traffic) attempt(url string, body []byte) (gateapi.ScanResponse, bool, error) {
-	var out gateapi.ScanResponse
+// attempt sends one scan to one node; retry says whether a turnstile
+// would retry (no answer, or a 502/503/504).
+func (tr *traffic) attempt(node *gateapi.Client, req gateapi.ScanRequest) (gateapi.ScanResponse, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), tr.o.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+gateapi.PathScan, bytes.NewReader(body))
-	if err != nil {
-		return out, false, err
-	}
-	req.Header.Set("Authorization", "Bearer "+tr.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := tr.hc.Do(req)
-	if err != nil {
-		return out, true, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return out, true, err
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		if err := json.Unmarshal(b, &out); err != nil {
-			return out, false, fmt.Errorf("reply: %w", err)
-		}
-		return out, false, nil
+	out, err := node.Scan(ctx, req)
+	switch gateapi.StatusOf(err) {
+	case 0:
+		return out, err != nil, err
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
-		return out, true, fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-	default:
-		return out, false, fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+		return out, true, err
 	}
+	return out, false, err
 }

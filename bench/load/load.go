@@ -10,12 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/code"
 	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
@@ -75,7 +73,7 @@ type Result struct {
 // Run makes o.Count tickets, issues them through client, and writes each
 // code on its own line to codes (in no particular order). It stops at the
 // first failed batch.
-func Run(ctx context.Context, client *httpapi.Client, o Options, codes io.Writer, progress Progress) (Result, error) {
+func Run(ctx context.Context, client *gateapi.Client, o Options, codes io.Writer, progress Progress) (Result, error) {
 	if err := o.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -104,7 +102,7 @@ func Run(ctx context.Context, client *httpapi.Client, o Options, codes io.Writer
 				req, lines, err := makeBatch(o, key, n)
 				var out gateapi.IssueResponse
 				if err == nil {
-					err = client.Do(ctx, http.MethodPost, gateapi.PathIssue, req, &out)
+					out, err = client.Issue(ctx, req.Tickets)
 				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })

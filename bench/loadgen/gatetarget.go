@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
@@ -51,11 +49,10 @@ func NewGateTarget(ctx context.Context, cfg Config) (*GateTarget, error) {
 	}
 	token := cfg.GateToken
 	if token == "" {
-		admin, err := httpapi.NewClient(strings.Join(cfg.Cluster, ","), cfg.AdminToken)
+		admin, err := cfg.adminClient()
 		if err != nil {
 			return nil, err
 		}
-		admin.HTTP.Timeout = cfg.AdminTimeout
 		if token, err = registerGate(ctx, cfg, admin); err != nil {
 			return nil, err
 		}
@@ -290,10 +287,15 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// adminClient is the typed client for the setup calls (register the gate,
+// load tickets); scans take the fasthttp path of GateTarget.
+func (cfg Config) adminClient() (*gateapi.Client, error) {
+	return gateapi.NewClient(gateapi.Config{URLs: cfg.Cluster, AdminToken: cfg.AdminToken, Timeout: cfg.AdminTimeout})
+}
+
 // registerGate registers (or re-registers) cfg.Gate and returns its new token.
-func registerGate(ctx context.Context, cfg Config, admin *httpapi.Client) (string, error) {
-	var out gateapi.GateJSON
-	err := admin.Do(ctx, http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: cfg.Gate, Zone: cfg.Zone, Direction: "both"}, &out)
+func registerGate(ctx context.Context, cfg Config, admin *gateapi.Client) (string, error) {
+	out, err := admin.AddGate(ctx, gateapi.GateJSON{ID: cfg.Gate, Zone: cfg.Zone, Direction: gateapi.DirectionBoth})
 	if err != nil {
 		return "", fmt.Errorf("register gate %s: %w", cfg.Gate, err)
 	}

@@ -67,10 +67,7 @@ func TestOpenLoopRate(t *testing.T) {
 	// asserted: the schedule fixes the count above.
 	span := arrivals[len(arrivals)-1].Sub(arrivals[0])
 	t.Logf("750 requests arrived over %v (scheduled over 1.5s)", span)
-	t.Logf("achieved %.1f/s, sent %.1f/s for a schedule of 500/s", rep.AchievedRate, rep.SentRate)
-	if rep.AchievedRate <= 0 || rep.SentRate <= 0 {
-		t.Fatalf("achieved %.1f/s, sent %.1f/s; want rates reported", rep.AchievedRate, rep.SentRate)
-	}
+	checkRates(t, "500/s for 1.5s", rep.Stats)
 	if len(perNode) != 2 {
 		t.Fatalf("requests went to %d nodes: %v", len(perNode), perNode)
 	}
@@ -94,11 +91,13 @@ func TestOpenLoopRate(t *testing.T) {
 	if rep.NextSkip != 400 || rep.Wrapped {
 		t.Fatalf("next skip %d, wrapped %v; want 400, false", rep.NextSkip, rep.Wrapped)
 	}
-	if rep.Errors != 0 || rep.Decided != 750 || rep.Latency.P50 <= 0 || rep.Latency.Max < rep.Latency.P99 {
-		t.Fatalf("errors %d, decided %d, latency %+v", rep.Errors, rep.Decided, rep.Latency)
+	if rep.Errors != 0 || rep.Decided != 750 {
+		t.Fatalf("errors %d, decided %d", rep.Errors, rep.Decided)
 	}
+	checkLatencyShape(t, "500/s for 1.5s", rep.Latency)
+	// Progress comes once a second and the schedule alone lasts 1.5s.
 	if progress.Load() == 0 {
-		t.Fatal("no progress reported in 1.5s")
+		t.Fatal("no progress reported during a run of 1.5s or longer")
 	}
 }
 
@@ -114,12 +113,17 @@ func TestStallShowsInTail(t *testing.T) {
 		t.Fatalf("%d requests, %d errors", rep.Requests, rep.Errors)
 	}
 	l := rep.Latency
-	// 100 requests were due during the stall, waiting 200 ms down to 0.
-	if l.Max < 195 || l.P99 < 150 || l.P90 < 50 {
-		t.Fatalf("latency %+v: the 200ms stall should show in p90/p99/max", l)
-	}
-	if l.P50 > 50 {
-		t.Fatalf("p50 %.1fms: only a fifth of the requests met the stall", l.P50)
+	checkLatencyShape(t, "a 200ms stall", l)
+	// Lower bounds that hold by construction, not speed thresholds: a
+	// slower machine only adds latency. The fake holds the 150th request
+	// for the whole stall, and the other connection's next request behind
+	// it, so nothing is answered until the stall ends: the 25 requests due
+	// in its first 50 ms wait at least 150 ms from when they were due,
+	// which puts p99 (the 6th longest of 500) at 150 ms or more. Counted
+	// from when they were actually sent instead, only the two held at the
+	// server would show the stall.
+	if l.Max < 200 || l.P99 < 150 {
+		t.Fatalf("latency %+v: the 200ms stall must show in max (>= 200ms) and p99 (>= 150ms)", l)
 	}
 }
 
@@ -180,38 +184,49 @@ func TestBatchCountsScans(t *testing.T) {
 			t.Fatalf("a request carried %d scans", n)
 		}
 	}
-	if rep.AchievedRate <= 0 || rep.Admits != 500 || rep.Admits != rep.Tickets {
-		t.Fatalf("achieved %.1f scans/s, admits %d, tickets %d", rep.AchievedRate, rep.Admits, rep.Tickets)
+	checkRates(t, "batches of 10", rep.Stats)
+	if rep.Admits != 500 || rep.Admits != rep.Tickets {
+		t.Fatalf("admits %d, tickets %d", rep.Admits, rep.Tickets)
 	}
 }
 
 // The ramp stops at the first step that fails and reports the one before.
+// Whether a step holds its rate depends on the machine, so the verdicts are
+// checked against each step's numbers (checkRamp) and what is certain is
+// asserted: step 3 fails on errors, so the ramp stops there at the latest.
 func TestRampStopsAtFirstFailingStep(t *testing.T) {
 	f := startFake(t, 1)
 	// Steps of 0.5s at 100, 150, 225/s: 50 + 75 scans, then 113 of which
 	// everything past the 200th fails.
 	f.set(func(f *fakeGateAPI) { f.failAfterScans = 200 })
 	c := testConfig(f)
-	c.Ramp, c.StartRate, c.StepDuration, c.P99Bound = true, 100, 500*time.Millisecond, time.Second
+	c.Ramp, c.StartRate, c.StepDuration, c.P99Bound = true, 100, 500*time.Millisecond, time.Minute
 	rep := run(t, c)
-	if rep.Mode != "ramp" || len(rep.Steps) != 3 || rep.Stats != nil {
-		t.Fatalf("mode %s, %d steps", rep.Mode, len(rep.Steps))
+	checkRamp(t, rep, c.stepRates(), c.P99Bound)
+	if len(rep.Steps) > 3 {
+		t.Fatalf("%d steps: step 3 has 38 errors in 113 scans and must stop the ramp", len(rep.Steps))
 	}
-	for i, want := range []float64{100, 150, 225} {
-		if s := rep.Steps[i]; s.Step != i+1 || s.TargetRate != want {
-			t.Fatalf("step %d: %+v", i, s)
+	for i, s := range rep.Steps {
+		// Scans 1-50, 51-125, 126-238: the last 38 fail.
+		want, wantErrs := []int64{50, 75, 113}[i], []int64{0, 0, 38}[i]
+		if s.Scans != want || s.Errors != wantErrs || s.Decided != want-wantErrs {
+			t.Fatalf("step %d: %d scans, %d errors, %d decided; want %d, %d, %d", i+1, s.Scans, s.Errors, s.Decided, want, wantErrs, want-wantErrs)
+		}
+		// Each step scans fresh tickets: every one it scans first is admitted.
+		if wantErrs == 0 && (s.Tickets == 0 || s.Admits != s.Tickets) {
+			t.Fatalf("step %d: %d admits, %d fresh tickets", i+1, s.Admits, s.Tickets)
 		}
 	}
-	if rep.Steps[0].Verdict != "ok" || rep.Steps[1].Verdict != "ok" || !strings.HasPrefix(rep.Steps[2].Verdict, "errors") {
-		t.Fatalf("verdicts %q %q %q", rep.Steps[0].Verdict, rep.Steps[1].Verdict, rep.Steps[2].Verdict)
-	}
-	r := rep.Result
-	if r.MaxRate != 150 || r.StoppedAt != 225 || !strings.Contains(r.StoppedBy, "step 3") {
-		t.Fatalf("result %+v", r)
-	}
-	// Each step scans fresh tickets.
-	if rep.Steps[1].Tickets == 0 || rep.Steps[0].Admits+rep.Steps[1].Admits != rep.Steps[0].Tickets+rep.Steps[1].Tickets {
-		t.Fatalf("steps 1-2: %+v %+v", rep.Steps[0], rep.Steps[1])
+	if len(rep.Steps) == 3 {
+		if v := rep.Steps[2].Verdict; !strings.HasPrefix(v, "errors") {
+			t.Fatalf("step 3 verdict %q, want errors", v)
+		}
+		if r := rep.Result; r.MaxRate != 150 || r.StoppedAt != 225 {
+			t.Fatalf("result %+v; want 150/s held, stopped at 225/s", r)
+		}
+	} else {
+		t.Logf("the ramp stopped at step %d, before the errors of step 3: %s (this machine did not keep the rate)",
+			len(rep.Steps), rep.Steps[len(rep.Steps)-1].Verdict)
 	}
 	var js map[string]any
 	b, _ := json.Marshal(rep)
@@ -219,13 +234,20 @@ func TestRampStopsAtFirstFailingStep(t *testing.T) {
 		t.Fatalf("ramp JSON: %s", b)
 	}
 
-	// A server that keeps up: the ramp ends after MaxSteps.
+	// A server that keeps up, without errors: the ramp ends after MaxSteps
+	// unless a step falls short of its rate on this machine.
 	g := startFake(t, 1)
 	c = testConfig(g)
-	c.Ramp, c.StartRate, c.StepDuration, c.MaxSteps, c.P99Bound = true, 200, 200*time.Millisecond, 2, time.Second
+	c.Ramp, c.StartRate, c.StepDuration, c.MaxSteps, c.P99Bound = true, 200, 200*time.Millisecond, 2, time.Minute
 	rep = run(t, c)
-	if len(rep.Steps) != 2 || rep.Result.MaxRate != 300 || rep.Result.StoppedAt != 0 {
-		t.Fatalf("steps %d, result %+v", len(rep.Steps), rep.Result)
+	checkRamp(t, rep, c.stepRates(), c.P99Bound)
+	for i, s := range rep.Steps {
+		if want := []int64{40, 60}[i]; s.Scans != want || s.Errors != 0 || s.Decided != want {
+			t.Fatalf("step %d: %d scans, %d errors, %d decided; want %d, 0, %d", i+1, s.Scans, s.Errors, s.Decided, want, want)
+		}
+	}
+	if r := rep.Result; len(rep.Steps) == 2 && rep.Steps[1].Verdict == "ok" && r.MaxRate != 300 {
+		t.Fatalf("both steps held, result %+v; want 300/s", r)
 	}
 }
 
@@ -297,8 +319,11 @@ func TestInterrupt(t *testing.T) {
 	cancel()
 	select {
 	case r := <-done:
-		if !errors.Is(r.err, context.Canceled) || !r.rep.Interrupted || r.rep.Scans < 50 || r.rep.Scans > 5000 {
-			t.Fatalf("err %v, interrupted %v, scans %d", r.err, r.rep.Interrupted, r.rep.Scans)
+		// Stopped soon: far fewer scans than the minute's schedule of 30000
+		// (how many depends on the machine; logged).
+		t.Logf("interrupted after %d scans", r.rep.Scans)
+		if !errors.Is(r.err, context.Canceled) || !r.rep.Interrupted || r.rep.Scans < 50 || r.rep.Scans >= 30000 {
+			t.Fatalf("err %v, interrupted %v, scans %d; want canceled, interrupted, 50 <= scans < 30000", r.err, r.rep.Interrupted, r.rep.Scans)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return within 10s of the cancel")

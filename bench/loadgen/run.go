@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/admitpark/admit/bench/load"
-	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/gateapi"
 )
 
 // Run scans the gate API of cfg.Cluster: it prepares the codes (a codes
@@ -31,11 +31,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Ramp {
 		rep.Mode = "ramp"
 	}
-	admin, err := httpapi.NewClient(strings.Join(cfg.Cluster, ","), cfg.AdminToken)
+	admin, err := cfg.adminClient()
 	if err != nil {
 		return rep, err
 	}
-	admin.HTTP.Timeout = cfg.AdminTimeout
 
 	codes, loaded, err := prepareCodes(ctx, cfg, admin)
 	rep.Loaded = loaded
@@ -159,7 +158,7 @@ func (r *Runner) NextSkip() int64 { return (r.e.maxPos + 1) % int64(len(r.e.code
 func (r *Runner) Close() error { return r.e.close() }
 
 // prepareCodes reads the codes file, or issues cfg.Load tickets first.
-func prepareCodes(ctx context.Context, cfg Config, admin *httpapi.Client) ([]string, *LoadInfo, error) {
+func prepareCodes(ctx context.Context, cfg Config, admin *gateapi.Client) ([]string, *LoadInfo, error) {
 	if len(cfg.Codes) > 0 {
 		return cfg.Codes, nil, nil
 	}

@@ -14,8 +14,8 @@ import (
 // every ticket scanned is admitted exactly once, nothing fails, and the
 // rate holds.
 func TestBenchScanSmoke(t *testing.T) {
-	procs := startProcessCluster(t, 3, "tickets")
-	urls := procs[0].httpURL + "," + procs[1].httpURL + "," + procs[2].httpURL
+	lc := startProcessCluster(t, 3, "tickets")
+	urls := strings.Join(lc.URLs(), ",")
 	codes := filepath.Join(t.TempDir(), "codes.txt")
 	runCLI(t, true, "tickets", "load", "--count", "2000", "--out", codes, "--cluster", urls)
 	if b, err := os.ReadFile(codes); err != nil || strings.Count(string(b), "\n") != 2000 {

@@ -5,12 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/cluster/clustertest"
+	"github.com/admitpark/admit/cluster/localproc"
 )
 
 // runCLI runs the admit binary and returns its stdout; it fails the test
@@ -29,8 +29,9 @@ func runCLI(t *testing.T, wantOK bool, args ...string) string {
 }
 
 func TestClusterCLI(t *testing.T) {
-	procs := startProcessCluster(t, 3, "tickets")
-	urls := procs[0].httpURL + "," + procs[1].httpURL + "," + procs[2].httpURL
+	lc := startProcessCluster(t, 3, "tickets")
+	procs := lc.Nodes()
+	urls := strings.Join(lc.URLs(), ",")
 
 	out := runCLI(t, true, "cluster", "status", "--cluster", urls)
 	for _, want := range []string{"leader: ", "3 members, 3 voters (quorum 2)", "Leader", "Follower", "LAST CONTACT"} {
@@ -70,15 +71,15 @@ func TestClusterCLI(t *testing.T) {
 	}
 
 	// Remove a follower, then lose quorum: status says so plainly.
-	var removed *proc
+	var removed *localproc.Node
 	for _, p := range procs {
-		if p.id != target && removed == nil {
-			if ms, err := p.self(t.Context(), t); err == nil && ms.State == "follower" {
+		if p.ID != target && removed == nil {
+			if ms, err := self(t.Context(), lc, p); err == nil && ms.State == "follower" {
 				removed = p
 			}
 		}
 	}
-	runCLI(t, true, "cluster", "remove", removed.id, "--cluster", urls)
+	runCLI(t, true, "cluster", "remove", removed.ID, "--cluster", urls)
 	clustertest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		var st cluster.Status
 		if err := json.Unmarshal([]byte(runCLI(t, true, "cluster", "status", "--json", "--cluster", urls)), &st); err != nil {
@@ -89,12 +90,8 @@ func TestClusterCLI(t *testing.T) {
 		}
 		return nil
 	}, "2 members after remove")
-	removed.signal(syscall.SIGTERM)
-	for _, p := range procs {
-		if p.id == target {
-			p.signal(syscall.SIGKILL)
-		}
-	}
+	removed.Stop()
+	lc.Node(target).Kill()
 	clustertest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		out := runCLI(t, true, "cluster", "status", "--cluster", urls)
 		if !strings.Contains(out, "NO LEADER") {

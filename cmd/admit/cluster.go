@@ -2,38 +2,20 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/admitpark/admit/cluster"
+	"github.com/admitpark/admit/cluster/adminclient"
 	"github.com/admitpark/admit/cluster/httpapi"
 )
 
-type clusterFlags struct {
-	urls       string
-	adminToken string
-	json       bool
-	timeout    time.Duration
-}
-
-func (f *clusterFlags) client() (*httpapi.Client, error) {
-	c, err := httpapi.NewClient(f.urls, adminToken(f.adminToken))
-	if err != nil {
-		return nil, err
-	}
-	c.HTTP.Timeout = f.timeout
-	return c, nil
-}
-
 func newClusterCmd() *cobra.Command {
-	f := &clusterFlags{}
+	f := &apiFlags{}
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "Operate a running cluster: status, join, remove, transfer-leadership, snapshot",
@@ -45,7 +27,7 @@ func newClusterCmd() *cobra.Command {
 		Short: "Show every member: state, suffrage, term, indexes, last contact",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client()
+			c, err := f.admin()
 			if err != nil {
 				return err
 			}
@@ -53,11 +35,7 @@ func newClusterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), st)
-			}
-			printStatus(cmd.OutOrStdout(), st)
-			return nil
+			return f.print(cmd, st, func(w io.Writer) { printStatus(w, st) })
 		},
 	}
 
@@ -67,8 +45,9 @@ func newClusterCmd() *cobra.Command {
 		Short: "Add a node to the cluster (it must be running)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return f.post(cmd, httpapi.PathJoin, httpapi.JoinRequest{ID: args[0], RaftAddr: args[1], Nonvoter: nonvoter},
-				fmt.Sprintf("node %s joined", args[0]))
+			return f.adminCall(cmd, func(ctx context.Context, c *adminclient.Client) error {
+				return c.Join(ctx, httpapi.JoinRequest{ID: args[0], RaftAddr: args[1], Nonvoter: nonvoter})
+			}, map[string]string{"joined": args[0]}, fmt.Sprintf("node %s joined", args[0]))
 		},
 	}
 	join.Flags().BoolVar(&nonvoter, "nonvoter", false, "add as a non-voting member (replicates, does not vote)")
@@ -78,7 +57,9 @@ func newClusterCmd() *cobra.Command {
 		Short: "Remove a node from the cluster",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return f.post(cmd, httpapi.PathRemove, httpapi.NodeRequest{ID: args[0]}, fmt.Sprintf("node %s removed", args[0]))
+			return f.adminCall(cmd, func(ctx context.Context, c *adminclient.Client) error {
+				return c.Remove(ctx, args[0])
+			}, map[string]string{"removed": args[0]}, fmt.Sprintf("node %s removed", args[0]))
 		},
 	}
 
@@ -88,18 +69,17 @@ func newClusterCmd() *cobra.Command {
 		Short: "Hand leadership to another node (--to ID, or the most up-to-date follower)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				Leader string  `json:"leader"`
-				TookMs float64 `json:"took_ms"`
-			}
-			if err := f.do(cmd, httpapi.PathTransfer, httpapi.NodeRequest{ID: to}, &out); err != nil {
+			var out adminclient.TransferReply
+			err := f.adminCall(cmd, func(ctx context.Context, c *adminclient.Client) (err error) {
+				out, err = c.TransferLeadership(ctx, to)
+				return err
+			}, nil, "")
+			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "leadership transferred in %.1f ms; the leader is now %s\n", out.TookMs, orNone(out.Leader))
-			return nil
+			return f.print(cmd, out, func(w io.Writer) {
+				fmt.Fprintf(w, "leadership transferred in %.1f ms; the leader is now %s\n", out.TookMs, orNone(out.Leader))
+			})
 		},
 	}
 	transfer.Flags().StringVar(&to, "to", "", "node id to hand leadership to")
@@ -110,11 +90,11 @@ func newClusterCmd() *cobra.Command {
 		Short: "Take a snapshot now on every member (or --node ID), compacting the Raft log",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				Snapshots []cluster.SnapshotInfo `json:"snapshots"`
-				Errors    map[string]string      `json:"errors"`
-			}
-			err := f.do(cmd, httpapi.PathSnapshot, httpapi.NodeRequest{ID: node}, &out)
+			var out adminclient.SnapshotReply
+			err := f.adminCall(cmd, func(ctx context.Context, c *adminclient.Client) (err error) {
+				out, err = c.Snapshot(ctx, node)
+				return err
+			}, nil, "")
 			if err != nil && len(out.Snapshots) == 0 {
 				return err
 			}
@@ -139,45 +119,19 @@ func newClusterCmd() *cobra.Command {
 	return cmd
 }
 
-const defaultTimeout = 15 * time.Second
-
-func (f *clusterFlags) do(cmd *cobra.Command, path string, body, out any) error {
-	return f.call(cmd, http.MethodPost, path, body, out)
-}
-
-func (f *clusterFlags) call(cmd *cobra.Command, method, path string, body, out any) error {
-	c, err := f.client()
+// adminCall makes one admin call bounded by --timeout; then, unless done
+// is "", it prints reply as JSON with --json, else done.
+func (f *apiFlags) adminCall(cmd *cobra.Command, call func(context.Context, *adminclient.Client) error, reply any, done string) error {
+	c, err := f.admin()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	ctx, cancel := f.ctx(cmd)
 	defer cancel()
-	return c.Do(ctx, method, path, body, out)
-}
-
-func (f *clusterFlags) post(cmd *cobra.Command, path string, body any, done string) error {
-	var out map[string]any
-	if err := f.do(cmd, path, body, &out); err != nil {
+	if err := call(ctx, c); err != nil || done == "" {
 		return err
 	}
-	if f.json {
-		return printJSON(cmd.OutOrStdout(), out)
-	}
-	fmt.Fprintln(cmd.OutOrStdout(), done)
-	return nil
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
+	return f.print(cmd, reply, func(w io.Writer) { fmt.Fprintln(w, done) })
 }
 
 func printStatus(w io.Writer, st cluster.Status) {

@@ -8,16 +8,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/admitpark/admit/cluster"
-	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/cluster/adminclient"
+	"github.com/admitpark/admit/cluster/localproc"
+	"github.com/admitpark/admit/sales/pgserver"
 )
 
 type devFlags struct {
@@ -60,14 +61,6 @@ and restarted after --restart-delay, so you can watch it rejoin.`,
 	return cmd
 }
 
-type devNode struct {
-	id, httpURL, raftAddr, dir string
-	args                       []string
-	mu                         sync.Mutex
-	cmd                        *exec.Cmd
-	exited                     chan struct{}
-}
-
 func runDev(cmd *cobra.Command, f *devFlags) error {
 	if f.nodes < 1 || f.nodes > 9 {
 		return fmt.Errorf("--nodes %d: use 1 to 9", f.nodes)
@@ -89,72 +82,46 @@ func runDev(cmd *cobra.Command, f *devFlags) error {
 	if err != nil {
 		return err
 	}
+	ctx, stop := signalContext()
+	defer stop()
 
-	nodes := make([]*devNode, f.nodes)
-	var urls []string
-	for i := range nodes {
-		n := &devNode{
-			id:       fmt.Sprintf("n%d", i+1),
-			httpURL:  fmt.Sprintf("http://%s:%d", f.host, f.httpBase+i),
-			raftAddr: fmt.Sprintf("%s:%d", f.host, f.raftBase+i),
-		}
-		n.dir = filepath.Join(f.dataDir, n.id)
-		n.args = []string{"node", "--id", n.id, "--data-dir", n.dir, "--raft-addr", n.raftAddr,
-			"--http-addr", strings.TrimPrefix(n.httpURL, "http://")}
-		if i == 0 {
-			n.args = append(n.args, "--bootstrap")
-		} else {
-			n.args = append(n.args, "--join", nodes[0].httpURL)
-		}
-		nodes[i] = n
-		urls = append(urls, n.httpURL)
-	}
-	clusterURLs := strings.Join(urls, ",")
-	client, err := httpapi.NewClient(clusterURLs, token)
+	ccfg := localproc.DefaultClusterConfig(exe, token)
+	ccfg.Nodes, ccfg.DataDir, ccfg.Host, ccfg.HTTPPort, ccfg.RaftPort = f.nodes, f.dataDir, f.host, f.httpBase, f.raftBase
+	ccfg.NodeArgs = nil                      // the nodes log at info level to <data-dir>/n<i>/node.log
+	ccfg.ParentDeathSignal = syscall.SIGTERM // if dev itself dies, its nodes shut down cleanly
+	ccfg.SettleTimeout = 30 * time.Second
+	lc, err := localproc.StartCluster(ctx, ccfg)
 	if err != nil {
 		return err
 	}
-	client.HTTP.Timeout = 2 * time.Second
-
-	ctx, stop := signalContext()
-	defer stop()
-	var wg sync.WaitGroup // supervisors, one per node
-	defer func() {
-		stop()
-		wg.Wait()
-	}()
-
-	env := append(os.Environ(), "ADMIT_ADMIN_TOKEN="+token)
-	// All at once: joiners retry until n1 is up, and a restarted cluster
-	// needs a quorum of its members before any of them is ready.
+	nodes := lc.Nodes()
+	clusterURLs := strings.Join(lc.URLs(), ",")
+	procs := make([]*localproc.Process, 0, len(nodes)+1) // supervised, stopped in reverse
 	for _, n := range nodes {
-		if err := os.MkdirAll(n.dir, 0o750); err != nil {
-			return err
-		}
-		if err := n.start(exe, env); err != nil {
-			return err
-		}
+		procs = append(procs, n.Process)
 	}
-	if err := waitVoters(ctx, client, f.nodes, 30*time.Second); err != nil {
-		return fmt.Errorf("cluster did not form (logs in %s/*/node.log): %w", f.dataDir, err)
-	}
+	var pg *pgserver.Server
+	defer func() {
+		for i := len(procs) - 1; i >= 0; i-- { // sales first, then the cluster
+			procs[i].Stop()
+		}
+		if pg != nil {
+			pg.Stop()
+		}
+	}()
 	var salesLines []string
 	if f.sales {
-		pg, sales, lines, err := startDevSales(ctx, f, exe, env, clusterURLs, token)
-		if err != nil {
+		env := append(os.Environ(), "ADMIT_ADMIN_TOKEN="+token)
+		var sales *localproc.Process
+		if pg, sales, salesLines, err = startDevSales(ctx, f, exe, env, clusterURLs, token); err != nil {
 			return err
 		}
-		defer pg.Stop()
-		nodes = append(nodes, sales)
-		salesLines = lines
+		procs = append(procs, sales)
 	}
 
 	fmt.Fprintf(out, "\nadmit dev: %d-node cluster is up (data in %s, Ctrl-C stops it)\n\n", f.nodes, f.dataDir)
 	for _, n := range nodes {
-		if n.raftAddr == "" {
-			continue
-		}
-		fmt.Fprintf(out, "  %s  http %s  raft %s  pid %d  log %s\n", n.id, n.httpURL, n.raftAddr, n.pid(), filepath.Join(n.dir, "node.log"))
+		fmt.Fprintf(out, "  %s  http %s  raft %s  pid %d  log %s\n", n.ID, n.HTTPURL, n.RaftAddr, n.Pid(), n.LogPath())
 	}
 	for _, l := range salesLines {
 		fmt.Fprintln(out, l)
@@ -167,123 +134,54 @@ func runDev(cmd *cobra.Command, f *devFlags) error {
 	}
 	fmt.Fprintf(out, "  ./bin/admit tickets load --count 100000 --out codes.txt\n")
 	fmt.Fprintf(out, "  ./bin/admit scan \"$(head -1 codes.txt)\" --gate north-1     # ADMIT; run it again: DENY already_used\n")
-	fmt.Fprintf(out, "  curl -s %s/metrics | grep ^admit_\n", nodes[0].httpURL)
+	fmt.Fprintf(out, "  curl -s %s/metrics | grep ^admit_\n", nodes[0].HTTPURL)
 	fmt.Fprintf(out, "  kill -9 <pid of the leader>    # watch a new leader take over below\n\n")
 
-	deaths := make(chan string, len(nodes))
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n.supervise(ctx, out, exe, env, f.restartDelay, deaths)
-		}()
+	deaths := make(chan string, len(procs))
+	sup := localproc.NewSupervisor(localproc.SupervisorConfig{RestartDelay: f.restartDelay,
+		OnEvent: func(ctx context.Context, ev localproc.Event) { printDevEvent(ctx, out, f.restartDelay, ev, deaths) }})
+	for _, p := range procs {
+		sup.Watch(p)
 	}
+	var wg sync.WaitGroup // the leader watcher
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		watchLeader(ctx, out, nodes[:f.nodes], token, deaths)
+		watchLeader(ctx, out, lc.Admin().WithTimeout(200*time.Millisecond), deaths)
 	}()
 	<-ctx.Done()
+	sup.Close()
+	wg.Wait()
 	fmt.Fprintln(out, "\nstopping all nodes...")
-	for i := len(nodes) - 1; i >= 0; i-- { // sales first, then the cluster
-		nodes[i].terminate()
-	}
 	return nil
 }
 
-func (n *devNode) start(exe string, env []string) error {
-	logf, err := os.OpenFile(filepath.Join(n.dir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return err
-	}
-	c := exec.Command(exe, n.args...)
-	c.Env = env
-	c.Stdout, c.Stderr = logf, logf
-	c.SysProcAttr = childProcAttr()
-	if err := c.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start %s: %w", n.id, err)
-	}
-	exited := make(chan struct{})
-	n.mu.Lock()
-	n.cmd, n.exited = c, exited
-	n.mu.Unlock()
-	go func() { // ends when the child does; supervise and terminate wait on it
-		c.Wait()
-		logf.Close()
-		close(exited)
-	}()
-	return nil
-}
-
-func (n *devNode) pid() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.cmd.Process.Pid
-}
-
-// supervise reports a node that died and restarts it after delay.
-func (n *devNode) supervise(ctx context.Context, out io.Writer, exe string, env []string, delay time.Duration, deaths chan<- string) {
-	for {
-		n.mu.Lock()
-		c, exited := n.cmd, n.exited
-		n.mu.Unlock()
+// printDevEvent reports a process that died or was restarted, and tells
+// the leader watcher of a death.
+func printDevEvent(ctx context.Context, out io.Writer, delay time.Duration, ev localproc.Event, deaths chan<- string) {
+	name := ev.Process.Name()
+	switch ev.Kind {
+	case localproc.Exited:
 		select {
-		case <-ctx.Done():
-			return
-		case <-exited:
-		}
-		select {
-		case deaths <- n.id:
+		case deaths <- name:
 		case <-ctx.Done():
 			return
 		}
-		fmt.Fprintf(out, "%s  %s (pid %d) exited: %v\n", stamp(), n.id, c.Process.Pid, c.ProcessState)
+		fmt.Fprintf(out, "%s  %s (pid %d) exited: %v\n", stamp(), name, ev.Pid, ev.State)
 		if delay <= 0 {
-			fmt.Fprintf(out, "%s  restart it with: %s %s\n", stamp(), exe, strings.Join(n.args, " "))
-			return
+			fmt.Fprintf(out, "%s  restart it with: %s\n", stamp(), ev.Process.CommandLine())
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		if err := n.start(exe, env); err != nil {
-			fmt.Fprintf(out, "%s  restart %s failed: %v\n", stamp(), n.id, err)
-			return
-		}
-		fmt.Fprintf(out, "%s  %s restarted from its data dir (pid %d)\n", stamp(), n.id, n.pid())
-	}
-}
-
-// terminate sends SIGTERM and waits; SIGKILL after 10 s.
-func (n *devNode) terminate() {
-	n.mu.Lock()
-	c, exited := n.cmd, n.exited
-	n.mu.Unlock()
-	select {
-	case <-exited:
-		return
-	default:
-	}
-	terminateProcess(c.Process)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		c.Process.Kill()
-		<-exited
+	case localproc.Restarted:
+		fmt.Fprintf(out, "%s  %s restarted from its data dir (pid %d)\n", stamp(), name, ev.Pid)
+	case localproc.RestartFailed:
+		fmt.Fprintf(out, "%s  restart %s failed: %v\n", stamp(), name, ev.Err)
 	}
 }
 
 // watchLeader prints leader changes. It asks every node for its own view
 // (a node that just restarted knows no leader yet, which says nothing of the
 // cluster), and times a failover from the moment the leader's process died.
-func watchLeader(ctx context.Context, out io.Writer, nodes []*devNode, token string, deaths <-chan string) {
-	clients := make([]*httpapi.Client, len(nodes))
-	for i, n := range nodes {
-		clients[i], _ = httpapi.NewClient(n.httpURL, token)
-		clients[i].HTTP.Timeout = 200 * time.Millisecond
-	}
+func watchLeader(ctx context.Context, out io.Writer, admin *adminclient.Client, deaths <-chan string) {
 	var leader string
 	var lostAt time.Time
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -301,7 +199,7 @@ func watchLeader(ctx context.Context, out io.Writer, nodes []*devNode, token str
 			continue
 		case <-tick.C:
 		}
-		now := currentLeader(ctx, clients)
+		now, _, _ := admin.Leader(ctx)
 		if now == "" || now == leader {
 			continue
 		}
@@ -312,57 +210,6 @@ func watchLeader(ctx context.Context, out io.Writer, nodes []*devNode, token str
 			fmt.Fprintf(out, "%s  leader is %s\n", stamp(), now)
 		}
 		leader = now
-	}
-}
-
-// currentLeader returns the node that says it leads, in the highest term.
-func currentLeader(ctx context.Context, clients []*httpapi.Client) string {
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	var best cluster.MemberStatus
-	for _, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var ms cluster.MemberStatus
-			if c.Do(ctx, "GET", httpapi.PathLocalState, nil, &ms) != nil || ms.State != "leader" {
-				return
-			}
-			mu.Lock()
-			if ms.Term > best.Term {
-				best = ms
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return best.ID
-}
-
-func stamp() string { return time.Now().Format("15:04:05.000") }
-
-func waitVoters(ctx context.Context, client *httpapi.Client, n int, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		st, err := client.Status(ctx)
-		if err == nil {
-			voters := 0
-			for _, m := range st.Members {
-				if m.Suffrage == "voter" && m.State != "unreachable" {
-					voters++
-				}
-			}
-			if voters == n && st.Leader != "" {
-				return nil
-			}
-			err = fmt.Errorf("%d of %d voters up, leader %q", voters, n, st.Leader)
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }
 

@@ -6,17 +6,21 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
-	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/cluster/localproc"
 	"github.com/admitpark/admit/sales/db"
+	"github.com/admitpark/admit/sales/demo"
 	"github.com/admitpark/admit/sales/pgserver"
+	"github.com/admitpark/admit/sales/salesclient"
 )
 
 // startDevSales starts a PostgreSQL kept in <data-dir>/pg, migrates it,
 // creates the first admin, and starts `admit sales` as a supervised child.
 // It returns lines to print.
-func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, clusterURLs, token string) (*pgserver.Server, *devNode, []string, error) {
+func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, clusterURLs, token string) (*pgserver.Server, *localproc.Process, []string, error) {
 	pgcfg := pgserver.DefaultConfig(filepath.Join(f.dataDir, "pg"))
 	pgcfg.Port = f.pgPort
 	pgcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -24,7 +28,7 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("start PostgreSQL (make deps installs it): %w", err)
 	}
-	fail := func(err error) (*pgserver.Server, *devNode, []string, error) {
+	fail := func(err error) (*pgserver.Server, *localproc.Process, []string, error) {
 		pg.Stop()
 		return nil, nil, nil, err
 	}
@@ -45,7 +49,7 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 	if err != nil {
 		return fail(err)
 	}
-	demo, err := setupDemo(ctx, dsn)
+	created, err := demo.Setup(ctx, dsn)
 	if err != nil {
 		return fail(err)
 	}
@@ -62,64 +66,46 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 		return fail(err)
 	}
 	url := fmt.Sprintf("http://%s:%d", f.host, f.salesPort)
-	n := &devNode{id: "sales", httpURL: url, dir: dir, args: []string{"sales",
-		"--pg-dsn", dsn, "--http-addr", fmt.Sprintf("%s:%d", f.host, f.salesPort),
-		"--cluster", clusterURLs, "--cluster-token", token,
-		"--secret-file", filepath.Join(f.dataDir, "sales-secret"), "--test-payments", "--sync"}}
-	if err := n.start(exe, env); err != nil {
+	n, err := localproc.Start(localproc.Config{Name: "sales", Bin: exe, Env: env, LogPath: filepath.Join(dir, "node.log"),
+		ParentDeathSignal: syscall.SIGTERM, Args: []string{"sales",
+			"--pg-dsn", dsn, "--http-addr", fmt.Sprintf("%s:%d", f.host, f.salesPort),
+			"--cluster", clusterURLs, "--cluster-token", token,
+			"--secret-file", filepath.Join(f.dataDir, "sales-secret"), "--test-payments", "--sync"}})
+	if err != nil {
 		return fail(err)
 	}
-	if err := waitHealthy(ctx, url, 30*time.Second); err != nil {
-		n.terminate()
-		return fail(fmt.Errorf("sales did not start (see %s): %w", filepath.Join(dir, "node.log"), err))
+	client, err := salesclient.New(salesclient.DefaultConfig(url))
+	if err != nil {
+		n.Stop()
+		return fail(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = client.WaitReady(wctx, 100*time.Millisecond)
+	cancel()
+	if err != nil {
+		n.Stop()
+		return fail(fmt.Errorf("sales did not start (see %s): %w", n.LogPath(), err))
 	}
 	lines := []string{
-		fmt.Sprintf("  sales  http %s  pid %d  log %s", url, n.pid(), filepath.Join(dir, "node.log")),
+		fmt.Sprintf("  sales  http %s  pid %d  log %s", url, n.Pid(), n.LogPath()),
 		fmt.Sprintf("  postgres  %s  (data in %s)", dsn, pgcfg.Dir),
-		fmt.Sprintf("  sales admin: user admin, one-time password %s (in %s; change it at POST /v1/me/password)", string(trimNL(password)), passwordFile),
-		fmt.Sprintf("  demo park %q: zones main and coaster, gates north-1, north-2, coaster-1, window window-1,", demoPark),
-		fmt.Sprintf("    products adult-day, child-day, day-pass, annual, family-4; cashier %q password %q", demoCashier, demoCashierPassword),
+		fmt.Sprintf("  sales admin: user admin, one-time password %s (in %s; change it at POST /v1/me/password)", strings.TrimRight(string(password), "\r\n"), passwordFile),
+		fmt.Sprintf("  demo park %q: zones main and coaster, gates north-1, north-2, coaster-1, window %s,", demo.Park, demo.Window),
+		fmt.Sprintf("    products adult-day, child-day, day-pass, annual, family-4; cashier %q password %q", demo.Cashier, demo.CashierPassword),
 	}
-	if demo {
-		id, code, err := sellSample(ctx, url)
+	if created {
+		id, code, err := demo.SellSample(ctx, client)
 		if err != nil {
 			lines = append(lines, "  (selling a sample ticket failed: "+err.Error()+")")
 		} else {
 			lines = append(lines,
-				"  a sample ticket was just sold at window-1 for cash; scan it at a gate (twice: admit, then already_used):",
+				fmt.Sprintf("  a sample ticket was just sold at %s for cash; scan it at a gate (twice: admit, then already_used):", demo.Window),
 				fmt.Sprintf("    ./bin/admit scan '%s' --gate north-1", code),
 				"  and see its entry in sales:",
 				fmt.Sprintf("    T=$(curl -s %s/v1/login -d '{\"username\":\"%s\",\"password\":\"%s\"}' | grep -o '\"token\": *\"[^\"]*\"' | cut -d'\"' -f4)",
-					url, demoCashier, demoCashierPassword),
+					url, demo.Cashier, demo.CashierPassword),
 				fmt.Sprintf("    curl -s %s/v1/tickets/%s -H \"Authorization: Bearer $T\"", url, id))
 		}
 	}
 	return pg, n, lines, nil
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-func waitHealthy(ctx context.Context, url string, timeout time.Duration) error {
-	client, err := httpapi.NewClient(url, "")
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		err := client.Do(ctx, "GET", "/readyz", nil, nil)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -75,7 +74,7 @@ history. Exits non-zero on a double entry or a failed check.`,
 				o.Binary = exe
 			}
 			if !asJSON && isTerminal(os.Stderr) {
-				o.Progress = func(s string) { fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05.000"), s) }
+				o.Progress = func(s string) { fmt.Fprintf(os.Stderr, "%s  %s\n", stamp(), s) }
 			}
 			ctx, stop := signalContext()
 			defer stop()
@@ -154,9 +153,4 @@ func printDrill(w interface{ Write([]byte) (int, error) }, r *drill.Report) {
 	for _, e := range r.DoubleExample {
 		fmt.Fprintf(w, "  double entry: %s\n", e)
 	}
-}
-
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/http"
-	"net/url"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -13,24 +13,6 @@ import (
 	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/spf13/cobra"
 )
-
-// apiFlags are the flags every command that calls a node takes.
-type apiFlags = clusterFlags
-
-func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.urls, "cluster", envOr("ADMIT_CLUSTER", "http://127.0.0.1:7101"), "HTTP URL of any node; comma-separate several to try in turn (default $ADMIT_CLUSTER)")
-	pf.StringVar(&f.adminToken, "admin-token", "", "admin token (default $ADMIT_ADMIN_TOKEN)")
-	pf.BoolVar(&f.json, "json", false, "print JSON")
-	pf.DurationVar(&f.timeout, "timeout", defaultTimeout, "how long to wait for an answer")
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
 
 func newGateCmd() *cobra.Command {
 	f := &apiFlags{}
@@ -44,14 +26,16 @@ func newGateCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var out gateapi.GateJSON
-			if err := f.call(cmd, http.MethodPost, gateapi.PathGates, g, &out); err != nil {
+			err := f.gateCall(cmd, "", func(ctx context.Context, c *gateapi.Client) (err error) {
+				out, err = c.AddGate(ctx, g)
+				return err
+			})
+			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "gate %s added in zone %s (direction %s)\ntoken, shown only now: %s\n", out.ID, out.Zone, out.Direction, out.Token)
-			return nil
+			return f.print(cmd, out, func(w io.Writer) {
+				fmt.Fprintf(w, "gate %s added in zone %s (direction %s)\ntoken, shown only now: %s\n", out.ID, out.Zone, out.Direction, out.Token)
+			})
 		},
 	}
 	add.Flags().StringVar(&g.ID, "id", "", "gate id, e.g. north-1 (required)")
@@ -64,21 +48,22 @@ func newGateCmd() *cobra.Command {
 		Short: "List gates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				Gates []gateapi.GateJSON `json:"gates"`
-			}
-			if err := f.call(cmd, http.MethodGet, gateapi.PathGates, nil, &out); err != nil {
+			var out gateapi.GatesResponse
+			err := f.gateCall(cmd, "", func(ctx context.Context, c *gateapi.Client) (err error) {
+				out.Gates, err = c.Gates(ctx)
+				return err
+			})
+			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "GATE\tZONE\tDIRECTION")
-			for _, g := range out.Gates {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", g.ID, g.Zone, g.Direction)
-			}
-			return w.Flush()
+			return f.print(cmd, out, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "GATE\tZONE\tDIRECTION")
+				for _, g := range out.Gates {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", g.ID, g.Zone, g.Direction)
+				}
+				tw.Flush()
+			})
 		},
 	}
 	remove := &cobra.Command{
@@ -86,7 +71,8 @@ func newGateCmd() *cobra.Command {
 		Short: "Remove a gate; its token stops working",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.call(cmd, http.MethodDelete, gateapi.PathGates+"/"+url.PathEscape(args[0]), nil, nil); err != nil {
+			err := f.gateCall(cmd, "", func(ctx context.Context, c *gateapi.Client) error { return c.RemoveGate(ctx, args[0]) })
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "gate %s removed\n", args[0])
@@ -107,7 +93,8 @@ func newZoneCmd() *cobra.Command {
 		Short: "Create or change a zone's cap and warning level",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.call(cmd, http.MethodPost, gateapi.PathZones, z, nil); err != nil {
+			err := f.gateCall(cmd, "", func(ctx context.Context, c *gateapi.Client) error { return c.SetZone(ctx, z) })
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "zone %s: cap %d, warn %d (0 = none)\n", z.ID, z.Cap, z.Warn)
@@ -123,21 +110,22 @@ func newZoneCmd() *cobra.Command {
 		Short: "List zones with their occupancy",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				Zones []gateapi.ZoneJSON `json:"zones"`
-			}
-			if err := f.call(cmd, http.MethodGet, gateapi.PathZones, nil, &out); err != nil {
+			var out gateapi.ZonesResponse
+			err := f.gateCall(cmd, "", func(ctx context.Context, c *gateapi.Client) (err error) {
+				out.Zones, err = c.Zones(ctx)
+				return err
+			})
+			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ZONE\tINSIDE\tCAP\tWARN")
-			for _, z := range out.Zones {
-				fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", z.ID, z.Occupancy, z.Cap, z.Warn)
-			}
-			return w.Flush()
+			return f.print(cmd, out, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ZONE\tINSIDE\tCAP\tWARN")
+				for _, z := range out.Zones {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", z.ID, z.Occupancy, z.Cap, z.Warn)
+				}
+				tw.Flush()
+			})
 		},
 	}
 	cmd.AddCommand(set, list)
@@ -159,22 +147,19 @@ func newScanCmd() *cobra.Command {
 				rand.Read(raw)
 				req.ScanID = "cli-" + hex.EncodeToString(raw)
 			}
-			token := gateToken
-			if token == "" {
-				token = os.Getenv("ADMIT_GATE_TOKEN")
-			}
-			if token != "" {
-				f.adminToken = token // the gate's own token instead of the admin's
+			if gateToken == "" {
+				gateToken = os.Getenv("ADMIT_GATE_TOKEN")
 			}
 			var out gateapi.ScanResponse
-			if err := f.call(cmd, http.MethodPost, gateapi.PathScan, req, &out); err != nil {
+			// The gate's own token, when given, instead of the admin's.
+			err := f.gateCall(cmd, gateToken, func(ctx context.Context, c *gateapi.Client) (err error) {
+				out, err = c.Scan(ctx, req)
+				return err
+			})
+			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			printDecision(cmd, out)
-			return nil
+			return f.print(cmd, out, func(w io.Writer) { printDecision(w, out) })
 		},
 	}
 	addAPIFlags(cmd, f)
@@ -187,8 +172,18 @@ func newScanCmd() *cobra.Command {
 	return cmd
 }
 
-func printDecision(cmd *cobra.Command, d gateapi.ScanResponse) {
-	w := cmd.OutOrStdout()
+// gateCall makes one gate API call bounded by --timeout.
+func (f *apiFlags) gateCall(cmd *cobra.Command, gateToken string, call func(context.Context, *gateapi.Client) error) error {
+	c, err := f.gates(gateToken)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := f.ctx(cmd)
+	defer cancel()
+	return call(ctx, c)
+}
+
+func printDecision(w io.Writer, d gateapi.ScanResponse) {
 	entries := fmt.Sprintf("%d/%d", d.EntriesUsed, d.EntriesAllowed)
 	if d.EntriesAllowed == 0 {
 		entries = fmt.Sprintf("%d/unlimited", d.EntriesUsed)

@@ -1,16 +1,15 @@
 // Command admit is the one binary of the admit ticketing system: cluster
-// nodes, operations, and (later) sales, sync, drills and benchmarks. Each
-// subcommand wires packages together; the logic lives in the packages.
+// nodes, the sales service, sync, operations (cluster, gates, zones,
+// tickets, scans), a local park for trying it out (dev), drills and
+// benchmarks. Each subcommand wires packages together and prints; the
+// logic lives in the packages.
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -68,17 +67,4 @@ func (g *globalFlags) logger() (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: use text or json", g.logFormat)
 	}
-}
-
-// signalContext is cancelled by SIGINT or SIGTERM.
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-}
-
-// adminToken returns the flag's value or ADMIT_ADMIN_TOKEN.
-func adminToken(flag string) string {
-	if flag != "" {
-		return flag
-	}
-	return os.Getenv("ADMIT_ADMIN_TOKEN")
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -16,8 +15,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/admitpark/admit/cluster"
+	"github.com/admitpark/admit/cluster/adminclient"
 	"github.com/admitpark/admit/cluster/countersm"
 	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/cluster/join"
 	"github.com/admitpark/admit/validator/fsm"
 	"github.com/admitpark/admit/validator/gate"
 )
@@ -176,7 +177,7 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			joinLoop(ctx, log, f.join, f.adminToken, f.id, node.RaftAddr())
+			joinCluster(ctx, log, f, node.RaftAddr())
 		}()
 	case hasState:
 		log.Info("restarted from existing state; rejoining the cluster", "data_dir", f.dataDir)
@@ -189,7 +190,7 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			joinLoop(ctx, log, f.join, f.adminToken, f.id, node.RaftAddr())
+			joinCluster(ctx, log, f, node.RaftAddr())
 		}()
 	default:
 		log.Warn("new node with neither --bootstrap nor --join: waiting to be added with 'admit cluster join'")
@@ -200,36 +201,24 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 	return nil
 }
 
-// joinLoop asks the cluster to add this node until it succeeds or ctx ends;
-// the cluster may still be electing a leader when the node starts.
-func joinLoop(ctx context.Context, log *slog.Logger, urls, token, id, raftAddr string) {
-	client, err := httpapi.NewClient(urls, token)
+// joinCluster asks the cluster at --join to add this node until it does,
+// the cluster refuses, or ctx ends (package cluster/join has the policy).
+func joinCluster(ctx context.Context, log *slog.Logger, f *nodeFlags, raftAddr string) {
+	cfg := join.DefaultConfig()
+	cfg.AdminToken, cfg.ID, cfg.RaftAddr, cfg.Logger = f.adminToken, f.id, raftAddr, log
+	urls, err := adminclient.ParseURLs(f.join)
 	if err != nil {
 		log.Error("cannot join", "err", err)
 		return
 	}
-	req := httpapi.JoinRequest{ID: id, RaftAddr: raftAddr}
-	backoff := 100 * time.Millisecond
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := client.Do(cctx, http.MethodPost, httpapi.PathJoin, req, nil)
-		cancel()
-		if err == nil {
-			log.Info("joined the cluster", "via", urls)
-			return
-		}
-		var apiErr *httpapi.APIError
-		if errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden || apiErr.Status == http.StatusBadRequest) {
-			log.Error("join refused; fix the flags and restart", "err", err)
-			return
-		}
-		log.Warn("join failed; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	cfg.URLs = urls
+	switch err := join.Join(ctx, cfg); {
+	case err == nil:
+		log.Info("joined the cluster", "via", f.join)
+	case errors.Is(err, join.ErrRefused):
+		log.Error("join refused; fix the flags and restart", "err", err)
+	case ctx.Err() == nil:
+		log.Error("cannot join", "err", err)
 	}
 }
 

@@ -4,22 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/cluster/countersm"
-	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/cluster/localproc"
+	"github.com/admitpark/admit/internal/httpclient"
 )
 
 var admitBin string
@@ -44,131 +42,60 @@ func TestMain(m *testing.M) {
 
 const testToken = "process-test-token"
 
-// proc is one real `admit node` process.
-type proc struct {
-	id, httpURL, raftAddr, dir, log string
-	args                            []string
-	cmd                             *exec.Cmd
-	exited                          chan struct{}
-}
-
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := localproc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
-func (p *proc) start(t *testing.T) {
+// counterClient calls the counter state machine's routes on one node.
+func counterClient(n *localproc.Node) *httpclient.Client {
+	return &httpclient.Client{URLs: []string{n.HTTPURL}, BearerToken: testToken, HTTP: &http.Client{Timeout: 2 * time.Second}}
+}
+
+// self asks one node for its own view.
+func self(ctx context.Context, c *localproc.Cluster, n *localproc.Node) (cluster.MemberStatus, error) {
+	return c.Admin().At(n.HTTPURL).WithTimeout(2 * time.Second).Self(ctx)
+}
+
+// startProcessCluster starts n real `admit node` processes running the
+// state machine sm and waits until they form a cluster; they are stopped
+// when the test ends, and their logs shown when it failed.
+func startProcessCluster(t *testing.T, n int, sm string) *localproc.Cluster {
 	t.Helper()
-	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	base := t.TempDir()
+	cfg := localproc.DefaultClusterConfig(admitBin, testToken)
+	cfg.Nodes, cfg.DataDir, cfg.LogDir, cfg.SettleTimeout = n, base, base, 30*time.Second
+	cfg.NodeArgs = append(cfg.NodeArgs, "--state-machine", sm)
+	c, err := localproc.StartCluster(t.Context(), cfg)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%d node processes to form a cluster: %v", n, err)
 	}
-	p.cmd = exec.Command(admitBin, p.args...)
-	p.cmd.Env = append(os.Environ(), "ADMIT_ADMIN_TOKEN="+testToken)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p.exited = make(chan struct{})
-	go func(c *exec.Cmd, done chan struct{}) {
-		c.Wait()
-		logf.Close()
-		close(done)
-	}(p.cmd, p.exited)
-}
-
-func (p *proc) signal(sig syscall.Signal) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(sig)
-	<-p.exited
-}
-
-func (p *proc) client(t *testing.T) *httpapi.Client {
-	c, err := httpapi.NewClient(p.httpURL, testToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.HTTP.Timeout = 2 * time.Second
+	t.Cleanup(func() {
+		c.Stop(true)
+		if t.Failed() {
+			t.Logf("node logs (last lines):\n%s", c.Tail(25))
+		}
+	})
 	return c
 }
 
-func (p *proc) self(ctx context.Context, t *testing.T) (cluster.MemberStatus, error) {
-	var ms cluster.MemberStatus
-	err := p.client(t).Do(ctx, http.MethodGet, httpapi.PathLocalState, nil, &ms)
-	return ms, err
-}
-
-func startProcessCluster(t *testing.T, n int, sm string) []*proc {
-	t.Helper()
-	base := t.TempDir()
-	procs := make([]*proc, n)
-	for i := range procs {
-		p := &proc{id: fmt.Sprintf("n%d", i+1), httpURL: "http://" + freePort(t), raftAddr: freePort(t)}
-		p.dir = filepath.Join(base, p.id)
-		p.log = filepath.Join(base, p.id+".log")
-		p.args = []string{"node", "--id", p.id, "--data-dir", p.dir, "--raft-addr", p.raftAddr,
-			"--http-addr", strings.TrimPrefix(p.httpURL, "http://"), "--log-level", "warn", "--state-machine", sm}
-		if i == 0 {
-			p.args = append(p.args, "--bootstrap")
-		} else {
-			p.args = append(p.args, "--join", procs[0].httpURL)
-		}
-		procs[i] = p
-		p.start(t)
-	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			p.signal(syscall.SIGTERM)
-		}
-		if t.Failed() {
-			for _, p := range procs {
-				b, _ := os.ReadFile(p.log)
-				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-				t.Logf("--- %s log (last lines) ---\n%s", p.id, strings.Join(lines[max(0, len(lines)-25):], "\n"))
-			}
-		}
-	})
-	clustertest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
-		st, err := procs[0].client(t).Status(context.Background())
-		if err != nil {
-			return err
-		}
-		up := 0
-		for _, m := range st.Members {
-			if m.State == "leader" || m.State == "follower" {
-				up++
-			}
-		}
-		if up != n || st.Leader == "" {
-			return fmt.Errorf("%d of %d members up, leader %q", up, n, st.Leader)
-		}
-		return nil
-	}, "%d node processes to form a cluster", n)
-	return procs
-}
-
-func leaderProc(t *testing.T, procs []*proc) (*proc, error) {
-	var best *proc
-	var term uint64
-	for _, p := range procs {
-		ms, err := p.self(context.Background(), t)
-		if err == nil && ms.State == "leader" && ms.Term >= term {
-			best, term = p, ms.Term
-		}
-	}
-	if best == nil {
+func leaderProc(c *localproc.Cluster) (*localproc.Node, error) {
+	id, _, _ := c.Admin().WithTimeout(2 * time.Second).Leader(context.Background())
+	if id == "" {
 		return nil, errors.New("no process says it leads")
 	}
-	return best, nil
+	return c.Node(id), nil
+}
+
+func restart(t *testing.T, n *localproc.Node) {
+	t.Helper()
+	if err := n.Restart(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestSIGKILLRestartRejoins kills real node processes with SIGKILL under
@@ -176,7 +103,8 @@ func leaderProc(t *testing.T, procs []*proc) (*proc, error) {
 // that every acknowledged command survives, nothing is applied twice, and
 // the restarted node converges with the others.
 func TestSIGKILLRestartRejoins(t *testing.T) {
-	procs := startProcessCluster(t, 3, "counter")
+	lc := startProcessCluster(t, 3, "counter")
+	procs := lc.Nodes()
 
 	var next atomic.Uint64
 	var mu sync.Mutex
@@ -194,7 +122,7 @@ func TestSIGKILLRestartRejoins(t *testing.T) {
 				default:
 				}
 				op := next.Add(1)
-				c := procs[i%len(procs)].client(t)
+				c := counterClient(procs[i%len(procs)])
 				var out map[string]int64
 				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 				err := c.Do(ctx, http.MethodPost, "/v1/counter/add", map[string]any{"op": op, "delta": 1}, &out)
@@ -220,15 +148,15 @@ func TestSIGKILLRestartRejoins(t *testing.T) {
 	ackedNow := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 
 	waitAcked(150)
-	leader, err := leaderProc(t, procs)
+	leader, err := leaderProc(lc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	killedAt := time.Now()
-	leader.signal(syscall.SIGKILL)
-	var newLeader *proc
+	leader.Kill()
+	var newLeader *localproc.Node
 	clustertest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		p, err := leaderProc(t, procs)
+		p, err := leaderProc(lc)
 		if err != nil {
 			return err
 		}
@@ -237,23 +165,23 @@ func TestSIGKILLRestartRejoins(t *testing.T) {
 		}
 		newLeader = p
 		return nil
-	}, "a new leader after SIGKILL of %s", leader.id)
-	t.Logf("SIGKILL of leader %s: %s leads %v later", leader.id, newLeader.id, time.Since(killedAt).Round(time.Millisecond))
+	}, "a new leader after SIGKILL of %s", leader.ID)
+	t.Logf("SIGKILL of leader %s: %s leads %v later", leader.ID, newLeader.ID, time.Since(killedAt).Round(time.Millisecond))
 	waitAcked(ackedNow() + 150)
 
-	leader.start(t) // same flags, same data dir
+	restart(t, leader) // same flags, same data dir
 	waitAcked(ackedNow() + 100)
 
 	// And a follower, mid-traffic.
-	var follower *proc
+	var follower *localproc.Node
 	for _, p := range procs {
 		if p != newLeader && p != leader {
 			follower = p
 		}
 	}
-	follower.signal(syscall.SIGKILL)
+	follower.Kill()
 	waitAcked(ackedNow() + 100)
-	follower.start(t)
+	restart(t, follower)
 	waitAcked(ackedNow() + 100)
 	close(stop)
 	wg.Wait()
@@ -264,14 +192,14 @@ func TestSIGKILLRestartRejoins(t *testing.T) {
 		var states []countersm.State
 		for _, p := range procs {
 			var st countersm.State
-			if err := p.client(t).Do(context.Background(), http.MethodGet, "/v1/counter", nil, &st); err != nil {
+			if err := counterClient(p).Do(context.Background(), http.MethodGet, "/v1/counter", nil, &st); err != nil {
 				return err
 			}
 			states = append(states, st)
 		}
 		for i, st := range states {
 			if st.Total != states[0].Total || st.Ops != states[0].Ops {
-				return fmt.Errorf("%s has %+v, %s has %+v", procs[i].id, st, procs[0].id, states[0])
+				return fmt.Errorf("%s has %+v, %s has %+v", procs[i].ID, st, procs[0].ID, states[0])
 			}
 		}
 		want = states[0]
@@ -281,20 +209,20 @@ func TestSIGKILLRestartRejoins(t *testing.T) {
 	defer mu.Unlock()
 	for _, p := range procs {
 		var st countersm.State
-		if err := p.client(t).Do(context.Background(), http.MethodGet, "/v1/counter", nil, &st); err != nil {
+		if err := counterClient(p).Do(context.Background(), http.MethodGet, "/v1/counter", nil, &st); err != nil {
 			t.Fatal(err)
 		}
 		if st.Reapplied != 0 || st.OutOfOrder != 0 {
-			t.Fatalf("%s re-applied %d entries, %d out of order", p.id, st.Reapplied, st.OutOfOrder)
+			t.Fatalf("%s re-applied %d entries, %d out of order", p.ID, st.Reapplied, st.OutOfOrder)
 		}
 		var check struct {
 			Missing []uint64 `json:"missing"`
 		}
-		if err := p.client(t).Do(context.Background(), http.MethodPost, "/v1/counter/check", map[string]any{"ops": acked}, &check); err != nil {
+		if err := counterClient(p).Do(context.Background(), http.MethodPost, "/v1/counter/check", map[string]any{"ops": acked}, &check); err != nil {
 			t.Fatal(err)
 		}
 		if len(check.Missing) > 0 {
-			t.Fatalf("%s lost %d acknowledged ops, e.g. %v", p.id, len(check.Missing), check.Missing[:min(5, len(check.Missing))])
+			t.Fatalf("%s lost %d acknowledged ops, e.g. %v", p.ID, len(check.Missing), check.Missing[:min(5, len(check.Missing))])
 		}
 	}
 	if want.Ops < uint64(len(acked)) || uint64(want.Total) != want.Ops {
@@ -306,19 +234,14 @@ func TestSIGKILLRestartRejoins(t *testing.T) {
 // A node restarted on another Raft address (a new IP after a reboot)
 // re-announces it through --join and is a follower again.
 func TestRestartOnNewRaftAddress(t *testing.T) {
-	procs := startProcessCluster(t, 3, "counter")
-	n3 := procs[2]
-	n3.signal(syscall.SIGTERM)
+	lc := startProcessCluster(t, 3, "counter")
+	n3 := lc.Nodes()[2]
+	n3.Stop()
 	newAddr := freePort(t)
-	for i, a := range n3.args {
-		if a == n3.raftAddr {
-			n3.args[i] = newAddr
-		}
-	}
-	n3.raftAddr = newAddr
-	n3.start(t)
+	n3.SetRaftAddr(newAddr)
+	restart(t, n3)
 	clustertest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
-		st, err := procs[0].client(t).Status(context.Background())
+		st, err := lc.Admin().At(lc.Nodes()[0].HTTPURL).Status(context.Background())
 		if err != nil {
 			return err
 		}

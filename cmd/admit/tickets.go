@@ -2,18 +2,14 @@ package main
 
 import (
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/admitpark/admit/bench/load"
-	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -38,7 +34,7 @@ tickets come from the sales service.`,
 				return fmt.Errorf("--kind: %w", err)
 			}
 			o.ValidUntil = o.ValidFrom.Add(time.Hour + validFor)
-			client, err := f.client()
+			client, err := f.gates("")
 			if err != nil {
 				return err
 			}
@@ -77,8 +73,14 @@ tickets come from the sales service.`,
 		Short: "Show a ticket and where it was used",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var v gateapi.TicketView
-			if err := f.call(cmd, http.MethodGet, gateapi.PathTickets+url.PathEscape(strings.TrimSpace(args[0])), nil, &v); err != nil {
+			client, err := f.gates("")
+			if err != nil {
+				return err
+			}
+			ctx, cancel := f.ctx(cmd)
+			defer cancel()
+			v, err := client.Ticket(ctx, strings.TrimSpace(args[0]))
+			if err != nil {
 				return err
 			}
 			if f.json {
@@ -113,49 +115,4 @@ tickets come from the sales service.`,
 	}
 	cmd.AddCommand(loadCmd, show)
 	return cmd
-}
-
-func timeOr(t time.Time, none string) string {
-	if t.IsZero() {
-		return none
-	}
-	return t.Format("2006-01-02 15:04:05 MST")
-}
-
-// progress prints a progress line on a terminal and stays quiet elsewhere
-// (CI, pipes).
-type progress struct {
-	mu       sync.Mutex
-	cmd      *cobra.Command
-	what     string
-	total    int
-	start    time.Time
-	last     time.Time
-	terminal bool
-}
-
-func newProgress(cmd *cobra.Command, what string, total int) *progress {
-	fi, err := os.Stderr.Stat()
-	term := err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("CI") == ""
-	return &progress{cmd: cmd, what: what, total: total, start: time.Now(), terminal: term}
-}
-
-func (p *progress) update(done int) {
-	if !p.terminal {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if time.Since(p.last) < 100*time.Millisecond && done < p.total {
-		return
-	}
-	p.last = time.Now()
-	rate := float64(done) / time.Since(p.start).Seconds()
-	fmt.Fprintf(p.cmd.ErrOrStderr(), "\r%s %d/%d (%3.0f%%)  %.0f/s   ", p.what, done, p.total, 100*float64(done)/float64(p.total), rate)
-}
-
-func (p *progress) done() {
-	if p.terminal {
-		fmt.Fprintln(p.cmd.ErrOrStderr())
-	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/sync/outbox"
 )
 
 const parkCols = `id, name, time_zone, currency, daily_capacity, capacity_warn,
@@ -76,7 +77,7 @@ func CreatePark(ctx context.Context, tx pgx.Tx, by web.Principal, in ParkInput) 
 	if err != nil {
 		return Park{}, fmt.Errorf("create park: %w", err)
 	}
-	if err := writeConfigure(ctx, tx, ConfigurePayload{TimeZone: p.TimeZone}); err != nil {
+	if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{TimeZone: p.TimeZone}); err != nil {
 		return Park{}, err
 	}
 	return p, audit.Record(ctx, tx, by, "park.create", "park", p.ID, in)
@@ -109,7 +110,7 @@ func UpdatePark(ctx context.Context, tx pgx.Tx, by web.Principal, in ParkInput) 
 		return Park{}, fmt.Errorf("update park: %w", err)
 	}
 	if p.TimeZone != old.TimeZone {
-		if err := writeConfigure(ctx, tx, ConfigurePayload{TimeZone: p.TimeZone}); err != nil {
+		if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{TimeZone: p.TimeZone}); err != nil {
 			return Park{}, err
 		}
 	}
@@ -162,7 +163,7 @@ func SetZone(ctx context.Context, tx pgx.Tx, by web.Principal, parkID string, in
 	if err != nil {
 		return z, false, fmt.Errorf("set zone: %w", err)
 	}
-	if err := writeConfigure(ctx, tx, ConfigurePayload{Zones: []ConfigZone{{ID: z.ID, Cap: z.Cap, Warn: z.Warn}}}); err != nil {
+	if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{Zones: []outbox.Zone{{ID: z.ID, Cap: uint32(z.Cap), Warn: uint32(z.Warn)}}}); err != nil {
 		return z, false, err
 	}
 	action := "zone.update"
@@ -207,7 +208,7 @@ func SetGate(ctx context.Context, tx pgx.Tx, by web.Principal, parkID string, in
 	if err != nil {
 		return g, false, fmt.Errorf("set gate: %w", err)
 	}
-	if err := writeConfigure(ctx, tx, ConfigurePayload{Gates: []ConfigGate{{ID: g.ID, Zone: g.Zone, Direction: g.Direction}}}); err != nil {
+	if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{Gates: []outbox.Gate{{ID: g.ID, Zone: g.Zone, Direction: g.Direction}}}); err != nil {
 		return g, false, err
 	}
 	action := "gate.update"

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/admitpark/admit/sync/outbox"
 )
 
 func TestParkCreateGetUpdate(t *testing.T) {
@@ -101,14 +103,14 @@ func TestParkValidation(t *testing.T) {
 }
 
 // outboxRows returns the configure payloads in seq order.
-func (f *fixture) outboxRows() []ConfigurePayload {
+func (f *fixture) outboxRows() []outbox.Configure {
 	f.t.Helper()
 	rows, err := f.pool.Query(f.ctx, `SELECT kind, payload FROM outbox ORDER BY seq`)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []ConfigurePayload
+	var out []outbox.Configure
 	for rows.Next() {
 		var kind string
 		var raw []byte
@@ -118,7 +120,7 @@ func (f *fixture) outboxRows() []ConfigurePayload {
 		if kind != "configure" {
 			f.t.Fatalf("outbox kind %q", kind)
 		}
-		var p ConfigurePayload
+		var p outbox.Configure
 		dec := json.NewDecoder(bytesReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&p); err != nil {
@@ -137,9 +139,9 @@ func TestZonesAndGatesReachTheOutbox(t *testing.T) {
 		t.Fatalf("first outbox row should carry the park's time zone: %+v", all)
 	}
 	// The rest of the rows are zones and gates.
-	zoneGateRows := func() []ConfigurePayload { return f.outboxRows()[1:] }
+	zoneGateRows := func() []outbox.Configure { return f.outboxRows()[1:] }
 	rows := zoneGateRows()
-	if len(rows) != 2 || len(rows[0].Zones) != 1 || rows[0].Zones[0] != (ConfigZone{ID: "main", Cap: 500, Warn: 400}) {
+	if len(rows) != 2 || len(rows[0].Zones) != 1 || rows[0].Zones[0] != (outbox.Zone{ID: "main", Cap: 500, Warn: 400}) {
 		t.Fatalf("outbox after two zones: %+v", rows)
 	}
 
@@ -150,7 +152,7 @@ func TestZonesAndGatesReachTheOutbox(t *testing.T) {
 		t.Fatalf("zone = %+v", z)
 	}
 	rows = zoneGateRows()
-	if len(rows) != 3 || rows[2].Zones[0] != (ConfigZone{ID: "main", Cap: 600, Warn: 500}) || rows[2].Gates != nil {
+	if len(rows) != 3 || rows[2].Zones[0] != (outbox.Zone{ID: "main", Cap: 600, Warn: 500}) || rows[2].Gates != nil {
 		t.Fatalf("outbox after zone change: %+v", rows)
 	}
 
@@ -175,8 +177,8 @@ func TestZonesAndGatesReachTheOutbox(t *testing.T) {
 	}
 	f.must("POST", "/v1/parks/sea/gates", map[string]any{"id": "north-1", "zone": "aqua", "direction": "in"}, http.StatusOK)
 	rows = zoneGateRows()
-	if len(rows) != 5 || rows[3].Gates[0] != (ConfigGate{ID: "north-1", Zone: "main", Direction: "both"}) ||
-		rows[4].Gates[0] != (ConfigGate{ID: "north-1", Zone: "aqua", Direction: "in"}) || rows[4].Zones != nil {
+	if len(rows) != 5 || rows[3].Gates[0] != (outbox.Gate{ID: "north-1", Zone: "main", Direction: "both"}) ||
+		rows[4].Gates[0] != (outbox.Gate{ID: "north-1", Zone: "aqua", Direction: "in"}) || rows[4].Zones != nil {
 		t.Fatalf("outbox after gates: %+v", rows)
 	}
 

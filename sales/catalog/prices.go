@@ -29,6 +29,28 @@ func PriceFor(ctx context.Context, db DB, productID string, visitDate time.Time)
 	return price, err
 }
 
+// GetProductPrice returns the product and its unit price on visitDate (as
+// PriceFor: the override for that date, else the base price) in one read;
+// ErrNotFound for an unknown product.
+func GetProductPrice(ctx context.Context, db DB, productID string, visitDate time.Time) (Product, int64, error) {
+	var price int64
+	p, err := scanProduct(withCols{db.QueryRow(ctx, `SELECT `+productCols+`,
+			coalesce((SELECT o.price_minor FROM price_overrides o WHERE o.product_id = products.id AND o.visit_date = $2::date), price_minor)
+		FROM products WHERE id = $1`, productID, dateOf(visitDate)), []any{&price}})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, 0, productNotFound(productID)
+	}
+	return p, price, err
+}
+
+// withCols scans a row whose columns after the first ones go into extra.
+type withCols struct {
+	pgx.Row
+	extra []any
+}
+
+func (r withCols) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.extra...)...) }
+
 // ListPrices returns the product's price overrides from from to to
 // (inclusive; a zero time leaves that side open), by date.
 func ListPrices(ctx context.Context, db DB, productID string, from, to time.Time) ([]PriceOverride, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -106,19 +107,30 @@ func (a *API) Create(ctx context.Context, p web.Principal, idemKey string, req C
 			}
 		}
 		held := map[int64][]holder{}
-		for i, l := range lines {
+		for _, l := range lines {
 			var lineID int64
 			if err := tx.QueryRow(ctx, `INSERT INTO order_lines (order_id, product_id, visit_date, slot_id, quantity, unit_price_minor)
 				VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, orderID, l.product.ID, l.day, nullable(l.req.SlotID),
 				l.req.Quantity, l.product.PriceMinor).Scan(&lineID); err != nil {
 				return err
 			}
+			if len(l.holders) > 0 {
+				held[lineID] = l.holders
+			}
+		}
+		// Places are taken by visit date, not in line order: quota's lock
+		// order puts each day's counters (the park's first) before the next
+		// day's, so two orders for the same days never wait on each other.
+		byDay := make([]int, len(lines))
+		for i := range byDay {
+			byDay[i] = i
+		}
+		slices.SortStableFunc(byDay, func(a, b int) int { return lines[a].day.Compare(lines[b].day) })
+		for _, i := range byDay {
+			l := lines[i]
 			if err := quota.Take(ctx, tx, orderID, quota.Request{ParkID: park.ID, ProductID: l.product.ID,
 				SlotID: l.req.SlotID, VisitDate: l.day, Quantity: l.places}); err != nil {
 				return lineErr(i, err)
-			}
-			if len(l.holders) > 0 {
-				held[lineID] = l.holders
 			}
 		}
 		if err := saveHolders(ctx, tx, orderID, held); err != nil {
@@ -232,7 +244,7 @@ func (a *API) planLine(ctx context.Context, db DB, s seller, r LineRequest, park
 		return l, bad("bad_visit_date", `"visit_date" must be a date like 2026-11-22, not %q`, r.VisitDate)
 	}
 	l.day = day
-	if l.product, err = readProduct(ctx, db, r.ProductID, r.VisitDate); err != nil {
+	if l.product, err = readProduct(ctx, db, r.ProductID, day); err != nil {
 		return l, err
 	}
 	pr := l.product
@@ -279,7 +291,7 @@ func (a *API) planLine(ctx context.Context, db DB, s seller, r LineRequest, park
 		if slot.ProductID != pr.ID {
 			return l, bad("slot_mismatch", "time slot %d belongs to product %q, not %q", slot.ID, slot.ProductID, pr.ID)
 		}
-		if _, end := slot.at(day, park.Loc); !now.Before(end) {
+		if _, end := slot.Window(day, park.Loc); !now.Before(end) {
 			return l, web.Problemf(http.StatusConflict, "slot_over", "time slot %d on %s is over", slot.ID, r.VisitDate)
 		}
 	}

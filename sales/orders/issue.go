@@ -3,7 +3,6 @@ package orders
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -12,8 +11,8 @@ import (
 	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -48,7 +47,7 @@ type issueLine struct {
 }
 
 // issueTickets writes the tickets of a paid order and, for each, an outbox
-// row carrying the cluster's issue payload (gateapi.TicketJSON). One ticket per
+// issue row (outbox.WriteIssue, payload outbox.Ticket). One ticket per
 // unit; a group product's ticket admits its persons (entries) on one code.
 func (a *API) issueTickets(ctx context.Context, tx DB, p web.Principal, o orderRow, now time.Time) (int, error) {
 	signer, err := keys.Active(ctx, tx)
@@ -144,21 +143,13 @@ func (a *API) issueOne(ctx context.Context, tx DB, o orderRow, park parkInfo, l 
 	if err != nil {
 		return "", err
 	}
-	tj := gateapi.TicketJSON{
+	tj := outbox.Ticket{
 		ID: ticket.FormatID(id), Version: 1, Product: l.productID, Kind: kind.String(), Entries: uint16(l.entries),
 		Zones: l.zones, ValidFrom: from, ValidUntil: until, SlotStart: slotStart, SlotEnd: slotEnd,
 		Status: ticket.Active.String(), Code: c, Holder: h.Name,
 	}
 	if len(tj.Zones) == 0 {
 		tj.Zones = nil
-	}
-	// What the cluster would refuse must fail here, not in the relay.
-	if _, err := tj.Ticket(); err != nil {
-		return "", fmt.Errorf("the cluster would refuse this ticket: %w", err)
-	}
-	payload, err := json.Marshal(tj)
-	if err != nil {
-		return "", err
 	}
 	uid := pgtype.UUID{Bytes: id, Valid: true}
 	if _, err := tx.Exec(ctx, `INSERT INTO tickets (id, order_id, order_line_id, park_id, product_id, kind, entries, zones,
@@ -169,8 +160,9 @@ func (a *API) issueOne(ctx context.Context, tx DB, o orderRow, park parkInfo, l 
 		nullTime(slotStart), nullTime(slotEnd), h.Name, h.IDHash, h.IDMasked, c, int(signer.KeyID), l.unitPrice, now); err != nil {
 		return "", err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox (kind, ticket_id, version, payload, created_at) VALUES ('issue', $1, 1, $2, $3)`,
-		uid, payload, now); err != nil {
+	// WriteIssue refuses what the cluster would refuse (outbox.ErrInvalidTicket):
+	// it must fail here, with the order's transaction, not in the relay.
+	if _, err := outbox.WriteIssue(ctx, tx, tj, now); err != nil {
 		return "", err
 	}
 	return tj.ID, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -134,7 +135,7 @@ func (a *API) replyRefunds(w http.ResponseWriter, refunds []Refund, err error) {
 		if refused > 1 {
 			msg += fmt.Sprintf(" (and %d more used tickets)", refused-1)
 		}
-		web.JSON(w, http.StatusConflict, RefundsBody{Error: msg, Code: OutcomeAlreadyUsed, Refunds: refunds})
+		web.JSON(w, http.StatusConflict, RefundsBody{Error: msg, Code: gateapi.OutcomeAlreadyUsed, Refunds: refunds})
 	default:
 		web.JSON(w, http.StatusOK, RefundsBody{Refunds: refunds})
 	}

@@ -2,7 +2,6 @@ package refund
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/quota"
 	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
@@ -61,15 +61,15 @@ func (a *API) attempt(ctx context.Context, p web.Principal, id int64, now time.T
 	}
 	a.outcomes.WithLabelValues(res.Outcome).Inc()
 	switch res.Outcome {
-	case OutcomeRevoked:
+	case gateapi.OutcomeRevoked:
 		send, err := a.complete(ctx, p, id, next, now, present)
 		if err != nil || !send {
 			return false, err
 		}
 		return false, a.sendMoney(ctx, p, id, now)
-	case OutcomeAlreadyUsed:
+	case gateapi.OutcomeAlreadyUsed:
 		return false, a.refuse(ctx, p, id, res, now)
-	case OutcomeUnknown, OutcomeStale:
+	case gateapi.OutcomeUnknown, gateapi.OutcomeStale:
 		return false, a.pending(ctx, id, now, "cluster answered "+res.Outcome, res.Outcome, next)
 	}
 	return false, fmt.Errorf("refund %d: unexpected cluster outcome %q", id, res.Outcome)
@@ -96,18 +96,11 @@ func (a *API) pending(ctx context.Context, id int64, now time.Time, why, outcome
 			return err
 		}
 		switch outcome {
-		case OutcomeUnknown:
-			payload, err := json.Marshal(gateapi.ChangeRequest{Version: version})
-			if err != nil {
+		case gateapi.OutcomeUnknown:
+			if _, err := outbox.WriteRevoke(ctx, tx, tid, outbox.Change{Version: version}); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO outbox (kind, ticket_id, version, payload)
-				SELECT 'revoke', $1, $2, $3 WHERE NOT EXISTS (
-					SELECT 1 FROM outbox WHERE kind = 'revoke' AND ticket_id = $1 AND version = $2)`,
-				tid, int64(version), payload); err != nil {
-				return err
-			}
-		case OutcomeStale:
+		case gateapi.OutcomeStale:
 			if _, err := tx.Exec(ctx, `UPDATE tickets SET version = version + 1 WHERE id = $1 AND status = 'refund_pending'`, tid); err != nil {
 				return err
 			}
@@ -239,7 +232,7 @@ func (a *API) refuse(ctx context.Context, p web.Principal, id int64, res RevokeR
 			return err
 		}
 		return audit.Record(ctx, tx, p, "refund.refuse", "refund", fmt.Sprint(id), map[string]any{
-			"ticket": ticket.FormatID(tid), "reason": OutcomeAlreadyUsed, "used_at": usedAt,
+			"ticket": ticket.FormatID(tid), "reason": gateapi.OutcomeAlreadyUsed, "used_at": usedAt,
 			"used_gate": res.FirstEntryGate, "zone": res.Zone,
 		})
 	})

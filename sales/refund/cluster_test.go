@@ -4,10 +4,7 @@ package refund_test
 // node, as `admit node` serves it (validator/gate/gatetest).
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -23,45 +20,19 @@ const adminToken = gatetest.AdminToken
 // these tests make as the sync relay and the gates would.
 type park struct {
 	*gatetest.Park
-	t    *testing.T
-	h    *clustertest.Harness
-	http *http.Client
+	t *testing.T
+	h *clustertest.Harness
 }
 
 func newPark(t *testing.T) *park {
 	t.Helper()
 	g := gatetest.New(t, gatetest.Options{})
-	return &park{Park: g, t: t, h: g.H, http: &http.Client{Timeout: 10 * time.Second}}
+	return &park{Park: g, t: t, h: g.H}
 }
 
+// call is gatetest.CallOK: a reply of 300 or more is an error.
 func (p *park) call(base, method, path, token string, body, out any) (int, error) {
-	buf, err := json.Marshal(body)
-	if err != nil {
-		return 0, err
-	}
-	req, err := http.NewRequest(method, base+path, bytes.NewReader(buf))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := p.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if out != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("decode %q: %w", raw, err)
-		}
-	}
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	return resp.StatusCode, nil
+	return gatetest.CallOK(base, method, path, token, body, out)
 }
 
 // admin calls a running node with the admin token until it answers 2xx

@@ -18,6 +18,9 @@
 //	                   used_gate), ticket active again; money untouched
 //	cluster: unknown   pending: retried later, and an outbox 'revoke' row
 //	cluster down, 5xx  pending: attempts+1, next_attempt_at = now + backoff
+//	                   (no node answered: gateapi.ErrUnavailable, or
+//	                   ErrOutcomeUnknown, settled by the retry's identical
+//	                   revoke; see ClusterRevoker)
 //
 // The revoke carries version = tickets.version + 1 and, on success, the
 // ticket row takes that version, so the sales database and the cluster agree
@@ -29,8 +32,9 @@
 // reach the cluster after the money went back, and the ticket would admit at
 // the gate although refunded. A refund is complete only when the cluster
 // itself says "revoked". So the refund stays pending and is retried, and an
-// outbox 'revoke' row (payload {"version": N}, the body of the cluster's
-// revoke) is written after the issue, so the relay, which sends in seq
+// outbox 'revoke' row (outbox.WriteRevoke, payload {"version": N}, the body
+// of the cluster's revoke; once per version) is written after the issue, so
+// the relay, which sends in seq
 // order, revokes the ticket right after issuing it; the next retry then
 // hears "revoked" (the cluster answers a revoke of a revoked ticket with
 // "revoked") and completes the refund. If a gate admits the ticket between
@@ -97,7 +101,8 @@
 // identity and gives a reason) bumps the ticket's version, signs a new code
 // with the active key (the old code's claims with the new version), records
 // a reprints row and writes an outbox 'issue' row with the new version's
-// gate.TicketJSON in one audited transaction. Once the relay sends it, the
+// ticket (outbox.WriteIssue, payload outbox.Ticket) in one audited
+// transaction. Once the relay sends it, the
 // cluster holds the new code's digest: the old code is denied "replaced".
 // Refused for tickets refunded, revoked, replaced or with a refund under way.
 package refund

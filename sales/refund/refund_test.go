@@ -184,7 +184,8 @@ func TestClusterDownLeavesRefundPendingUntilRetried(t *testing.T) {
 	if status != http.StatusAccepted || len(body.Refunds) != 2 {
 		t.Fatalf("refund with the cluster down: %d %+v", status, body)
 	}
-	// One cluster call timed out at most; the second ticket did not wait for another.
+	// One cluster call timed out at most; the second ticket did not wait for
+	// another (counted, not timed, in TestBatchWaitsAtMostOneTimeout).
 	took := time.Since(start)
 	t.Logf("the refund request with the cluster down answered in %v", took)
 	for i, r := range body.Refunds {

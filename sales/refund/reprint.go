@@ -2,7 +2,6 @@ package refund
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -16,8 +15,8 @@ import (
 	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/code"
-	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -43,10 +42,10 @@ type ticketState struct {
 	code                  string
 }
 
-// TicketJSON is the ticket as the cluster's POST /v1/tickets/issue takes
-// it, with its current code.
-func (t *ticketState) TicketJSON() gateapi.TicketJSON {
-	j := gateapi.TicketJSON{
+// outboxTicket is the ticket as an outbox issue row carries it to the
+// cluster, with its current code.
+func (t *ticketState) outboxTicket() outbox.Ticket {
+	j := outbox.Ticket{
 		ID: ticket.FormatID(t.id), Version: uint64(t.version), Product: t.product, Kind: t.kind,
 		Entries: uint16(t.entries), ValidFrom: t.validFrom.UTC(), ValidUntil: t.validUntil.UTC(),
 		Status: "active", Code: t.code, Holder: t.holder,
@@ -135,12 +134,7 @@ func (a *API) Reprint(ctx context.Context, p web.Principal, id [16]byte, reason 
 			Scan(&out.ReprintID); err != nil {
 			return err
 		}
-		payload, err := json.Marshal(t.TicketJSON())
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO outbox (kind, ticket_id, version, payload) VALUES ('issue', $1, $2, $3)`,
-			id, t.version, payload); err != nil {
+		if _, err := outbox.WriteIssue(ctx, tx, t.outboxTicket(), time.Time{}); err != nil {
 			return err
 		}
 		out.TicketID, out.Version, out.Code = ticket.FormatID(id), t.version, t.code

@@ -4,24 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
-// Outcomes of a revoke, as the cluster names them.
-const (
-	OutcomeRevoked     = "revoked"      // revoked now, or already
-	OutcomeAlreadyUsed = "already_used" // refused: the ticket entered a zone
-	OutcomeUnknown     = "unknown"      // the cluster does not have the ticket (yet)
-	OutcomeStale       = "stale"        // the cluster has this version or a newer one
-)
-
 // RevokeResult is the cluster's answer to a revoke.
 type RevokeResult struct {
+	// Outcome is gateapi.OutcomeRevoked (revoked now, or already),
+	// OutcomeAlreadyUsed (refused: the ticket entered a zone),
+	// OutcomeUnknown (the cluster does not have the ticket yet) or
+	// OutcomeStale (the cluster has this version or a newer one).
 	Outcome        string
 	FirstEntryAt   time.Time // already_used: when and where
 	FirstEntryGate string
@@ -36,18 +30,26 @@ type Revoker interface {
 }
 
 // ClusterRevoker calls POST /v1/tickets/{id}/revoke on the gate API of the
-// cluster's nodes with the admin token. It tries the nodes in order and
-// moves on when one cannot be reached or answers 5xx (a node cut off from
-// the others answers 503 while the rest may have a leader).
+// cluster's nodes with the admin token, through a gateapi.Client: it tries
+// the nodes in order and moves on when one cannot be reached or answers
+// 5xx (a node cut off from the others answers 503 while the rest may have
+// a leader); a 4xx is final.
+//
+// No answer from any node is ErrClusterUnavailable, whether the client
+// says gateapi.ErrUnavailable (the revoke was not applied) or
+// gateapi.ErrOutcomeUnknown (it may have been): either way the refund
+// stays pending and is retried, and the retry sends the same revoke (the
+// ticket's version in the database moves only on "revoked" or "stale"),
+// which settles an unknown outcome as the gateapi doc asks.
 type ClusterRevoker struct {
-	nodes []*httpapi.Client
+	client *gateapi.Client
 }
 
 // NewClusterRevoker takes the nodes' URLs comma-separated
 // ("http://10.0.0.1:7101,http://10.0.0.2:7101"), the cluster's admin token
 // and a timeout per node call.
 func NewClusterRevoker(urls, adminToken string, timeout time.Duration) (*ClusterRevoker, error) {
-	all, err := httpapi.NewClient(urls, adminToken)
+	list, err := gateapi.ParseURLs(urls)
 	if err != nil {
 		return nil, err
 	}
@@ -57,37 +59,28 @@ func NewClusterRevoker(urls, adminToken string, timeout time.Duration) (*Cluster
 	if timeout <= 0 {
 		return nil, errors.New("refund: the cluster call timeout must be positive")
 	}
-	r := &ClusterRevoker{}
-	hc := &http.Client{Timeout: timeout}
-	for _, u := range all.URLs {
-		r.nodes = append(r.nodes, &httpapi.Client{URLs: []string{u}, AdminToken: adminToken, HTTP: hc})
+	c, err := gateapi.NewClient(gateapi.Config{URLs: list, AdminToken: adminToken, Timeout: timeout})
+	if err != nil {
+		return nil, err
 	}
-	return r, nil
+	return &ClusterRevoker{client: c}, nil
 }
 
 // Revoke asks the cluster to revoke the ticket at version.
 func (r *ClusterRevoker) Revoke(ctx context.Context, id [16]byte, version uint64) (RevokeResult, error) {
-	path := gateapi.PathTickets + ticket.FormatID(id) + gateapi.PathTicketRevoke
-	var errs []error
-	for _, node := range r.nodes {
-		var resp gateapi.ChangeResponse
-		err := node.Do(ctx, http.MethodPost, path, gateapi.ChangeRequest{Version: version}, &resp)
-		if err == nil {
-			switch resp.Outcome {
-			case OutcomeRevoked, OutcomeAlreadyUsed, OutcomeUnknown, OutcomeStale:
-				return RevokeResult{Outcome: resp.Outcome, FirstEntryAt: resp.FirstEntryAt,
-					FirstEntryGate: resp.FirstEntryGate, Zone: resp.Zone}, nil
-			}
-			return RevokeResult{}, fmt.Errorf("%w: %s answered outcome %q", ErrClusterRefused, node.URLs[0], resp.Outcome)
-		}
-		var apiErr *httpapi.APIError
-		if errors.As(err, &apiErr) && apiErr.Status < 500 {
+	resp, err := r.client.Revoke(ctx, ticket.FormatID(id), gateapi.ChangeRequest{Version: version})
+	if err != nil {
+		if s := gateapi.StatusOf(err); s > 0 && s < 500 {
 			return RevokeResult{}, fmt.Errorf("%w: %w", ErrClusterRefused, err)
 		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
+		// Unreachable, 5xx from every node, or no answer in time
+		// (gateapi.ErrUnavailable, ErrOutcomeUnknown): see ClusterRevoker.
+		return RevokeResult{}, fmt.Errorf("%w: %w", ErrClusterUnavailable, err)
 	}
-	return RevokeResult{}, fmt.Errorf("%w: %w", ErrClusterUnavailable, errors.Join(errs...))
+	switch resp.Outcome {
+	case gateapi.OutcomeRevoked, gateapi.OutcomeAlreadyUsed, gateapi.OutcomeUnknown, gateapi.OutcomeStale:
+		return RevokeResult{Outcome: resp.Outcome, FirstEntryAt: resp.FirstEntryAt,
+			FirstEntryGate: resp.FirstEntryGate, Zone: resp.Zone}, nil
+	}
+	return RevokeResult{}, fmt.Errorf("%w: the cluster answered outcome %q", ErrClusterRefused, resp.Outcome)
 }

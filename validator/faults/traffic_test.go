@@ -24,7 +24,6 @@ import (
 	"github.com/admitpark/admit/bench/load"
 	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/cluster/clustertest"
-	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/code"
 	"github.com/admitpark/admit/validator/gate/gatetest"
 	"github.com/admitpark/admit/validator/gateapi"
@@ -117,11 +116,10 @@ func newRun(t *testing.T, o runOptions) *run {
 	}
 	t.Cleanup(tp.CloseIdleConnections)
 
-	admin, err := httpapi.NewClient(p.ClusterURLs(), gatetest.AdminToken)
+	admin, err := gateapi.NewClient(gateapi.Config{URLs: p.ServedURLs(), AdminToken: gatetest.AdminToken, Timeout: waitLong, Transport: tp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin.HTTP = &http.Client{Transport: tp, Timeout: waitLong}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLong)
 	defer cancel()
 	for i := 0; i <= numGates; i++ {
@@ -129,8 +127,8 @@ func newRun(t *testing.T, o runOptions) *run {
 		if i == numGates {
 			id = "probe"
 		}
-		var g gateapi.GateJSON
-		if err := admin.Do(ctx, http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: id, Zone: zone, Direction: "both"}, &g); err != nil {
+		g, err := admin.AddGate(ctx, gateapi.GateJSON{ID: id, Zone: zone, Direction: gateapi.DirectionBoth})
+		if err != nil {
 			t.Fatalf("register gate %s: %v", id, err)
 		}
 		r.gateIDs, r.tokens = append(r.gateIDs, id), append(r.tokens, g.Token)

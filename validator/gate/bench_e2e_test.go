@@ -14,7 +14,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/admitpark/admit/bench/load"
-	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/gate/gatetest"
 	"github.com/admitpark/admit/validator/gateapi"
 )
@@ -29,17 +28,17 @@ func BenchmarkScanEndToEnd(b *testing.B) {
 	const tickets = 50_000
 	p := gatetest.New(b, gatetest.Options{Nodes: 3})
 	urls := p.ServedURLs()
-	admin, err := httpapi.NewClient(strings.Join(urls, ","), gatetest.AdminToken)
+	admin, err := gateapi.NewClient(gateapi.Config{URLs: urls, AdminToken: gatetest.AdminToken})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := admin.Do(ctx, http.MethodPost, gateapi.PathZones, gateapi.ZoneJSON{ID: "main"}, nil); err != nil {
+	if err := admin.SetZone(ctx, gateapi.ZoneJSON{ID: "main"}); err != nil {
 		b.Fatal(err)
 	}
-	var g gateapi.GateJSON
-	if err := admin.Do(ctx, http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: "bench-1", Zone: "main", Direction: "in"}, &g); err != nil {
+	g, err := admin.AddGate(ctx, gateapi.GateJSON{ID: "bench-1", Zone: "main", Direction: gateapi.DirectionIn})
+	if err != nil {
 		b.Fatal(err)
 	}
 	var codes bytes.Buffer

@@ -1,4 +1,5 @@
-// Package gate is the gate API every node serves over fasthttp: scans from
+// Package gate is the gate API every node serves over fasthttp (the server
+// side of validator/gateapi; SCAN.md walks one scan through it): scans from
 // turnstiles and handhelds, ticket look-ups, and the admin calls that
 // configure gates and zones and issue tickets into the cluster.
 //

@@ -1,18 +1,15 @@
 package gate_test
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/admitpark/admit/cluster/clustertest"
-	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/code"
 	"github.com/admitpark/admit/validator/gate/gatetest"
 	"github.com/admitpark/admit/validator/gateapi"
@@ -38,53 +35,15 @@ func newPark(t *testing.T, nodes int) *park {
 	return &park{Park: g, t: t, h: g.H, key: key, http: &http.Client{Timeout: 10 * time.Second}}
 }
 
-// call sends a JSON request and decodes the reply; it returns the status.
-func (p *park) call(base, method, path, token string, body any, out any) (int, error) {
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		buf, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(buf)
-	}
-	req, err := http.NewRequest(method, base+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := p.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("decode %q: %w", raw, err)
-		}
-	}
-	return resp.StatusCode, nil
-}
-
 // admin calls the first node's API with the admin token and wants 2xx.
 func (p *park) admin(method, path string, body, out any) {
 	p.t.Helper()
-	var eb httpapi.ErrorBody
+	var eb gateapi.ErrorBody
 	var status int
 	var err error
 	clustertest.CheckFor(p.t, 10*time.Second, 50*time.Millisecond, func() error {
 		raw := json.RawMessage{}
-		status, err = p.call(p.URL(p.h.Running()[0]), method, path, adminToken, body, &raw)
+		status, err = gatetest.Call(p.URL(p.h.Running()[0]), method, path, adminToken, body, &raw)
 		if err != nil {
 			return err
 		}
@@ -147,12 +106,12 @@ func single(product string) gateapi.TicketJSON {
 // scan posts one scan to a node.
 func (p *park) scan(base, token string, req gateapi.ScanRequest) (int, gateapi.ScanResponse, string) {
 	var raw json.RawMessage
-	status, err := p.call(base, http.MethodPost, gateapi.PathScan, token, req, &raw)
+	status, err := gatetest.Call(base, http.MethodPost, gateapi.PathScan, token, req, &raw)
 	if err != nil {
 		return 0, gateapi.ScanResponse{}, err.Error()
 	}
 	var resp gateapi.ScanResponse
-	var eb httpapi.ErrorBody
+	var eb gateapi.ErrorBody
 	if status == http.StatusOK {
 		json.Unmarshal(raw, &resp)
 	} else {

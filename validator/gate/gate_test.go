@@ -10,6 +10,7 @@ import (
 
 	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/validator/code"
+	"github.com/admitpark/admit/validator/gate/gatetest"
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
@@ -158,7 +159,7 @@ func TestLeaderKilledMidTrafficNeverAdmitsTwice(t *testing.T) {
 		for _, cd := range codes[:20] {
 			var v gateapi.TicketView
 			clustertest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-				status, err := p.call(p.URL(m), http.MethodGet, gateapi.PathTickets+escape(cd), adminToken, nil, &v)
+				status, err := gatetest.Call(p.URL(m), http.MethodGet, gateapi.PathTickets+escape(cd), adminToken, nil, &v)
 				if err != nil || status != http.StatusOK {
 					return fmt.Errorf("status %d: %v", status, err)
 				}
@@ -227,7 +228,7 @@ func TestNoQuorumAnswers503(t *testing.T) {
 		t.Fatalf("scan without quorum: %d %q, want 503 with an error", status, msg)
 	}
 	var eb struct{ Error string }
-	if status, _ := p.call(p.URL(survivor), http.MethodGet, "/readyz", "", nil, &eb); status != http.StatusServiceUnavailable {
+	if status, _ := gatetest.Call(p.URL(survivor), http.MethodGet, "/readyz", "", nil, &eb); status != http.StatusServiceUnavailable {
 		t.Fatalf("readyz without quorum: %d", status)
 	}
 }

@@ -40,6 +40,9 @@ type Config struct {
 	GateToken string
 	// Timeout bounds each request to one node. Default 15 s.
 	Timeout time.Duration
+	// Transport, when set, carries the requests (connection pools shared
+	// with other clients, TLS); default http.DefaultTransport.
+	Transport http.RoundTripper
 }
 
 // Client calls the gate API of a park's cluster; see the package doc for
@@ -57,7 +60,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
 	}
-	hc := &http.Client{Timeout: cfg.Timeout}
+	hc := &http.Client{Timeout: cfg.Timeout, Transport: cfg.Transport}
 	c := &Client{
 		admin: &httpclient.Client{URLs: cfg.URLs, BearerToken: cfg.AdminToken, HTTP: hc},
 		gate:  &httpclient.Client{URLs: cfg.URLs, BearerToken: cfg.AdminToken, HTTP: hc},

@@ -18,7 +18,7 @@ type ScanBatchRequest struct {
 type ScanResponse struct {
 	ScanID         string `json:"scan_id,omitempty"`
 	Result         string `json:"result"`           // admit, deny
-	Reason         string `json:"reason,omitempty"` // see DESIGN.md; empty on admit
+	Reason         string `json:"reason,omitempty"` // one of the Reason* names; empty on admit
 	Rescan         bool   `json:"rescan,omitempty"` // the original decision for a repeated scan_id
 	TicketID       string `json:"ticket_id,omitempty"`
 	Product        string `json:"product,omitempty"`

@@ -1,65 +1,75 @@
-package main
+// Package demo owns the demo park that admit dev (make run) sets up on a
+// new sales database: park "sunny" with zones main and coaster, gates, a
+// window, a cashier and five products; and the sample ticket it sells
+// through the sales API to show a scan.
+package demo
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/sales/auth"
 	"github.com/admitpark/admit/sales/catalog"
 	"github.com/admitpark/admit/sales/db"
+	"github.com/admitpark/admit/sales/orders"
+	"github.com/admitpark/admit/sales/payment"
+	"github.com/admitpark/admit/sales/salesclient"
 	"github.com/admitpark/admit/sales/web"
 )
 
-// The demo park make run sets up once: a park with two zones and gates,
-// a window, a cashier and a few products.
+// The demo park, its window and its cashier.
 const (
-	demoPark            = "sunny"
-	demoCashier         = "cashier"
-	demoCashierPassword = "cashier-demo-pass"
+	Park            = "sunny"
+	Window          = "window-1"
+	Cashier         = "cashier"
+	CashierPassword = "cashier-demo-pass"
+	// TimeZone is the park's; a ticket's visit date is a day there.
+	TimeZone = "Asia/Shanghai"
+	// SampleProduct is the product SellSample sells.
+	SampleProduct = "adult-day"
 )
 
-// setupDemo creates the demo catalog on a new database; it does nothing
-// when the park exists.
-func setupDemo(ctx context.Context, dsn string) (created bool, err error) {
+// Setup creates the demo catalog and cashier on a new database (migrated,
+// with the first admin created: auth.API.Init); it does nothing and
+// returns false when the park exists.
+func Setup(ctx context.Context, dsn string) (created bool, err error) {
 	pool, err := db.Open(ctx, dsn, db.DefaultPoolConfig())
 	if err != nil {
 		return false, err
 	}
 	defer pool.Close()
-	if _, err := catalog.GetPark(ctx, pool, demoPark); err == nil {
+	if _, err := catalog.GetPark(ctx, pool, Park); err == nil {
 		return false, nil
 	} else if !errors.Is(err, catalog.ErrNotFound) {
 		return false, err
 	}
-	// The demo is set up in the name of the first admin (salesInit ran).
+	// The demo is set up in the name of the first admin (auth.API.Init ran).
 	sys := web.Principal{Role: web.RoleAdmin, Username: auth.InitialAdmin, RemoteAddr: "admit dev"}
 	if err := pool.QueryRow(ctx, `SELECT id FROM users WHERE username = $1`, auth.InitialAdmin).Scan(&sys.UserID); err != nil {
 		return false, fmt.Errorf("demo: find the admin: %w", err)
 	}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		capacity, warn := 20000, 18000
-		if _, err := catalog.CreatePark(ctx, tx, sys, catalog.ParkInput{ID: demoPark, Name: "Sunny Park",
-			TimeZone: "Asia/Shanghai", Currency: "CNY", DailyCapacity: &capacity, CapacityWarn: &warn,
+		if _, err := catalog.CreatePark(ctx, tx, sys, catalog.ParkInput{ID: Park, Name: "Sunny Park",
+			TimeZone: TimeZone, Currency: "CNY", DailyCapacity: &capacity, CapacityWarn: &warn,
 			OpensAt: "08:00", ClosesAt: "22:00"}); err != nil {
 			return err
 		}
 		for _, z := range []catalog.ZoneInput{{ID: "main", Name: "Main gate", Cap: 20000, Warn: 18000}, {ID: "coaster", Name: "Dragon coaster", Cap: 40, Warn: 35}} {
-			if _, _, err := catalog.SetZone(ctx, tx, sys, demoPark, z); err != nil {
+			if _, _, err := catalog.SetZone(ctx, tx, sys, Park, z); err != nil {
 				return err
 			}
 		}
 		for _, g := range []catalog.GateInput{{ID: "north-1", Zone: "main"}, {ID: "north-2", Zone: "main"}, {ID: "coaster-1", Zone: "coaster", Direction: "in"}} {
-			if _, _, err := catalog.SetGate(ctx, tx, sys, demoPark, g); err != nil {
+			if _, _, err := catalog.SetGate(ctx, tx, sys, Park, g); err != nil {
 				return err
 			}
 		}
-		if _, err := catalog.CreateSalesPoint(ctx, tx, sys, catalog.SalesPointInput{ID: "window-1", ParkID: demoPark, Name: "Window 1", Kind: "window"}); err != nil {
+		if _, err := catalog.CreateSalesPoint(ctx, tx, sys, catalog.SalesPointInput{ID: Window, ParkID: Park, Name: "Window 1", Kind: "window"}); err != nil {
 			return err
 		}
 		quota := 5000
@@ -83,7 +93,7 @@ func setupDemo(ctx context.Context, dsn string) (created bool, err error) {
 		}
 		for _, set := range products {
 			in := catalog.NewProductInput()
-			in.ParkID, in.Currency = demoPark, "CNY"
+			in.ParkID, in.Currency = Park, "CNY"
 			set(&in)
 			if _, err := catalog.CreateProduct(ctx, tx, sys, in); err != nil {
 				return fmt.Errorf("product: %w", err)
@@ -100,45 +110,30 @@ func setupDemo(ctx context.Context, dsn string) (created bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if _, _, err := a.CreateUser(ctx, sys, auth.NewUser{Username: demoCashier, DisplayName: "Demo cashier", Role: web.RoleCashier,
-		Password: demoCashierPassword, SalesPointID: "window-1"}); err != nil {
+	if _, _, err := a.CreateUser(ctx, sys, auth.NewUser{Username: Cashier, DisplayName: "Demo cashier", Role: web.RoleCashier,
+		Password: CashierPassword, SalesPointID: Window}); err != nil {
 		return false, fmt.Errorf("demo cashier: %w", err)
 	}
 	return true, nil
 }
 
-// sellSample sells one adult ticket for today at the demo window, for
-// cash, as the demo cashier, and returns the ticket's id and code.
-func sellSample(ctx context.Context, salesURL string) (id, code string, err error) {
-	c, err := httpapi.NewClient(salesURL, "")
+// SellSample sells one adult ticket for today at the demo window, for
+// cash, as the demo cashier, through the sales service c calls, and
+// returns the ticket's id and code.
+func SellSample(ctx context.Context, c *salesclient.Client) (id, code string, err error) {
+	login, err := c.Login(ctx, Cashier, CashierPassword)
 	if err != nil {
-		return "", "", err
-	}
-	var login struct {
-		Token string `json:"token"`
-	}
-	if err := c.Do(ctx, http.MethodPost, "/v1/login", map[string]string{"username": demoCashier, "password": demoCashierPassword}, &login); err != nil {
 		return "", "", fmt.Errorf("demo cashier login: %w", err)
 	}
-	c.AdminToken = login.Token
-	loc, _ := time.LoadLocation("Asia/Shanghai")
-	var order struct {
-		Number     string `json:"number"`
-		TotalMinor int64  `json:"total_minor"`
-	}
-	req := map[string]any{"lines": []map[string]any{{"product_id": "adult-day", "visit_date": time.Now().In(loc).Format(time.DateOnly), "quantity": 1}}}
-	if err := c.Do(ctx, http.MethodPost, "/v1/orders", req, &order); err != nil {
+	c = c.WithToken(login.Token)
+	loc, _ := time.LoadLocation(TimeZone)
+	order, err := c.CreateOrder(ctx, orders.CreateRequest{Lines: []orders.LineRequest{
+		{ProductID: SampleProduct, VisitDate: time.Now().In(loc).Format(time.DateOnly), Quantity: 1}}})
+	if err != nil {
 		return "", "", fmt.Errorf("demo order: %w", err)
 	}
-	var paid struct {
-		Order struct {
-			Tickets []struct {
-				ID   string `json:"id"`
-				Code string `json:"code"`
-			} `json:"tickets"`
-		} `json:"order"`
-	}
-	if err := c.Do(ctx, http.MethodPost, "/v1/orders/"+order.Number+"/pay", map[string]any{"method": "cash", "amount_minor": order.TotalMinor}, &paid); err != nil {
+	paid, err := c.Pay(ctx, order.Number, orders.PayRequest{Method: payment.MethodCash, AmountMinor: &order.TotalMinor})
+	if err != nil {
 		return "", "", fmt.Errorf("demo payment: %w", err)
 	}
 	if len(paid.Order.Tickets) == 0 {

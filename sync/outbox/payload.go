@@ -1,0 +1,158 @@
+package outbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/admitpark/admit/validator/gateapi"
+)
+
+// Kinds of outbox rows (the outbox.kind column).
+const (
+	KindIssue     = "issue"
+	KindRevoke    = "revoke"
+	KindUpdate    = "update"
+	KindConfigure = "configure"
+)
+
+// Format is the newest payload format this package reads; it writes
+// format 1 (see the package doc).
+const Format = 1
+
+// Errors; check with errors.Is.
+var (
+	// ErrPayload: a payload that does not decode, or lacks what its kind
+	// needs.
+	ErrPayload = errors.New("outbox: bad payload")
+	// ErrFormat: a payload of a format newer than Format, written by newer
+	// code.
+	ErrFormat = errors.New("outbox: payload format newer than this code reads")
+	// ErrInvalidTicket: an issue payload the cluster would refuse.
+	ErrInvalidTicket = errors.New("outbox: the cluster would refuse this ticket")
+)
+
+// Ticket is the payload of an issue row: a ticket with its current code
+// (the cluster keeps only the code's digest) or its digest. Times are
+// RFC 3339 in JSON, with the offset they were written with.
+//
+// Its fields are those of gateapi.TicketJSON, on purpose: the relay sends
+// it as gateapi.TicketJSON(t), a conversion the compiler checks, so a
+// change of either type stops the build until the relay (and Validate)
+// say how the stored format maps to the wire.
+type Ticket struct {
+	ID         string    `json:"id"` // 32 hex digits
+	Version    uint64    `json:"version"`
+	Product    string    `json:"product"`
+	Kind       string    `json:"kind"`
+	Entries    uint16    `json:"entries,omitempty"`
+	Zones      []string  `json:"zones,omitempty"`
+	ValidFrom  time.Time `json:"valid_from,omitzero"`
+	ValidUntil time.Time `json:"valid_until,omitzero"`
+	SlotStart  time.Time `json:"slot_start,omitzero"`
+	SlotEnd    time.Time `json:"slot_end,omitzero"`
+	Status     string    `json:"status,omitempty"`
+	Code       string    `json:"code,omitempty"`
+	Digest     string    `json:"digest,omitempty"`
+	Holder     string    `json:"holder,omitempty"`
+}
+
+// Validate reports whether the cluster would accept t (the gate API's own
+// check, gateapi.TicketJSON.Ticket), wrapping ErrInvalidTicket: what the
+// cluster would refuse must fail when sales writes it, not block the relay.
+func (t Ticket) Validate() error {
+	j := gateapi.TicketJSON(t)
+	if _, err := j.Ticket(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidTicket, err)
+	}
+	return nil
+}
+
+// Change is the payload of a revoke row ({"version":N}) and of an update
+// row (also "op", and "valid_until" for extend).
+type Change struct {
+	Version    uint64    `json:"version"`              // the ticket's version after the change
+	Op         string    `json:"op,omitempty"`         // update: suspend, resume, extend (gateapi.Op*)
+	ValidUntil time.Time `json:"valid_until,omitzero"` // extend
+}
+
+// Configure is the payload of a configure row: the park's time zone,
+// zones to upsert, or gates to add (usually one of the three).
+type Configure struct {
+	TimeZone string `json:"time_zone,omitempty"` // the park's IANA zone: its days at the gates
+	Zones    []Zone `json:"zones,omitempty"`
+	Gates    []Gate `json:"gates,omitempty"`
+}
+
+// Zone is a zone in a configure payload: what the cluster keeps of it.
+type Zone struct {
+	ID   string `json:"id"`
+	Cap  uint32 `json:"cap"`  // 0: none
+	Warn uint32 `json:"warn"` // 0: none
+}
+
+// Gate is a gate in a configure payload. The cluster makes the gate's
+// token itself when it first learns the gate.
+type Gate struct {
+	ID        string `json:"id"`
+	Zone      string `json:"zone"`
+	Direction string `json:"direction"` // in, out, both
+}
+
+// DecodeTicket decodes an issue payload.
+func DecodeTicket(payload []byte) (Ticket, error) {
+	var t Ticket
+	if err := decode(payload, &t); err != nil {
+		return t, err
+	}
+	if t.ID == "" || t.Version == 0 {
+		return t, fmt.Errorf(`%w: an issue payload needs "id" and "version": %s`, ErrPayload, payload)
+	}
+	return t, nil
+}
+
+// DecodeChange decodes a revoke or update payload.
+func DecodeChange(payload []byte) (Change, error) {
+	var c Change
+	if err := decode(payload, &c); err != nil {
+		return c, err
+	}
+	if c.Version == 0 {
+		return c, fmt.Errorf(`%w: payload must be {"version":N,...}: %s`, ErrPayload, payload)
+	}
+	return c, nil
+}
+
+// DecodeConfigure decodes a configure payload.
+func DecodeConfigure(payload []byte) (Configure, error) {
+	var c Configure
+	if err := decode(payload, &c); err != nil {
+		return c, err
+	}
+	if len(c.Zones)+len(c.Gates) == 0 && c.TimeZone == "" {
+		return c, fmt.Errorf(`%w: payload must be {"time_zone":...}, {"zones":[...]} or {"gates":[...]}: %s`, ErrPayload, payload)
+	}
+	return c, nil
+}
+
+// decode checks the payload's format (absent: 1) and decodes it into v.
+func decode(payload []byte, v any) error {
+	var f struct {
+		Format *int `json:"format"`
+	}
+	if err := json.Unmarshal(payload, &f); err != nil {
+		return fmt.Errorf("%w: %v: %s", ErrPayload, err, payload)
+	}
+	switch {
+	case f.Format == nil: // format 1, as every row before formats had
+	case *f.Format > Format:
+		return fmt.Errorf("%w: format %d (this code reads 1 to %d)", ErrFormat, *f.Format, Format)
+	case *f.Format < 1:
+		return fmt.Errorf(`%w: "format" %d: %s`, ErrPayload, *f.Format, payload)
+	}
+	if err := json.Unmarshal(payload, v); err != nil {
+		return fmt.Errorf("%w: %v: %s", ErrPayload, err, payload)
+	}
+	return nil
+}
