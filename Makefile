@@ -89,6 +89,14 @@ fuzz: check-go
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./validator/rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzScanRequestFastPath$$' -fuzztime $(FUZZTIME) ./validator/gate/
 	$(GO) test -run '^$$' -fuzz '^FuzzScanResponseBytes$$' -fuzztime $(FUZZTIME) ./validator/gate/
+	$(GO) test -run '^$$' -fuzz '^FuzzScanRequest$$' -fuzztime $(FUZZTIME) ./validator/gate/
+	$(GO) test -run '^$$' -fuzz '^FuzzScanBatch$$' -fuzztime $(FUZZTIME) ./validator/gate/
+	$(GO) test -run '^$$' -fuzz '^FuzzIssueBody$$' -fuzztime $(FUZZTIME) ./validator/gate/
+	$(GO) test -run '^$$' -fuzz '^FuzzChangeBody$$' -fuzztime $(FUZZTIME) ./validator/gate/
+	$(GO) test -run '^$$' -fuzz '^FuzzGateBody$$' -fuzztime $(FUZZTIME) ./validator/gate/
+	$(GO) test -run '^$$' -fuzz '^FuzzZoneBody$$' -fuzztime $(FUZZTIME) ./validator/gate/
+	$(GO) test -run '^$$' -fuzz '^FuzzParkBody$$' -fuzztime $(FUZZTIME) ./validator/gate/
+	$(GO) test -run '^$$' -fuzz '^FuzzEventCursor$$' -fuzztime $(FUZZTIME) ./validator/gate/
 
 # The fault tests (validator/faults) for SOAK each (default 10m) with
 # repeated faults, and the failover drill for 20 rounds; make test runs

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -39,29 +38,23 @@ type scanSM struct{}
 
 var errNoTicket = errors.New("no such ticket")
 
-func (scanSM) Apply(txn *badger.Txn, e Entry) ([]byte, error) {
+func (scanSM) Apply(txn Txn, e Entry) ([]byte, error) {
 	if len(e.Data) != 16 {
 		return nil, errors.New("scan command is 16 bytes")
 	}
 	id := binary.BigEndian.Uint64(e.Data)
 	key := ticketKey(id)
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	v, err := txn.Get(key)
+	if errors.Is(err, ErrNotFound) {
 		return nil, errNoTicket
 	}
 	if err != nil {
 		return nil, err
 	}
-	var scans uint64
-	if err := item.Value(func(v []byte) error {
-		if len(v) < 8 {
-			return errors.New("short ticket")
-		}
-		scans = binary.BigEndian.Uint64(v)
-		return nil
-	}); err != nil {
-		return nil, err
+	if len(v) < 8 {
+		return nil, errors.New("short ticket")
 	}
+	scans := binary.BigEndian.Uint64(v)
 	state := make([]byte, 16)
 	binary.BigEndian.PutUint64(state, scans+1)
 	binary.BigEndian.PutUint64(state[8:], e.Index)
@@ -98,7 +91,8 @@ func BenchmarkApplyBatch(b *testing.B) {
 			db := benchDB(b, filepath.Join(b.TempDir(), "state"))
 			defer db.Close()
 			seedTickets(b, db, benchTickets)
-			f := &fsm{db: db, sm: scanSM{}, log: slog.New(slog.DiscardHandler)}
+			f := ExportNewFSM(db, scanSM{}, filepath.Join(b.TempDir(), "marker"))
+			defer f.flush.close()
 
 			logs := make([]*raft.Log, size)
 			now := time.Now()
@@ -156,7 +150,8 @@ func BenchmarkSnapshotPersist(b *testing.B) {
 	}
 	db = benchDB(b, dir)
 	defer db.Close()
-	f := &fsm{db: db, sm: scanSM{}, log: slog.New(slog.DiscardHandler)}
+	f := ExportNewFSM(db, scanSM{}, filepath.Join(b.TempDir(), "marker"))
+	defer f.flush.close()
 
 	persist := func() int64 {
 		snap, err := f.Snapshot()

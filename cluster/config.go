@@ -79,6 +79,16 @@ type Config struct {
 	// SnapshotRetain is how many snapshots are kept on disk.
 	SnapshotRetain int
 
+	// FlushInterval is how often the state changed in memory is written to
+	// Badger (sooner when 4 MB or 30,000 keys are pending). A restart
+	// replays the log entries applied since the last flush. Unit: time.
+	FlushInterval time.Duration
+
+	// FlushQueue is how many written-behind segments (each up to 4 MB) may
+	// wait for the disk before apply waits for it: the bound on memory held
+	// for Badger when the disk is slower than apply. Unit: segments.
+	FlushQueue int
+
 	// ApplyTimeout bounds Apply when the caller's context has no deadline,
 	// including the wait for a leader. Unit: time.
 	ApplyTimeout time.Duration
@@ -94,10 +104,37 @@ type Config struct {
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 
 	// ServerTLS and ClientTLS, when both set, wrap every node-to-node
-	// connection in TLS. Use mutual TLS: the Raft port accepts membership
-	// changes, so only cluster members may reach it.
+	// connection in TLS. Use mutual TLS (cluster/pki.PeerTLS builds both):
+	// the Raft port accepts membership changes, so only cluster members may
+	// reach it. With ServerTLS set, node-to-node calls (forwarded commands,
+	// join, remove, transfer, status, snapshot) are served only to a peer
+	// whose verified certificate's Subject CommonName is the id of a member
+	// of the current configuration; Raft traffic needs only the handshake
+	// (a node being added is not yet in its own configuration).
 	ServerTLS *tls.Config
 	ClientTLS *tls.Config
+
+	// HandshakeTimeout bounds, on an accepted connection, the TLS handshake
+	// and the first byte (which says Raft or node-to-node call); a peer too
+	// slow is disconnected. Unit: time.
+	HandshakeTimeout time.Duration
+
+	// RPCIdleTimeout is how long an accepted node-to-node call connection
+	// may go without a request while none is in flight before it is closed.
+	// Callers stop reusing a connection after half of it and dial anew.
+	// Unit: time.
+	RPCIdleTimeout time.Duration
+
+	// RPCReadTimeout bounds reading the rest of one request frame once its
+	// first byte has arrived; a peer that stalls mid-frame is disconnected.
+	// Unit: time.
+	RPCReadTimeout time.Duration
+
+	// MaxConns caps the connections open at once that this node accepted on
+	// the Raft port (Raft and node-to-node calls, and those still in the
+	// handshake); more are closed at once. Each peer holds a few (Raft's
+	// pool and pipeline, one for calls). Unit: connections.
+	MaxConns int
 
 	// Logger receives the node's and Raft's logs. Nil discards them.
 	Logger *slog.Logger
@@ -122,9 +159,15 @@ func DefaultConfig(id, dataDir, raftAddr string) Config {
 		SnapshotThreshold:  1 << 20,
 		TrailingLogs:       65536,
 		SnapshotRetain:     2,
+		FlushInterval:      50 * time.Millisecond,
+		FlushQueue:         16,
 		ApplyTimeout:       2 * time.Second,
 		RPCTimeout:         5 * time.Second,
 		DialTimeout:        time.Second,
+		HandshakeTimeout:   5 * time.Second,
+		RPCIdleTimeout:     2 * time.Minute,
+		RPCReadTimeout:     10 * time.Second,
+		MaxConns:           256,
 	}
 }
 
@@ -151,10 +194,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: max append entries %d must be 1-1024", ErrConfig, c.MaxAppendEntries)
 	case c.SnapshotInterval < time.Millisecond || c.SnapshotThreshold < 1:
 		return fmt.Errorf("%w: snapshot interval and threshold must be positive", ErrConfig)
+	case c.FlushInterval < time.Millisecond || c.FlushQueue < 1:
+		return fmt.Errorf("%w: flush interval %v and flush queue %d must be at least 1ms and 1", ErrConfig, c.FlushInterval, c.FlushQueue)
 	case c.SnapshotRetain < 1:
 		return fmt.Errorf("%w: snapshot retain must be at least 1", ErrConfig)
 	case c.ApplyTimeout <= 0 || c.RPCTimeout <= 0 || c.DialTimeout <= 0:
 		return fmt.Errorf("%w: apply, rpc and dial timeouts must be positive", ErrConfig)
+	case c.HandshakeTimeout <= 0 || c.RPCIdleTimeout <= 0 || c.RPCReadTimeout <= 0:
+		return fmt.Errorf("%w: handshake, rpc idle and rpc read timeouts must be positive", ErrConfig)
+	case c.MaxConns < 8:
+		return fmt.Errorf("%w: max conns %d is below 8 (each peer holds a few)", ErrConfig, c.MaxConns)
 	case (c.ServerTLS == nil) != (c.ClientTLS == nil):
 		return fmt.Errorf("%w: set both ServerTLS and ClientTLS, or neither", ErrConfig)
 	}

@@ -6,6 +6,9 @@
 // Raft snapshots (raft.FileSnapshotStore), and the state (Badger, in state/).
 // One TCP port carries Raft and node-to-node calls (forwarded commands,
 // membership, status), told apart by the first byte of each connection.
+// With Config.ServerTLS/ClientTLS it runs mutual TLS, and node-to-node calls
+// are served only to peers whose certificate names a member (DESIGN.md,
+// "Who may use the Raft port"; certificates come from cluster/pki).
 //
 // Invariants:
 //

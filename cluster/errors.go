@@ -26,4 +26,7 @@ var (
 	ErrUnknownNode = errors.New("unknown node")
 	// ErrTooLarge: a command exceeds the maximum command size.
 	ErrTooLarge = errors.New("command too large")
+	// ErrUnauthorized: a node-to-node call came from a peer whose
+	// certificate does not name a cluster member; nothing was done.
+	ErrUnauthorized = errors.New("peer is not an authenticated cluster member")
 )

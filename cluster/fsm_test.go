@@ -23,9 +23,41 @@ import (
 type ExportFSM = fsm
 
 // ExportNewFSM builds an fsm over db the way Open does, with its restore
-// marker at markerPath.
+// marker at markerPath. Close it with ExportCloseFSM.
 func ExportNewFSM(db *badger.DB, sm StateMachine, markerPath string) *ExportFSM {
-	return &fsm{db: db, sm: sm, log: slog.New(slog.DiscardHandler), marker: markerPath}
+	applied, err := loadAppliedIndex(db)
+	if err != nil {
+		panic(err)
+	}
+	st, err := loadState(db)
+	if err != nil {
+		panic(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	f := &fsm{db: db, state: st, sm: sm, log: log, marker: markerPath,
+		flush: newFlusher(db, log, 10*time.Millisecond, 16, applied)}
+	f.applied.Store(applied)
+	return f
+}
+
+// ExportCloseFSM writes what is pending to Badger and stops the flusher.
+func ExportCloseFSM(f *ExportFSM) error { return f.flush.close() }
+
+// ExportCrashFSM stops the flusher without writing what is pending, as a
+// crash of the process would; the caller then closes Badger.
+func ExportCrashFSM(f *ExportFSM) { f.flush.abandon() }
+
+// ExportPersisted is the applied index Badger holds.
+func ExportPersisted(f *ExportFSM) uint64 { return f.flush.persisted.Load() }
+
+// ExportFlush writes what is pending to Badger and syncs it.
+func ExportFlush(f *ExportFSM) error { return f.flush.sync() }
+
+// ExportGet reads the fsm's in-memory state.
+func ExportGet(f *ExportFSM, key string) ([]byte, error) {
+	f.state.mu.RLock()
+	defer f.state.mu.RUnlock()
+	return f.state.get([]byte(key))
 }
 
 // ExportApplied is the fsm's in-memory applied index.
@@ -84,15 +116,29 @@ func newTestFSM(t testing.TB, sm StateMachine, memTable int64) (*fsm, string) {
 	return fsmOver(t, db, sm, dir), dir
 }
 
+// fsmOver builds an fsm over db as Open does: the state loaded from db, a
+// flusher writing behind. The flusher is closed at cleanup; a test that
+// closes db first calls closeFSM.
 func fsmOver(t testing.TB, db *badger.DB, sm StateMachine, dir string) *fsm {
 	t.Helper()
-	applied, err := loadAppliedIndex(db)
-	if err != nil {
-		t.Fatalf("load applied index: %v", err)
-	}
-	f := &fsm{db: db, sm: sm, log: slog.New(slog.DiscardHandler), marker: filepath.Join(dir, "restore-in-progress")}
-	f.applied.Store(applied)
+	f := ExportNewFSM(db, sm, filepath.Join(dir, "restore-in-progress"))
+	t.Cleanup(func() {
+		if !db.IsClosed() {
+			f.flush.close()
+		}
+	})
 	return f
+}
+
+// closeFSM writes what is pending and closes Badger, as Close does.
+func closeFSM(t testing.TB, f *fsm) {
+	t.Helper()
+	if err := f.flush.close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 var testTime = time.Date(2026, 7, 1, 9, 30, 0, 0, time.UTC)
@@ -110,19 +156,18 @@ func configLog(index uint64) *raft.Log {
 //	set K V      sets K to V; result "K=V@index"
 //	fail K V     sets K to V, then fails with errBoom
 //	fill P N S   sets P/0 .. P/N-1 to values of S bytes; result "filled P@index"
+//	add K N      adds N to the number at K; result the new number
 //
-// It counts its calls and the ErrTxnTooBig errors it passed on, so tests can
-// tell that a path was taken.
+// It counts its calls.
 type kvSM struct {
 	calls    atomic.Int64
-	tooBig   atomic.Int64
 	mu       sync.Mutex
 	lastSeen Entry // copy of the last entry applied (Data copied)
 }
 
 var errBoom = errors.New("boom: state machine refused the entry")
 
-func (s *kvSM) Apply(txn *badger.Txn, e Entry) ([]byte, error) {
+func (s *kvSM) Apply(txn Txn, e Entry) ([]byte, error) {
 	s.calls.Add(1)
 	s.mu.Lock()
 	s.lastSeen = Entry{Index: e.Index, Term: e.Term, Time: e.Time, Data: append([]byte(nil), e.Data...)}
@@ -134,12 +179,12 @@ func (s *kvSM) Apply(txn *badger.Txn, e Entry) ([]byte, error) {
 	switch {
 	case f[0] == "set" && len(f) == 3:
 		if err := txn.Set([]byte(f[1]), []byte(f[2])); err != nil {
-			return nil, s.pass(err)
+			return nil, err
 		}
 		return fmt.Appendf(nil, "%s=%s@%d", f[1], f[2], e.Index), nil
 	case f[0] == "fail" && len(f) == 3:
 		if err := txn.Set([]byte(f[1]), []byte(f[2])); err != nil {
-			return nil, s.pass(err)
+			return nil, err
 		}
 		return nil, fmt.Errorf("entry %d: %w", e.Index, errBoom)
 	case f[0] == "fill" && len(f) == 4:
@@ -150,19 +195,28 @@ func (s *kvSM) Apply(txn *badger.Txn, e Entry) ([]byte, error) {
 		}
 		for i := 0; i < n; i++ {
 			if err := txn.Set(fmt.Appendf(nil, "%s/%d", f[1], i), fillValue(f[1], i, size)); err != nil {
-				return nil, s.pass(err)
+				return nil, err
 			}
 		}
 		return fmt.Appendf(nil, "filled %s@%d", f[1], e.Index), nil
+	case f[0] == "add" && len(f) == 3:
+		n, err := strconv.Atoi(f[2])
+		if err != nil {
+			return nil, err
+		}
+		old := 0
+		if v, err := txn.Get([]byte(f[1])); err == nil {
+			old, _ = strconv.Atoi(string(v))
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		v := strconv.AppendInt(nil, int64(old+n), 10)
+		if err := txn.Set([]byte(f[1]), v); err != nil {
+			return nil, err
+		}
+		return v, nil
 	}
 	return nil, fmt.Errorf("unknown command %q", e.Data)
-}
-
-func (s *kvSM) pass(err error) error {
-	if errors.Is(err, badger.ErrTxnTooBig) {
-		s.tooBig.Add(1)
-	}
-	return err
 }
 
 func fillValue(prefix string, i, size int) []byte {
@@ -196,6 +250,16 @@ func dump(t testing.TB, db *badger.DB) map[string]string {
 	return out
 }
 
+// flushed writes what f holds in memory only to Badger and returns it.
+func flushed(t testing.TB, f *fsm) *badger.DB {
+	t.Helper()
+	if err := f.flush.sync(); err != nil {
+		t.Fatal(err)
+	}
+	return f.db
+}
+
+// getKey reads key from Badger: what is on disk. Tests flush first.
 func getKey(t testing.TB, db *badger.DB, key string) (string, bool) {
 	t.Helper()
 	var v []byte
@@ -234,10 +298,15 @@ func wantNoKey(t testing.TB, db *badger.DB, key string) {
 	}
 }
 
+// wantApplied checks the applied index in memory, then flushes and checks
+// the one on disk.
 func wantApplied(t testing.TB, f *fsm, want uint64) {
 	t.Helper()
 	if got := f.applied.Load(); got != want {
 		t.Fatalf("in-memory applied index %d, want %d", got, want)
+	}
+	if err := f.flush.sync(); err != nil {
+		t.Fatal(err)
 	}
 	got, err := loadAppliedIndex(f.db)
 	if err != nil {
@@ -286,6 +355,12 @@ func rejected(t testing.TB, i int, r any, causes ...error) {
 	}
 }
 
+// flushRecorder counts flushes.
+type flushRecorder struct{ n atomic.Int64 }
+
+func (r *flushRecorder) observeFlush(keys, bytes int, d time.Duration) { r.n.Add(1) }
+func (r *flushRecorder) count() int                                    { return int(r.n.Load()) }
+
 // obsRecorder records what the fsm reports to its observer.
 type obsRecorder struct {
 	batches []int
@@ -323,9 +398,7 @@ func TestApplyBatchAppliedIndexSurvivesReopen(t *testing.T) {
 		t.Fatalf("state machine saw %+v", last)
 	}
 
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeFSM(t, f)
 	db = openTestDB(t, stateDir, 8<<20)
 	defer db.Close()
 	idx, err := loadAppliedIndex(db)
@@ -352,9 +425,9 @@ func TestApplyBatchAppliedIndexSurvivesReopen(t *testing.T) {
 	if n := sm2.calls.Load(); n != 1 {
 		t.Fatalf("state machine called %d times, want once (replayed entries skipped)", n)
 	}
-	wantKey(t, db, "a", "3")
-	wantKey(t, db, "b", "2")
-	wantKey(t, db, "c", "4")
+	wantKey(t, flushed(t, f), "a", "3")
+	wantKey(t, flushed(t, f), "b", "2")
+	wantKey(t, flushed(t, f), "c", "4")
 	wantApplied(t, f, 4)
 }
 
@@ -376,8 +449,8 @@ func TestApplyBatchSkipsReplayedEntries(t *testing.T) {
 		t.Fatal("state machine called for replayed entries")
 	}
 	wantApplied(t, f, 2)
-	wantKey(t, f.db, "a", "1")
-	wantKey(t, f.db, "b", "2")
+	wantKey(t, flushed(t, f), "a", "1")
+	wantKey(t, flushed(t, f), "b", "2")
 
 	// The single-entry path skips too.
 	if r := f.Apply(cmdLog(2, "set b Y")); r != nil {
@@ -385,7 +458,7 @@ func TestApplyBatchSkipsReplayedEntries(t *testing.T) {
 	}
 	okResult(t, 0, f.Apply(cmdLog(3, "set b 3")), "b=3@3")
 	wantApplied(t, f, 3)
-	wantKey(t, f.db, "b", "3")
+	wantKey(t, flushed(t, f), "b", "3")
 }
 
 func TestApplyBatchRejectedEntryKeepsNeighbours(t *testing.T) {
@@ -426,9 +499,9 @@ func TestApplyBatchRejectedEntryKeepsNeighbours(t *testing.T) {
 			}
 			for k, v := range tc.keys {
 				if v == "" {
-					wantNoKey(t, f.db, k)
+					wantNoKey(t, flushed(t, f), k)
 				} else {
-					wantKey(t, f.db, k, v)
+					wantKey(t, flushed(t, f), k, v)
 				}
 			}
 			wantApplied(t, f, uint64(len(tc.cmds)))
@@ -441,172 +514,52 @@ func TestApplyBatchOnlyRejectedEntriesStillAdvanceIndex(t *testing.T) {
 	res := f.ApplyBatch([]*raft.Log{cmdLog(1, "fail x 1"), cmdLog(2, "fail y 2")})
 	rejected(t, 0, res[0], errBoom)
 	rejected(t, 1, res[1], errBoom)
-	wantNoKey(t, f.db, "x")
-	wantNoKey(t, f.db, "y")
+	wantNoKey(t, flushed(t, f), "x")
+	wantNoKey(t, flushed(t, f), "y")
 	// The entries were decided (rejected); replaying them must not happen.
 	wantApplied(t, f, 2)
 }
 
-// fillCost is what one Set of key and a value of size bytes counts against
-// Badger's transaction size limit.
-func fillCost(key string, size int) int64 {
-	// Badger counts key + value + 2 meta bytes + 10 version bytes per Set,
-	// for values below the value threshold.
-	return int64(len(key)+size) + 2 + 10
-}
-
-func TestApplyBatchSplitsTransactionTooBig(t *testing.T) {
-	sm := &kvSM{}
-	f, _ := newTestFSM(t, sm, 1<<20)
-	obs := &obsRecorder{}
-	f.obs = obs
-	const (
-		perEntry = 10
-		size     = 4000
-		entries  = 12
-	)
-	// About 40 kB an entry against a limit of about 157 kB a transaction:
-	// the batch needs four transactions.
-	entrySize := perEntry * fillCost("e00/0", size)
-	if max := f.db.MaxBatchSize(); entrySize*entries < 3*max || entrySize >= max/2 {
-		t.Fatalf("test sizes no longer overflow: entry %d bytes, transaction limit %d", entrySize, max)
+func TestApplyBatchWritesBigBatchesInSegments(t *testing.T) {
+	f, _ := newTestFSM(t, &kvSM{}, 64<<20)
+	obs := &flushRecorder{}
+	f.flush.obs = obs
+	// 12 MB over three entries: more than one flush segment (4 MB), each
+	// entry within what one entry may write.
+	res := f.ApplyBatch([]*raft.Log{cmdLog(1, "fill p 1000 4000"), cmdLog(2, "fill q 1000 4000"), cmdLog(3, "fill r 1000 4000")})
+	for i, r := range res {
+		okResult(t, i, r, fmt.Sprintf("filled %s@%d", []string{"p", "q", "r"}[i], i+1))
 	}
-	var logs []*raft.Log
-	for i := 0; i < entries; i++ {
-		logs = append(logs, cmdLog(uint64(10+i), fmt.Sprintf("fill e%02d %d %d", i, perEntry, size)))
-	}
-	res := f.ApplyBatch(logs)
-	if sm.tooBig.Load() == 0 {
-		t.Fatal("no transaction overflowed; the test does not exercise the split")
-	}
-	for i := 0; i < entries; i++ {
-		okResult(t, i, res[i], fmt.Sprintf("filled e%02d@%d", i, 10+i))
-		for j := 0; j < perEntry; j++ {
-			key := fmt.Sprintf("e%02d/%d", i, j)
-			wantKey(t, f.db, key, string(fillValue(fmt.Sprintf("e%02d", i), j, size)))
+	wantApplied(t, f, 3)
+	for _, p := range []string{"p", "q", "r"} {
+		for _, i := range []int{0, 999} {
+			wantKey(t, flushed(t, f), fmt.Sprintf("%s/%d", p, i), string(fillValue(p, i, 4000)))
 		}
 	}
-	wantApplied(t, f, 10+entries-1)
-	if len(obs.batches) != 1 || obs.batches[0] != entries {
-		t.Fatalf("observer saw batches %v, want one of %d entries (retries not counted twice)", obs.batches, entries)
+	if n := obs.count(); n < 2 {
+		t.Fatalf("%d flushes for 12 MB, want the writes split in segments", n)
 	}
-	t.Logf("%d entries, %d transaction overflows, %d state machine calls", entries, sm.tooBig.Load(), sm.calls.Load())
 }
 
 func TestApplyBatchEntryTooBigAloneIsRejected(t *testing.T) {
-	sm := &kvSM{}
-	f, _ := newTestFSM(t, sm, 1<<20)
-	// "huge" writes about 200 kB, more than a whole transaction holds.
-	if need := 50 * fillCost("huge/0", 4000); need <= f.db.MaxBatchSize() {
-		t.Fatalf("huge entry (%d bytes) fits a transaction (%d)", need, f.db.MaxBatchSize())
-	}
-	logs := []*raft.Log{
-		cmdLog(1, "fill a 10 4000"),
-		cmdLog(2, "fill b 10 4000"),
-		cmdLog(3, "fill huge 50 4000"),
-		cmdLog(4, "fill c 10 4000"),
-		cmdLog(5, "set d 5"),
-	}
-	res := f.ApplyBatch(logs)
-	okResult(t, 0, res[0], "filled a@1")
-	okResult(t, 1, res[1], "filled b@2")
-	rejected(t, 2, res[2], badger.ErrTxnTooBig)
-	okResult(t, 3, res[3], "filled c@4")
-	okResult(t, 4, res[4], "d=5@5")
-	for _, p := range []string{"a", "b", "c"} {
-		for j := 0; j < 10; j++ {
-			wantKey(t, f.db, fmt.Sprintf("%s/%d", p, j), string(fillValue(p, j, 4000)))
-		}
-	}
-	for j := 0; j < 50; j++ {
-		wantNoKey(t, f.db, fmt.Sprintf("huge/%d", j))
-	}
-	wantKey(t, f.db, "d", "5")
-	wantApplied(t, f, 5)
-
-	// Alone in its batch, too.
-	res = f.ApplyBatch([]*raft.Log{cmdLog(6, "fill huge 50 4000")})
-	rejected(t, 0, res[0], badger.ErrTxnTooBig)
-	wantNoKey(t, f.db, "huge/0")
-	wantApplied(t, f, 6)
-}
-
-// TestApplyBatchOverflowLeavesRoomForAppliedIndex covers a transaction that
-// the state machine fills to within 36 bytes (or one entry) of Badger's
-// limit: the fsm must still record the applied index in it, or split it
-// before. (It once panicked there.)
-func TestApplyBatchOverflowLeavesRoomForAppliedIndex(t *testing.T) {
-	t.Run("entry count", func(t *testing.T) {
-		// Entries of one Set each: Badger refuses the Set that would make
-		// the count reach MaxBatchCount, so the transaction that overflows
-		// holds MaxBatchCount-1 writes and has no slot for the index.
-		f, _ := newTestFSM(t, &kvSM{}, 1<<20)
-		n := int(f.db.MaxBatchCount()) + 10
-		logs := make([]*raft.Log, n)
-		for i := range logs {
-			logs[i] = cmdLog(uint64(i+1), fmt.Sprintf("set k%05d v", i))
-		}
-		res := applyNoPanic(t, f, logs)
-		for i := range logs {
-			okResult(t, i, res[i], fmt.Sprintf("k%05d=v@%d", i, i+1))
-		}
-		wantApplied(t, f, uint64(n))
+	f, _ := newTestFSM(t, &kvSM{}, 64<<20)
+	res := f.ApplyBatch([]*raft.Log{
+		cmdLog(1, "set a 1"),
+		cmdLog(2, fmt.Sprintf("fill big %d 16", maxEntryWriteKeys+1)), // too many keys
+		cmdLog(3, fmt.Sprintf("fill huge 2 %d", maxEntryWriteBytes)),  // too many bytes
+		cmdLog(4, "set b 4"),
 	})
-	t.Run("bytes", func(t *testing.T) {
-		// Four entries fill the transaction to within a few bytes of
-		// MaxBatchSize; the fifth overflows it.
-		f, _ := newTestFSM(t, &kvSM{}, 1<<20)
-		// A transaction starts with txnBase bytes counted for Badger's
-		// own commit marker ("!badger!txn" plus 10).
-		const txnBase = 21
-		max := f.db.MaxBatchSize() - txnBase
-		size := int((max-1)/4) - int(fillCost("p0/0", 0))
-		// The applied index Set counts 16 + 8 + 2 + 10 = 36 bytes.
-		if room := max - 4*fillCost("p0/0", size); room <= 0 || room > 36 {
-			t.Fatalf("room left %d; test sizes are off", room)
-		}
-		var logs []*raft.Log
-		for i := 0; i < 5; i++ {
-			logs = append(logs, cmdLog(uint64(i+1), fmt.Sprintf("fill p%d 1 %d", i, size)))
-		}
-		res := applyNoPanic(t, f, logs)
-		for i := range logs {
-			okResult(t, i, res[i], fmt.Sprintf("filled p%d@%d", i, i+1))
-		}
-		wantApplied(t, f, 5)
-	})
-	t.Run("batch ends with a full transaction", func(t *testing.T) {
-		// No entry overflows: the last one takes the last slot, and the
-		// commit at the end of the batch has none for the index.
-		f, _ := newTestFSM(t, &kvSM{}, 1<<20)
-		n := int(f.db.MaxBatchCount()) - 2 // the transaction's own marker takes one
-		logs := make([]*raft.Log, n)
-		for i := range logs {
-			logs[i] = cmdLog(uint64(i+1), fmt.Sprintf("set k%05d v", i))
-		}
-		res := applyNoPanic(t, f, logs)
-		for i := range logs {
-			okResult(t, i, res[i], fmt.Sprintf("k%05d=v@%d", i, i+1))
-		}
-		wantApplied(t, f, uint64(n))
-	})
-	t.Run("one entry fills the transaction", func(t *testing.T) {
-		// One command whose writes fit, but leave less than the index
-		// needs. State and index must share a transaction, so the command
-		// is rejected (the same way on every replica) and only its index
-		// is recorded; it once panicked every replica at every restart.
-		f, _ := newTestFSM(t, &kvSM{}, 1<<20)
-		const txnBase = 21
-		max := f.db.MaxBatchSize() - txnBase
-		size := int((max-1)/4) - int(fillCost("p/0", 0))
-		if room := max - 4*fillCost("p/0", size); room <= 0 || room > 36 {
-			t.Fatalf("room left %d; test sizes are off", room)
-		}
-		res := applyNoPanic(t, f, []*raft.Log{cmdLog(1, fmt.Sprintf("fill p 4 %d", size))})
-		rejected(t, 0, res[0], badger.ErrTxnTooBig)
-		wantNoKey(t, f.db, "p/0")
-		wantApplied(t, f, 1)
-	})
+	okResult(t, 0, res[0], "a=1@1")
+	rejected(t, 1, res[1], ErrTooLarge)
+	rejected(t, 2, res[2], ErrTooLarge)
+	okResult(t, 3, res[3], "b=4@4")
+	wantApplied(t, f, 4)
+	wantNoKey(t, flushed(t, f), "big/0")
+	wantNoKey(t, flushed(t, f), "huge/0")
+	if _, err := ExportGet(f, "big/0"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("rejected entry's write is in memory: %v", err)
+	}
+	wantKey(t, flushed(t, f), "b", "4")
 }
 
 func applyNoPanic(t *testing.T, f *fsm, logs []*raft.Log) (res []any) {
@@ -652,7 +605,7 @@ func TestApplyBatchConfigurationAndMalformedEntries(t *testing.T) {
 	}
 	okResult(t, 3, res[3], "b=4@4")
 	okResult(t, 7, res[7], "c=8@8")
-	wantNoKey(t, f.db, "z")
+	wantNoKey(t, flushed(t, f), "z")
 	// The batch ends with a configuration entry: the index covers it.
 	wantApplied(t, f, 9)
 	if n := sm.calls.Load(); n != 3 {

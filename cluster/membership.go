@@ -298,9 +298,18 @@ func (n *Node) handleRPC(ctx context.Context, op rpcOp, payload []byte) ([]byte,
 		return nil, ErrShutdown
 	default:
 	}
+	p, remote := peerFrom(ctx)
+	if remote {
+		if err := n.authorize(p); err != nil {
+			n.log.Warn("node-to-node call refused", "op", opName(op), "peer", p.id, "remote", p.addr, "err", err)
+			return nil, err
+		}
+	}
 	switch op {
 	case opApply:
 		return n.serveApply(ctx, payload)
+	case opLeaderCall:
+		return n.serveLeaderCall(ctx, payload)
 	case opStatus:
 		return json.Marshal(n.LocalStatus())
 	case opSnapshot:
@@ -313,7 +322,11 @@ func (n *Node) handleRPC(ctx context.Context, op rpcOp, payload []byte) ([]byte,
 		if !n.IsLeader() {
 			return nil, ErrNotLeader
 		}
-		return nil, n.serveMembership(op, payload)
+		by := peer{id: n.cfg.ID, addr: "this node's admin API"}
+		if remote {
+			by = p
+		}
+		return nil, n.serveMembership(op, payload, by)
 	default:
 		return nil, fmt.Errorf("%w: unknown operation %d", ErrBadRequest, op)
 	}
@@ -332,7 +345,45 @@ func (n *Node) serveApply(ctx context.Context, payload []byte) ([]byte, error) {
 	return n.applyLocal(ctx, payload[8:])
 }
 
-func (n *Node) serveMembership(op rpcOp, payload []byte) error {
+// authorize admits a node-to-node call from p. Without TLS there is no
+// identity to check (the port must then be reachable by members only);
+// with it, the peer's certificate must name a member of the configuration.
+func (n *Node) authorize(p peer) error {
+	if n.cfg.ServerTLS == nil {
+		return nil
+	}
+	if p.id == "" {
+		return fmt.Errorf("%w: the peer's certificate names no node", ErrUnauthorized)
+	}
+	if _, err := n.memberAddr(p.id); err != nil {
+		return fmt.Errorf("%w: %q is not a member of the cluster", ErrUnauthorized, p.id)
+	}
+	return nil
+}
+
+func opName(op rpcOp) string {
+	switch op {
+	case opApply:
+		return "apply"
+	case opJoin:
+		return "join"
+	case opRemove:
+		return "remove"
+	case opTransfer:
+		return "transfer"
+	case opSnapshot:
+		return "snapshot"
+	case opStatus:
+		return "status"
+	case opLeaderCall:
+		return "leader call"
+	}
+	return fmt.Sprintf("op %d", op)
+}
+
+// serveMembership changes the configuration on the leader; by is who asked
+// (a peer, or this node's own admin API), logged with every change.
+func (n *Node) serveMembership(op rpcOp, payload []byte, by peer) error {
 	timeout := n.cfg.RPCTimeout
 	switch op {
 	case opJoin:
@@ -362,7 +413,7 @@ func (n *Node) serveMembership(op rpcOp, payload []byte) error {
 		if err := f.Error(); err != nil {
 			return mapRaftError(err)
 		}
-		n.log.Info("node joined", "id", req.ID, "raft_addr", req.RaftAddr, "nonvoter", req.Nonvoter)
+		n.log.Info("node joined", "id", req.ID, "raft_addr", req.RaftAddr, "nonvoter", req.Nonvoter, "asked_by", by.id, "asked_from", by.addr)
 		return nil
 	case opRemove:
 		var req nodeRequest
@@ -375,7 +426,7 @@ func (n *Node) serveMembership(op rpcOp, payload []byte) error {
 		if err := n.raft.RemoveServer(raft.ServerID(req.ID), 0, timeout).Error(); err != nil {
 			return mapRaftError(err)
 		}
-		n.log.Info("node removed", "id", req.ID)
+		n.log.Info("node removed", "id", req.ID, "asked_by", by.id, "asked_from", by.addr)
 		return nil
 	default: // opTransfer
 		var req nodeRequest
@@ -398,7 +449,7 @@ func (n *Node) serveMembership(op rpcOp, payload []byte) error {
 		if err := f.Error(); err != nil {
 			return fmt.Errorf("leadership transfer: %w", err)
 		}
-		n.log.Info("leadership transferred", "to", req.ID)
+		n.log.Info("leadership transferred", "to", req.ID, "asked_by", by.id, "asked_from", by.addr)
 		return nil
 	}
 }

@@ -18,6 +18,8 @@ type metrics struct {
 	commandSeconds *prometheus.HistogramVec
 	commands       *prometheus.CounterVec
 	forwarded      prometheus.Counter
+	flushSeconds   prometheus.Histogram
+	flushKeys      prometheus.Counter
 }
 
 func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
@@ -45,9 +47,18 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 			Name: "admit_cluster_forwarded_total",
 			Help: "Commands this node forwarded to the leader.",
 		}),
+		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "admit_fsm_flush_seconds",
+			Help:    "Time to write one segment of state changes to Badger, behind apply.",
+			Buckets: prometheus.ExponentialBuckets(100e-6, 2, 14),
+		}),
+		flushKeys: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "admit_fsm_flushed_keys_total",
+			Help: "Keys written to Badger by the flusher.",
+		}),
 	}
 	var err error
-	if m.reg, err = RegisterAll(reg, m.applySeconds, m.batchEntries, m.commandSeconds, m.commands, m.forwarded, raftCollector{n}); err != nil {
+	if m.reg, err = RegisterAll(reg, m.applySeconds, m.batchEntries, m.commandSeconds, m.commands, m.forwarded, m.flushSeconds, m.flushKeys, raftCollector{n}); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -62,6 +73,11 @@ func (m *metrics) unregister() {
 func (m *metrics) observeApply(entries int, d time.Duration) {
 	m.applySeconds.Observe(d.Seconds())
 	m.batchEntries.Observe(float64(entries))
+}
+
+func (m *metrics) observeFlush(keys, _ int, d time.Duration) {
+	m.flushSeconds.Observe(d.Seconds())
+	m.flushKeys.Add(float64(keys))
 }
 
 func (m *metrics) observeCommand(path string, err error, d time.Duration) {
@@ -97,13 +113,17 @@ var (
 		"1 when this node knows a leader.", nil, nil)
 	descVoters = prometheus.NewDesc("admit_raft_voters",
 		"Voting members in the configuration this node knows.", nil, nil)
+	descPersisted = prometheus.NewDesc("admit_fsm_persisted_index",
+		"Applied index of the state on disk (Badger); the state in memory is at admit_raft_applied_index.", nil, nil)
+	descStateKeys = prometheus.NewDesc("admit_fsm_state_keys",
+		"Keys in the in-memory state.", nil, nil)
 )
 
 // raftCollector reads Raft's state at scrape time.
 type raftCollector struct{ n *Node }
 
 func (c raftCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descTerm, descLast, descCommit, descApplied, descContact, descHasLeader, descVoters} {
+	for _, d := range []*prometheus.Desc{descState, descTerm, descLast, descCommit, descApplied, descContact, descHasLeader, descVoters, descPersisted, descStateKeys} {
 		ch <- d
 	}
 }
@@ -151,4 +171,10 @@ func (c raftCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	gauge(descVoters, voters)
+	gauge(descPersisted, float64(c.n.PersistedIndex()))
+	st := c.n.fsm.state
+	st.mu.RLock()
+	keys := st.keys
+	st.mu.RUnlock()
+	gauge(descStateKeys, float64(keys))
 }

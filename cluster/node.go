@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -35,10 +36,11 @@ type Node struct {
 	peers   *rpcPool
 	metrics *metrics
 
-	shutdown  chan struct{}
-	started   chan struct{} // closed once raft is set: RPCs and metrics wait for it
-	closeOnce sync.Once
-	closeErr  error
+	shutdown      chan struct{}
+	started       chan struct{} // closed once raft is set: RPCs and metrics wait for it
+	closeOnce     sync.Once
+	closeErr      error
+	leaderHandler atomic.Pointer[LeaderHandler]
 }
 
 // Open starts a node from cfg.DataDir, creating it on first start. A new
@@ -87,13 +89,18 @@ func Open(cfg Config, sm StateMachine) (n *Node, err error) {
 	marker := filepath.Join(cfg.DataDir, "restore-in-progress")
 	_, statErr := os.Stat(marker)
 	dirty := statErr == nil
-	n.fsm = &fsm{db: n.db, sm: sm, log: log, marker: marker}
-	n.fsm.applied.Store(applied)
-	if r, ok := sm.(Reloader); ok && !dirty {
-		if err := r.Reload(n.db); err != nil {
-			return nil, fmt.Errorf("reload state machine: %w", err)
+	st := newState()
+	if !dirty { // else Raft restores the snapshot, which replaces it all
+		loadStart := time.Now()
+		if st, err = loadState(n.db); err != nil {
+			return nil, fmt.Errorf("load state: %w", err)
 		}
+		log.Info("state loaded into memory", "keys", st.keys, "applied_index", applied, "took", time.Since(loadStart).Round(time.Millisecond))
 	}
+	n.fsm = &fsm{db: n.db, state: st, sm: sm, log: log, marker: marker,
+		flush: newFlusher(n.db, log, cfg.FlushInterval, cfg.FlushQueue, applied)}
+	n.fsm.applied.Store(applied)
+	closers = append(closers, func() { n.fsm.flush.close() })
 
 	hlog := newHCLog(log, "raft")
 	lcfg := logstore.DefaultConfig(filepath.Join(cfg.DataDir, "raft"))
@@ -110,9 +117,9 @@ func Open(cfg Config, sm StateMachine) (n *Node, err error) {
 		return nil, fmt.Errorf("listen on raft address %s: %w", cfg.RaftAddr, err)
 	}
 	closers = append(closers, n.mux.close)
-	n.peers = newRPCPool(func(ctx context.Context, addr string) (net.Conn, error) { return n.mux.dial(ctx, addr, connRPC) })
+	n.peers = newRPCPool(func(ctx context.Context, addr string) (net.Conn, error) { return n.mux.dial(ctx, addr, connRPC) }, cfg.RPCIdleTimeout/2)
 	closers = append(closers, n.peers.close)
-	n.rpcSrv = newRPCServer(n.handleRPC, log)
+	n.rpcSrv = newRPCServer(n.handleRPC, log, cfg.RPCIdleTimeout, cfg.RPCReadTimeout)
 	closers = append(closers, n.rpcSrv.close)
 	n.mux.rpcConn = n.rpcSrv.serveConn
 	n.mux.serve()
@@ -151,6 +158,7 @@ func Open(cfg Config, sm StateMachine) (n *Node, err error) {
 	}
 	closers = append(closers, n.metrics.unregister)
 	n.fsm.obs = n.metrics
+	n.fsm.flush.obs = n.metrics
 
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
@@ -192,14 +200,19 @@ func (n *Node) ID() string { return n.cfg.ID }
 // RaftAddr is the address other nodes reach this node on.
 func (n *Node) RaftAddr() string { return n.mux.advertise.String() }
 
-// View runs fn in a read transaction on this node's state, as of what it
-// has applied (a follower may trail the leader). All writes go through
-// Apply. Reads wait while a snapshot restore replaces the state.
-func (n *Node) View(fn func(txn *badger.Txn) error) error {
-	n.fsm.stateMu.RLock()
-	defer n.fsm.stateMu.RUnlock()
-	return n.db.View(fn)
+// View runs fn on this node's state, as of what it has applied (a
+// follower may trail the leader). All writes go through Apply, which
+// waits while fn runs: keep fn short.
+func (n *Node) View(fn func(r Reader) error) error {
+	s := n.fsm.state
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return fn(reader{s})
 }
+
+// PersistedIndex is the applied index the state on disk holds; the state
+// in memory is at AppliedIndex, a flush interval ahead at most.
+func (n *Node) PersistedIndex() uint64 { return n.fsm.flush.persisted.Load() }
 
 // IsLeader reports whether this node is the leader now.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
@@ -353,8 +366,7 @@ func (n *Node) Close() error {
 		n.mux.close()
 		n.peers.close()
 		errs := []error{n.raft.Shutdown().Error(), n.trans.Close()}
-		n.fsm.writing.Wait()
-		errs = append(errs, n.logs.Close(), n.db.Close())
+		errs = append(errs, n.fsm.flush.close(), n.logs.Close(), n.db.Close())
 		n.metrics.unregister()
 		n.closeErr = errors.Join(errs...)
 		n.log.Info("node stopped")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,7 @@ const (
 	opTransfer
 	opSnapshot
 	opStatus
+	opLeaderCall
 )
 
 // Status codes in answers; each error code maps to one sentinel error.
@@ -45,6 +47,7 @@ const (
 	codeUnknownNode
 	codeInternal
 	codeTooLarge
+	codeUnauthorized
 )
 
 var codeErrors = map[byte]error{
@@ -56,6 +59,7 @@ var codeErrors = map[byte]error{
 	codeBadRequest:     ErrBadRequest,
 	codeUnknownNode:    ErrUnknownNode,
 	codeTooLarge:       ErrTooLarge,
+	codeUnauthorized:   ErrUnauthorized,
 }
 
 func errorCode(err error) byte {
@@ -141,14 +145,39 @@ type rpcServer struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+
+	// idle and read are Config.RPCIdleTimeout and RPCReadTimeout.
+	idle, read time.Duration
 }
 
-func newRPCServer(h rpcHandler, log *slog.Logger) *rpcServer {
+func newRPCServer(h rpcHandler, log *slog.Logger, idle, read time.Duration) *rpcServer {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &rpcServer{handle: h, log: log, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
+	return &rpcServer{handle: h, log: log, idle: idle, read: read, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
 }
 
-func (s *rpcServer) serveConn(conn net.Conn) {
+type peerKey struct{}
+
+// peerFrom returns the peer whose request ctx carries; ok is false for a
+// call made on this node itself.
+func peerFrom(ctx context.Context) (p peer, ok bool) {
+	p, ok = ctx.Value(peerKey{}).(peer)
+	return p, ok
+}
+
+// awaitFrame waits, up to the idle timeout, for the first byte of the next
+// frame, as long as none of this connection's requests is in flight.
+func (s *rpcServer) awaitFrame(conn net.Conn, r *bufio.Reader, inFlight *atomic.Int64) error {
+	for {
+		conn.SetReadDeadline(time.Now().Add(s.idle))
+		_, err := r.Peek(1)
+		var ne net.Error
+		if err == nil || !errors.As(err, &ne) || !ne.Timeout() || inFlight.Load() == 0 {
+			return err
+		}
+	}
+}
+
+func (s *rpcServer) serveConn(conn net.Conn, p peer) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -171,21 +200,30 @@ func (s *rpcServer) serveConn(conn net.Conn) {
 	var wmu sync.Mutex
 	var reqs sync.WaitGroup
 	defer reqs.Wait()
+	ctx := context.WithValue(s.ctx, peerKey{}, p)
+	var inFlight atomic.Int64
 	for {
+		if err := s.awaitFrame(conn, r, &inFlight); err != nil {
+			return
+		}
+		conn.SetReadDeadline(time.Now().Add(s.read))
 		id, op, payload, err := readFrame(r)
 		if err != nil {
 			return
 		}
 		reqs.Add(1)
+		inFlight.Add(1)
 		go func() {
 			defer reqs.Done()
-			res, err := s.handle(s.ctx, rpcOp(op), payload)
+			defer inFlight.Add(-1)
+			res, err := s.handle(ctx, rpcOp(op), payload)
 			code := codeOK
 			if err != nil {
 				code, res = errorCode(err), []byte(err.Error())
 			}
 			wmu.Lock()
 			defer wmu.Unlock()
+			conn.SetWriteDeadline(time.Now().Add(s.read)) // a peer that stops reading is dropped
 			if werr := writeFrame(w, id, code, res); werr != nil {
 				conn.Close()
 			}
@@ -206,15 +244,19 @@ func (s *rpcServer) close() {
 
 // rpcPool keeps one multiplexed connection per peer address.
 type rpcPool struct {
-	dial    func(ctx context.Context, addr string) (net.Conn, error)
+	dial func(ctx context.Context, addr string) (net.Conn, error)
+	// maxIdle: a connection unused for longer is closed and dialled anew
+	// before the next call, so the peer's idle timeout (Config.RPCIdleTimeout,
+	// twice this) never closes it under a request.
+	maxIdle time.Duration
 	mu      sync.Mutex
 	clients map[string]*rpcClient
 	closed  bool
 	wg      sync.WaitGroup // reader goroutines
 }
 
-func newRPCPool(dial func(ctx context.Context, addr string) (net.Conn, error)) *rpcPool {
-	return &rpcPool{dial: dial, clients: map[string]*rpcClient{}}
+func newRPCPool(dial func(ctx context.Context, addr string) (net.Conn, error), maxIdle time.Duration) *rpcPool {
+	return &rpcPool{dial: dial, maxIdle: maxIdle, clients: map[string]*rpcClient{}}
 }
 
 func (p *rpcPool) call(ctx context.Context, addr string, op rpcOp, payload []byte) ([]byte, error) {
@@ -262,6 +304,7 @@ type rpcClient struct {
 	w       *bufio.Writer
 	nextID  uint64
 	pending map[uint64]pendingCall
+	used    time.Time // when conn last sent a request
 }
 
 type pendingCall struct {
@@ -272,6 +315,10 @@ type pendingCall struct {
 func (c *rpcClient) call(ctx context.Context, op rpcOp, payload []byte) ([]byte, error) {
 	ch := make(chan rpcAnswer, 1)
 	c.mu.Lock()
+	if c.conn != nil && len(c.pending) == 0 && time.Since(c.used) > c.pool.maxIdle {
+		c.conn.Close() // its reader ends; nothing is pending on it
+		c.conn, c.w = nil, nil
+	}
 	if c.conn == nil {
 		conn, err := c.pool.dial(ctx, c.addr)
 		if err != nil {
@@ -291,6 +338,7 @@ func (c *rpcClient) call(ctx context.Context, op rpcOp, payload []byte) ([]byte,
 		go c.readLoop(conn)
 	}
 	c.nextID++
+	c.used = time.Now()
 	id := c.nextID
 	c.pending[id] = pendingCall{ch: ch, conn: c.conn}
 	if dl, ok := ctx.Deadline(); ok {

@@ -22,13 +22,14 @@ var snapshotMagic = []byte("ADMITSNAP1")
 // maxSnapshotField bounds one key or value read from a snapshot stream.
 const maxSnapshotField = 64 << 20
 
-// Snapshot syncs Badger, then pins a read transaction: Persist streams the
-// state as of the last applied index while Apply goes on. Syncing first makes
-// the state durable up to the snapshot's index, so Raft may drop the log
-// before it and a restart never needs it.
+// Snapshot writes every change still in memory only to Badger and syncs
+// it, then pins a read transaction: Persist streams the state as of the
+// last applied index while Apply goes on (Raft calls Snapshot between
+// applies). Flushing first makes Badger durable up to the snapshot's
+// index, so Raft may drop the log before it and a restart never needs it:
+// the log always holds every entry after Badger's applied index.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	f.writing.Wait() // what Sync makes durable must include the last batch
-	if err := f.db.Sync(); err != nil {
+	if err := f.flush.sync(); err != nil {
 		return nil, fmt.Errorf("sync state before snapshot: %w", err)
 	}
 	return &fsmSnapshot{f: f, txn: f.db.NewTransaction(false)}, nil
@@ -90,7 +91,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := writeMarker(f.marker); err != nil {
 		return err
 	}
-	f.writing.Wait()
+	if err := f.flush.sync(); err != nil { // nothing older may land after the drop
+		return err
+	}
 	f.stateMu.Lock()
 	defer f.stateMu.Unlock()
 	f.broken.Store(true) // until the new state is complete
@@ -107,12 +110,15 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
-	f.applied.Store(idx)
-	if r, ok := f.sm.(Reloader); ok {
-		if err := r.Reload(f.db); err != nil {
-			return fmt.Errorf("reload state machine: %w", err)
-		}
+	loaded, err := loadState(f.db)
+	if err != nil {
+		return fmt.Errorf("load restored state: %w", err)
 	}
+	f.state.mu.Lock()
+	f.state.tree, f.state.keys = loaded.tree, loaded.keys
+	f.state.mu.Unlock()
+	f.flush.reset(idx)
+	f.applied.Store(idx)
 	if err := os.Remove(f.marker); err != nil {
 		return fmt.Errorf("remove restore marker: %w", err)
 	}

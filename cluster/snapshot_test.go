@@ -54,11 +54,10 @@ var _ raft.SnapshotSink = (*memSink)(nil)
 
 var errDiskFull = errors.New("sink: no space left on device")
 
-// putSM sets and deletes keys: "K=V" sets K, "-K" deletes it. It counts
-// Reload calls.
-type putSM struct{ reloads atomic.Int64 }
+// putSM sets and deletes keys: "K=V" sets K, "-K" deletes it.
+type putSM struct{}
 
-func (s *putSM) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
+func (s *putSM) Apply(txn cluster.Txn, e cluster.Entry) ([]byte, error) {
 	cmd := string(e.Data)
 	if k, ok := strings.CutPrefix(cmd, "-"); ok {
 		return nil, txn.Delete([]byte(k))
@@ -69,8 +68,6 @@ func (s *putSM) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
 	}
 	return nil, txn.Set([]byte(k), []byte(v))
 }
-
-func (s *putSM) Reload(*badger.DB) error { s.reloads.Add(1); return nil }
 
 // snapFSM is an fsm over Badger in a fresh directory.
 type snapFSM struct {
@@ -94,7 +91,9 @@ func newSnapFSM(t testing.TB) *snapFSM {
 	t.Cleanup(func() { db.Close() })
 	sm := &putSM{}
 	marker := filepath.Join(dir, restoreMarker)
-	return &snapFSM{ExportFSM: cluster.ExportNewFSM(db, sm, marker), db: db, dir: dir, marker: marker, sm: sm, next: 1}
+	f := cluster.ExportNewFSM(db, sm, marker)
+	t.Cleanup(func() { cluster.ExportCloseFSM(f) }) // before Badger closes
+	return &snapFSM{ExportFSM: f, db: db, dir: dir, marker: marker, sm: sm, next: 1}
 }
 
 // apply applies the commands as one batch at the next indexes.
@@ -110,12 +109,22 @@ func (f *snapFSM) apply(t testing.TB, cmds ...string) {
 			t.Fatalf("apply %q: %v (result %v)", cmds[i], err, r)
 		}
 	}
+	f.flush(t)
+}
+
+// flush writes what apply changed to Badger, which the tests read.
+func (f *snapFSM) flush(t testing.TB) {
+	t.Helper()
+	if err := cluster.ExportFlush(f.ExportFSM); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // configuration applies a configuration entry at the next index.
 func (f *snapFSM) configuration() {
 	f.ApplyBatch([]*raft.Log{{Index: f.next, Term: 2, Type: raft.LogConfiguration}})
 	f.next++
+	cluster.ExportFlush(f.ExportFSM)
 }
 
 func (f *snapFSM) markerPresent(t testing.TB) bool {
@@ -266,8 +275,12 @@ func TestSnapshotHoldsStateAsOfSnapshotCall(t *testing.T) {
 	if dst.markerPresent(t) {
 		t.Fatal("restore marker left after a successful restore")
 	}
-	if n := dst.sm.reloads.Load(); n != 1 {
-		t.Fatalf("state machine reloaded %d times after restore, want 1", n)
+	// The state in memory, which apply and reads use, is the restored one.
+	if v, err := cluster.ExportGet(dst.ExportFSM, "k000"); err != nil || string(v) != "v1-0" {
+		t.Fatalf("in memory after restore: k000 = %q, %v; want v1-0", v, err)
+	}
+	if _, err := cluster.ExportGet(dst.ExportFSM, "new055"); !errors.Is(err, cluster.ErrNotFound) {
+		t.Fatalf("in memory after restore: new055 present (%v); the snapshot predates it", err)
 	}
 
 	// The restored fsm skips the entries the snapshot covers and applies
@@ -279,6 +292,7 @@ func TestSnapshotHoldsStateAsOfSnapshotCall(t *testing.T) {
 	if res[0] != nil {
 		t.Fatalf("entry at the snapshot index was applied again: %v", res[0])
 	}
+	dst.flush(t)
 	if got := readAll(t, dst.db)["k000"]; got != "after" {
 		t.Fatalf("k000 = %q after applying past the snapshot, want %q", got, "after")
 	}
@@ -490,11 +504,11 @@ var sentinelKey = []byte("zz-test-sentinel")
 
 func hasSentinel(t *testing.T, m *clustertest.Member) bool {
 	t.Helper()
-	err := m.Node().View(func(txn *badger.Txn) error {
-		_, err := txn.Get(sentinelKey)
+	err := m.Node().View(func(r cluster.Reader) error {
+		_, err := r.Get(sentinelKey)
 		return err
 	})
-	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+	if err != nil && !errors.Is(err, cluster.ErrNotFound) {
 		t.Fatal(err)
 	}
 	return err == nil

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -27,7 +29,9 @@ type mux struct {
 	cfg       *Config
 	log       *slog.Logger
 	raftCh    chan net.Conn
-	rpcConn   func(net.Conn) // set before serve starts
+	rpcConn   func(conn net.Conn, p peer) // set before serve starts
+	open      chan struct{}               // one token per accepted connection open (Config.MaxConns)
+	lastWarn  atomic.Int64                // unix nanos of the last "too many connections" warning
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -48,12 +52,10 @@ func newMux(cfg *Config, log *slog.Logger) (*mux, error) {
 		ln.Close()
 		return nil, errors.Join(ErrConfig, errors.New("listening on an unspecified address: set AdvertiseAddr"), err)
 	}
-	if cfg.ServerTLS != nil {
-		ln = tls.NewListener(ln, cfg.ServerTLS)
-	}
 	return &mux{
 		ln: ln, advertise: adv, cfg: cfg, log: log,
 		raftCh: make(chan net.Conn), done: make(chan struct{}),
+		open: make(chan struct{}, cfg.MaxConns),
 	}, nil
 }
 
@@ -76,6 +78,14 @@ func (m *mux) serve() {
 				m.log.Error("raft port accept failed", "err", err)
 				return
 			}
+			select {
+			case m.open <- struct{}{}:
+			default:
+				conn.Close()
+				m.warnLimited("raft port: too many connections; refusing", "remote", conn.RemoteAddr().String(), "max_conns", m.cfg.MaxConns)
+				continue
+			}
+			conn = &countedConn{Conn: conn, release: func() { <-m.open }}
 			m.wg.Add(1)
 			go func() {
 				defer m.wg.Done()
@@ -85,14 +95,66 @@ func (m *mux) serve() {
 	}()
 }
 
+// warnLimited logs a warning about a refused connection, at most one a
+// second: a flood of bad connections does not flood the log.
+func (m *mux) warnLimited(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := m.lastWarn.Load()
+	if now-last < int64(time.Second) || !m.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	m.log.Warn(msg, args...)
+}
+
+// peer is who is at the other end of an accepted connection.
+type peer struct {
+	// id is the CommonName of the peer's verified TLS certificate; empty
+	// without TLS.
+	id   string
+	addr string
+}
+
+func (p peer) String() string {
+	if p.id == "" {
+		return "unauthenticated peer at " + p.addr
+	}
+	return p.id + " at " + p.addr
+}
+
+// countedConn gives back its slot of Config.MaxConns when closed.
+type countedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
 func (m *mux) route(conn net.Conn) {
+	p := peer{addr: conn.RemoteAddr().String()}
+	conn.SetDeadline(time.Now().Add(m.cfg.HandshakeTimeout))
+	if m.cfg.ServerTLS != nil {
+		tconn := tls.Server(conn, m.cfg.ServerTLS)
+		if err := tconn.Handshake(); err != nil {
+			m.warnLimited("raft port: TLS handshake failed; closing", "remote", p.addr, "err", err)
+			conn.Close()
+			return
+		}
+		if certs := tconn.ConnectionState().PeerCertificates; len(certs) > 0 {
+			p.id = certs[0].Subject.CommonName
+		}
+		conn = tconn
+	}
 	var b [1]byte
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := conn.Read(b[:]); err != nil {
+	if _, err := io.ReadFull(conn, b[:]); err != nil {
 		conn.Close()
 		return
 	}
-	conn.SetReadDeadline(time.Time{})
+	conn.SetDeadline(time.Time{})
 	switch b[0] {
 	case connRaft:
 		select {
@@ -101,7 +163,7 @@ func (m *mux) route(conn net.Conn) {
 			conn.Close()
 		}
 	case connRPC:
-		m.rpcConn(conn)
+		m.rpcConn(conn, p)
 	default:
 		m.log.Warn("unknown connection type on raft port", "remote", conn.RemoteAddr().String(), "byte", b[0])
 		conn.Close()

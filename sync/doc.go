@@ -91,7 +91,9 @@
 // admit_sync_errors_total{kind} (outbox kind, db, lock, feed),
 // admit_sync_relay_active, admit_sync_relay_wakeups_total{by} (idle waits
 // ended by notify or by poll), admit_sync_feed_events_total,
-// admit_sync_feed_cursor_index and admit_sync_feed_lag_entries (see Feed).
+// admit_sync_feed_cursor_index, admit_sync_feed_lag_entries,
+// admit_sync_feed_cluster_applied_index, admit_sync_feed_pending_events and
+// admit_sync_feed_quarantined_total (see Feed).
 //
 // # Feed: cluster entry events -> entry_events
 //
@@ -107,6 +109,17 @@
 // If the cluster purged events the feed has not read (410), Pull fails with
 // ErrEventsPurged and the feed stops until an operator moves the cursor.
 //
+// Quarantine: an event that cannot be stored in entry_events (a text field
+// that is not clean text, e.g. a scan id holding NUL, which PostgreSQL
+// refuses; a ticket id that does not parse; any row PostgreSQL refuses with
+// a data or constraint error, SQLSTATE class 22 or 23, found by inserting
+// the page row by row under savepoints) is put in quarantined_events (sales
+// migration 5: seq, cursor, the event as JSON, the reason) in the same
+// transaction as the rest of its page and the cursor, logged as an error
+// and counted in admit_sync_feed_quarantined_total; the feed goes on past
+// it. Any other failure (database down, a trigger) stores nothing and is
+// retried.
+//
 // Lag: GET /v1/events also answers "applied_index", the log index the
 // answering node's state is as of. After each successful Pull,
 // admit_sync_feed_cursor_index is the stored cursor's log index and
@@ -116,7 +129,13 @@
 // upper bound, not a count of events: most log entries are ticket changes
 // without events, and the cluster does not say how many events remain. It
 // is measured against the node that answered, which may itself trail the
-// leader. A failed Pull leaves both gauges as they were (see
+// leader. admit_sync_feed_cluster_applied_index is that applied index.
+// When the cluster answered but the page could not be stored, the lag is
+// the applied index minus the cursor's (at least 1, never the last good
+// pull's 0) and admit_sync_feed_pending_events the events of that page (0
+// after a page is stored); alert AdmitEntryFeedStuck fires when events wait
+// and the cursor stands still. A Pull that got no page (cluster not
+// reachable) leaves the gauges as they were (see
 // admit_sync_errors_total{kind="feed"}); a feed stuck on ErrEventsPurged
 // shows no lag, only errors.
 package sync

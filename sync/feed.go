@@ -2,14 +2,17 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
@@ -88,64 +91,242 @@ func (f *Feed) Pull(ctx context.Context) (int, error) {
 		}
 		return 0, fmt.Errorf("%w: %w", ErrCluster, err)
 	}
+	f.m.feedClusterIndex.Set(float64(page.AppliedIndex))
 	if len(page.Events) == 0 {
 		f.observeLag(&page, after)
 		return 0, nil
 	}
-	cols, err := eventColumns(page.Events)
-	if err != nil {
-		return 0, err
-	}
 	next := page.Events[len(page.Events)-1].Cursor
-	stored, moved, now := 0, false, ""
-	err = pgx.BeginFunc(ctx, f.cfg.Pool, func(tx pgx.Tx) error {
+	if _, _, err := parseCursor(next); err != nil {
+		f.observeStuck(&page, after)
+		return 0, fmt.Errorf("%w: last event of the page: %w", ErrCluster, err)
+	}
+	res, err := f.store(ctx, page.Events, after, next)
+	if err != nil {
+		f.observeStuck(&page, after)
+		return 0, fmt.Errorf("store %d entry events: %w", len(page.Events), err)
+	}
+	f.m.feedEvents.Add(float64(res.stored))
+	if len(res.quarantined) > 0 {
+		f.m.feedQuarantined.Add(float64(len(res.quarantined)))
+		for _, q := range res.quarantined {
+			f.log.Error("sync feed: QUARANTINED an entry event that cannot be stored in entry_events; "+
+				"it is kept in quarantined_events and the feed goes on past it",
+				"cursor", q.event.Cursor, "seq", q.event.Seq, "gate", fmt.Sprintf("%q", q.event.Gate),
+				"scan_id", fmt.Sprintf("%q", q.event.ScanID), "err", q.reason)
+		}
+	}
+	if res.moved {
+		f.observeLag(&page, res.now)
+		return 0, nil // another feed stored this page
+	}
+	f.observeLag(&page, next)
+	return len(page.Events), nil
+}
+
+// stored is what store did with a page.
+type stored struct {
+	stored      int    // rows new in entry_events
+	moved       bool   // another feed had stored the page: nothing done
+	now         string // the cursor found when moved
+	quarantined []quarantined
+}
+
+type quarantined struct {
+	event  gateapi.EventJSON
+	reason string
+}
+
+// store stores a page of events after cursor after, with the new cursor
+// next, in one transaction. An event that cannot be stored as it is (a
+// text field PostgreSQL refuses, such as one holding NUL; a ticket id that
+// does not parse; any other data or constraint error on its row) is put in
+// quarantined_events instead, in the same transaction, so the page, the
+// quarantine and the cursor commit together and the feed goes on.
+func (f *Feed) store(ctx context.Context, events []gateapi.EventJSON, after, next string) (stored, error) {
+	var res stored
+	err := pgx.BeginFunc(ctx, f.cfg.Pool, func(tx pgx.Tx) error {
+		res = stored{}
 		// The cursor row is locked, and must still be where this page
 		// started: a second feed that stored the page first wins.
 		if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, to_jsonb(''::text)) ON CONFLICT DO NOTHING`, FeedCursorKey); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT value #>> '{}' FROM settings WHERE key = $1 FOR UPDATE`, FeedCursorKey).Scan(&now); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT value #>> '{}' FROM settings WHERE key = $1 FOR UPDATE`, FeedCursorKey).Scan(&res.now); err != nil {
 			return err
 		}
-		if now != after {
-			moved = true
+		if res.now != after {
+			res.moved = true
 			return nil
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO entry_events (cursor_index, cursor_pos, seq, scan_id, ticket_id, gate, zone,
-				direction, persons, result, reason, at)
-			SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], $7::text[],
-				$8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[])
-			ON CONFLICT DO NOTHING`,
-			cols.index, cols.pos, cols.seq, cols.scanID, cols.ticketID, cols.gate, cols.zone,
-			cols.direction, cols.persons, cols.result, cols.reason, cols.at)
+		// Events that are refused for sure are set aside before the insert.
+		var good []gateapi.EventJSON
+		for _, e := range events {
+			if why := unstorable(e); why != "" {
+				res.quarantined = append(res.quarantined, quarantined{e, why})
+				continue
+			}
+			good = append(good, e)
+		}
+		n, err := insertEvents(ctx, tx, good)
+		if isRowError(err) {
+			// One of them is refused for another reason: find it, row by row.
+			n, good, err = 0, nil, nil
+			for _, e := range events {
+				if unstorable(e) != "" {
+					continue
+				}
+				k, ierr := insertEvents(ctx, tx, []gateapi.EventJSON{e})
+				switch {
+				case isRowError(ierr):
+					res.quarantined = append(res.quarantined, quarantined{e, ierr.Error()})
+				case ierr != nil:
+					return ierr
+				default:
+					n += k
+					good = append(good, e)
+				}
+			}
+		}
 		if err != nil {
 			return err
 		}
-		stored = int(tag.RowsAffected())
-		// First entries: the earliest admitted "in" per ticket of this
-		// page, where the ticket has none yet.
-		if _, err := tx.Exec(ctx, `UPDATE tickets t SET first_entry_at = e.at, first_entry_gate = e.gate
-			FROM (SELECT DISTINCT ON (ticket_id) ticket_id, at, gate
-				FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bigint[]) AS u(ticket_id, at, gate, result, direction, seq)
-				WHERE result = 'admit' AND direction = 'in'
-				ORDER BY ticket_id, seq) e
-			WHERE t.id = e.ticket_id AND t.first_entry_at IS NULL`,
-			cols.ticketID, cols.at, cols.gate, cols.result, cols.direction, cols.seq); err != nil {
+		res.stored = n
+		if err := quarantine(ctx, tx, res.quarantined); err != nil {
+			return err
+		}
+		if err := firstEntries(ctx, tx, good); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE settings SET value = to_jsonb($2::text), updated_at = now() WHERE key = $1`, FeedCursorKey, next)
 		return err
 	})
+	return res, err
+}
+
+// unstorable says why e cannot go into entry_events as it is, or "" when
+// it can as far as the feed can tell: a ticket id that does not parse, or
+// text PostgreSQL refuses (NUL) or that is not clean (ticket.CleanText:
+// control characters, invalid UTF-8). The gate API refuses such text at
+// its edge; an event holding it was recorded before that, or by a node
+// that does not check.
+func unstorable(e gateapi.EventJSON) string {
+	if _, _, err := parseCursor(e.Cursor); err != nil {
+		return err.Error()
+	}
+	if _, err := ticket.ParseID(e.TicketID); err != nil {
+		return "ticket id: " + err.Error()
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"scan_id", e.ScanID}, {"gate", e.Gate}, {"zone", e.Zone}, {"direction", e.Direction},
+		{"result", e.Result}, {"reason", e.Reason},
+	} {
+		if !ticket.CleanText(f.v) {
+			return fmt.Sprintf("%s %q is not clean text (control characters or invalid UTF-8)", f.name, f.v)
+		}
+	}
+	return ""
+}
+
+// isRowError: err is PostgreSQL refusing a row's data (SQLSTATE class 22,
+// data exception, e.g. invalid byte sequence; class 23, integrity
+// constraint), not a failure that a retry may cure.
+func isRowError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
+}
+
+// insertEvents inserts events into entry_events inside a savepoint, so a
+// refused row leaves tx usable; it returns the rows that were new.
+func insertEvents(ctx context.Context, tx pgx.Tx, events []gateapi.EventJSON) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	cols, err := eventColumns(events)
 	if err != nil {
-		return 0, fmt.Errorf("store %d entry events: %w", len(page.Events), err)
+		return 0, err
 	}
-	f.m.feedEvents.Add(float64(stored))
-	if moved {
-		f.observeLag(&page, now)
-		return 0, nil // another feed stored this page
+	sp, err := tx.Begin(ctx) // a savepoint
+	if err != nil {
+		return 0, err
 	}
-	f.observeLag(&page, next)
-	return len(page.Events), nil
+	tag, err := sp.Exec(ctx, `INSERT INTO entry_events (cursor_index, cursor_pos, seq, scan_id, ticket_id, gate, zone,
+			direction, persons, result, reason, at)
+		SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], $7::text[],
+			$8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[])
+		ON CONFLICT DO NOTHING`,
+		cols.index, cols.pos, cols.seq, cols.scanID, cols.ticketID, cols.gate, cols.zone,
+		cols.direction, cols.persons, cols.result, cols.reason, cols.at)
+	if err != nil {
+		sp.Rollback(ctx)
+		return 0, err
+	}
+	return int(tag.RowsAffected()), sp.Commit(ctx)
+}
+
+// quarantine keeps events in quarantined_events (sales migration 5), as
+// the cluster sent them in JSON (which escapes what PostgreSQL refuses in
+// text), with why.
+func quarantine(ctx context.Context, tx pgx.Tx, qs []quarantined) error {
+	for _, q := range qs {
+		raw, err := json.Marshal(q.event)
+		if err != nil {
+			return err
+		}
+		idx, pos, _ := parseCursor(q.event.Cursor) // 0, 0 if it does not parse; seq is the key
+		if _, err := tx.Exec(ctx, `INSERT INTO quarantined_events (cursor_index, cursor_pos, seq, event, error)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+			idx, pos, int64(q.event.Seq), string(raw), cleanReason(q.reason)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanReason makes an error message storable as text: NUL written out,
+// invalid UTF-8 replaced.
+func cleanReason(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", `\x00`), "\uFFFD")
+}
+
+// firstEntries sets tickets.first_entry_at/gate from the earliest admitted
+// "in" event per ticket of events, where the ticket has none yet.
+func firstEntries(ctx context.Context, tx pgx.Tx, events []gateapi.EventJSON) error {
+	if len(events) == 0 {
+		return nil
+	}
+	cols, err := eventColumns(events)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE tickets t SET first_entry_at = e.at, first_entry_gate = e.gate
+		FROM (SELECT DISTINCT ON (ticket_id) ticket_id, at, gate
+			FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bigint[]) AS u(ticket_id, at, gate, result, direction, seq)
+			WHERE result = 'admit' AND direction = 'in'
+			ORDER BY ticket_id, seq) e
+		WHERE t.id = e.ticket_id AND t.first_entry_at IS NULL`,
+		cols.ticketID, cols.at, cols.gate, cols.result, cols.direction, cols.seq)
+	return err
+}
+
+// observeStuck sets the gauges after a page the cluster sent could not be
+// stored: the feed is behind by at least that page, whatever it showed
+// before, so the lag is the answering node's applied index minus the
+// stored cursor's index (never 0), and the page's events are pending.
+func (f *Feed) observeStuck(page *gateapi.EventsResponse, cursor string) {
+	idx := int64(0)
+	if cursor != "" {
+		if i, _, err := parseCursor(cursor); err == nil {
+			idx = i
+		}
+	}
+	f.m.feedCursor.Set(float64(idx))
+	f.m.feedPending.Set(float64(len(page.Events)))
+	lag := 1.0
+	if page.AppliedIndex > uint64(idx) {
+		lag = float64(page.AppliedIndex - uint64(idx))
+	}
+	f.m.feedLag.Set(lag)
 }
 
 // observeLag sets the cursor and lag gauges after a pull that left the
@@ -162,6 +343,7 @@ func (f *Feed) observeLag(page *gateapi.EventsResponse, cursor string) {
 		}
 	}
 	f.m.feedCursor.Set(float64(idx))
+	f.m.feedPending.Set(0)
 	lag := 0.0
 	if len(page.Events) >= f.cfg.Batch && page.AppliedIndex > uint64(idx) {
 		lag = float64(page.AppliedIndex - uint64(idx))

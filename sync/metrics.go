@@ -16,6 +16,10 @@ type metrics struct {
 	feedEvents prometheus.Counter
 	feedCursor prometheus.Gauge
 	feedLag    prometheus.Gauge
+	// feedClusterIndex, feedPending, feedQuarantined: see doc.go (Feed).
+	feedClusterIndex prometheus.Gauge
+	feedPending      prometheus.Gauge
+	feedQuarantined  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,7 +54,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		feedLag: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "admit_sync_feed_lag_entries",
 			Help: "Log entries the answering node had applied beyond the feed's cursor when the last page was full " +
-				"(an upper bound: not every entry holds events); 0 when the last page was not full (caught up).",
+				"(an upper bound: not every entry holds events); 0 when the last page was not full (caught up); " +
+				"when a page could not be stored, the answering node's applied index minus the cursor's (at least 1).",
+		})),
+		feedClusterIndex: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "admit_sync_feed_cluster_applied_index",
+			Help: "Applied log index of the cluster node that answered the entry feed's last GET /v1/events.",
+		})),
+		feedPending: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "admit_sync_feed_pending_events",
+			Help: "Entry events the cluster sent in the feed's last page that could not be stored " +
+				"(0 after a page was stored): above 0 while the cursor stands still, the feed is stuck.",
+		})),
+		feedQuarantined: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "admit_sync_feed_quarantined_total",
+			Help: "Entry events the feed could not store in entry_events and kept in quarantined_events instead.",
 		})),
 	}
 	return m

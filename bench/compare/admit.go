@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -49,6 +50,7 @@ type admitSystem struct {
 	urls    []string
 	cluster *localproc.Cluster
 	gt      *loadgen.GateTarget
+	hc      *http.Client // memory and restart probes
 }
 
 func (a *admitSystem) name() string { return "admit" }
@@ -71,7 +73,7 @@ func (a *admitSystem) start(ctx context.Context, dir string) (systemInfo, error)
 	}
 	return systemInfo{
 		Version: ver,
-		PerScan: "POST /v1/scan (JSON) to one node (gates spread over the 3 nodes, followers forward to the leader); " +
+		PerScan: "POST /v1/scan (JSON; batched phase: POST /v1/scans of --batch scans) to one node (gates spread over the 3 nodes, followers forward to the leader); " +
 			"each node group-commits the scans that arrive while its batches are in flight into one ScanBatch Raft entry (followers forward theirs to the leader); apply checks the code digest, the scan id " +
 			"(idempotency), the entitlement rules, marks the ticket used and records an entry event",
 		Durability: "Raft log fsynced on the leader and a quorum before the answer (hashicorp/raft defaults); state in Badger",
@@ -97,6 +99,10 @@ func (a *admitSystem) load(ctx context.Context, ts *ticketSet) error {
 }
 
 func (a *admitSystem) target(ctx context.Context, cfg loadgen.Config, _ *ticketSet) (loadgen.Target, error) {
+	if a.gt != nil { // the previous phase's
+		a.gt.Close()
+		a.gt = nil
+	}
 	cfg.Cluster, cfg.AdminToken, cfg.GateToken = a.urls, a.token, ""
 	gt, err := loadgen.NewGateTarget(ctx, cfg)
 	if err != nil {

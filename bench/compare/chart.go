@@ -16,15 +16,16 @@ var systemColors = map[string]color.RGBA{
 	"admit":    {R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	"etcd":     {R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 	"postgres": {R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	"echo":     {R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
 }
 
 // chartPoints are a system's measured steps (not the warm-up), x the
 // achieved scans/s and y the latency in ms: the steps that held in order
 // of target rate (the curve), and those that failed (past saturation,
 // where the achieved rate falls behind and latency grows with the queue).
-func chartPoints(s *systemResult) (held, failed [2]plotter.XYs) {
+func chartPoints(p *phaseResult) (held, failed [2]plotter.XYs) {
 	var steps []stepResult
-	for _, st := range s.Steps {
+	for _, st := range p.Steps {
 		if st.Phase != "warmup" && st.Requests > 0 {
 			steps = append(steps, st)
 		}
@@ -43,10 +44,15 @@ func chartPoints(s *systemResult) (held, failed [2]plotter.XYs) {
 
 // writeChart draws p50 (solid) and p99 (dashed) latency against achieved
 // throughput, one colour per system, latency on a log scale; steps that
-// failed are unconnected crosses.
-func writeChart(path string, rep *report) error {
+// failed are unconnected crosses. One phase per chart: the single scans,
+// or (batched) the batched phase, whose latency is per request.
+func writeChart(path string, rep *report, batched bool) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Check-and-mark scans: latency against throughput (%d cores, %s)", rep.Machine.Cores, rep.Machine.Date.Format("2006-01-02"))
+	what := "Check-and-mark scans"
+	if batched {
+		what = fmt.Sprintf("Batches of %d scans", rep.Load.Batch)
+	}
+	p.Title.Text = fmt.Sprintf("%s: latency against throughput (%d cores, %s)", what, rep.Machine.Cores, rep.Machine.Date.Format("2006-01-02"))
 	p.X.Label.Text = "achieved scans/s"
 	p.Y.Label.Text = "latency, ms (log scale; from intended send time)"
 	p.Y.Scale = plot.LogScale{}
@@ -58,7 +64,11 @@ func writeChart(path string, rep *report) error {
 	dashed := []vg.Length{vg.Points(5), vg.Points(3)}
 	for i := range rep.Systems {
 		s := &rep.Systems[i]
-		held, failed := chartPoints(s)
+		ph := s.phase(batched)
+		if ph == nil {
+			continue
+		}
+		held, failed := chartPoints(ph)
 		c, ok := systemColors[s.Name]
 		if !ok {
 			c = color.RGBA{A: 0xff}

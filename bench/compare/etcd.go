@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
@@ -99,7 +100,8 @@ func (e *etcdSystem) start(ctx context.Context, dir string) (systemInfo, error) 
 	return systemInfo{
 		Version: "etcd " + ver + ", client go.etcd.io/etcd/client/v3",
 		PerScan: "one gRPC Txn to one member (gates spread over the 3 members, followers forward to the leader): " +
-			"If(Value(t/<id>) = \"valid\") Then(Put(t/<id>, \"used\")) Else(Get(t/<id>)); a failed compare still goes through Raft",
+			"If(Value(t/<id>) = \"valid\") Then(Put(t/<id>, \"used\")) Else(Get(t/<id>)); a failed compare still goes through Raft. " +
+			fmt.Sprintf("Batched: one Txn per request of up to %d scans (etcd's default --max-txn-ops %d, less the nesting), more in Txns of %d one after another; its Then branch holds one nested Txn per scan with that compare-and-swap", etcdMaxBatchTxn, etcdMaxTxnOps, etcdMaxBatchTxn),
 		Durability: "etcd defaults: the WAL is fsynced before a proposal is committed, on the leader and a quorum",
 		Settings: []string{
 			fmt.Sprintf("%d members, etcd defaults (heartbeat 100ms, election 1000ms, snapshot-count as shipped)", e.members),
@@ -198,6 +200,8 @@ func (t *etcdTarget) Conn(g int) (loadgen.Conn, error) {
 type etcdConn struct {
 	c    *clientv3.Client
 	keys map[string]string
+	ops  []clientv3.Op // a batch's nested Txns, reused
+	at   []int
 }
 
 func (c *etcdConn) Close() error { return nil }
@@ -205,6 +209,9 @@ func (c *etcdConn) Close() error { return nil }
 func (c *etcdConn) Do(ctx context.Context, r *loadgen.Request) error {
 	ctx, cancel := context.WithDeadline(ctx, r.Deadline)
 	defer cancel()
+	if len(r.Codes) > 1 {
+		return c.doBatch(ctx, r)
+	}
 	for i, code := range r.Codes {
 		key, ok := c.keys[code]
 		if !ok {
@@ -218,20 +225,98 @@ func (c *etcdConn) Do(ctx context.Context, r *loadgen.Request) error {
 		if err != nil {
 			return etcdError(err)
 		}
+		if err := casResult(resp.Succeeded, resp.Responses, &r.Results[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// casResult reads the answer to one compare-and-swap: admitted, or the
+// else branch's Get that tells already_used from unknown.
+func casResult(succeeded bool, elseOps []*etcdserverpb.ResponseOp, out *loadgen.Result) error {
+	switch {
+	case succeeded:
+		*out = loadgen.Result{Decision: loadgen.Admit}
+	case len(elseOps) != 1 || elseOps[0].GetResponseRange() == nil:
+		return &loadgen.AttemptError{Kind: "etcd_reply", Msg: fmt.Sprintf("else branch: %d responses", len(elseOps))}
+	default:
+		kvs := elseOps[0].GetResponseRange().Kvs
 		switch {
-		case resp.Succeeded:
-			r.Results[i] = loadgen.Result{Decision: loadgen.Admit}
-		case len(resp.Responses) != 1 || resp.Responses[0].GetResponseRange() == nil:
-			return &loadgen.AttemptError{Kind: "etcd_reply", Msg: fmt.Sprintf("else branch: %d responses", len(resp.Responses))}
+		case len(kvs) == 0:
+			*out = loadgen.Result{Decision: loadgen.Deny, Reason: "unknown"}
+		case string(kvs[0].Value) == etcdUsed:
+			*out = loadgen.Result{Decision: loadgen.Deny, Reason: "already_used"}
 		default:
-			kvs := resp.Responses[0].GetResponseRange().Kvs
-			switch {
-			case len(kvs) == 0:
-				r.Results[i] = loadgen.Result{Decision: loadgen.Deny, Reason: "unknown"}
-			case string(kvs[0].Value) == etcdUsed:
-				r.Results[i] = loadgen.Result{Decision: loadgen.Deny, Reason: "already_used"}
-			default:
-				r.Results[i] = loadgen.Result{Decision: loadgen.Deny, Reason: "state_" + string(kvs[0].Value)}
+			*out = loadgen.Result{Decision: loadgen.Deny, Reason: "state_" + string(kvs[0].Value)}
+		}
+	}
+	return nil
+}
+
+// etcdMaxTxnOps is etcd's default --max-txn-ops: the most operations in
+// one branch of a Txn (and the most compares). A nested Txn gets what its
+// parent leaves of it (etcd checks a nested Txn against maxTxnOps minus
+// the parent's operations), so a Txn of one nested Txn per scan holds at
+// most etcdMaxTxnOps-1 of them: etcdMaxBatchTxn.
+const (
+	etcdMaxTxnOps   = 128
+	etcdMaxBatchTxn = etcdMaxTxnOps - 1
+)
+
+// doBatch decides a batch with one Txn per etcdMaxBatchTxn scans (one Txn
+// for the default batch of 100): its Then branch holds one nested Txn per
+// scan, each the single scan's compare-and-swap, so every ticket is
+// decided on its own and the whole batch is one Raft entry. A ticket twice
+// in one Txn is sent once (etcd refuses two puts of a key in a Txn): the
+// second scan gets already_used when the first admitted, else the same
+// deny.
+func (c *etcdConn) doBatch(ctx context.Context, r *loadgen.Request) error {
+	for from := 0; from < len(r.Codes); from += etcdMaxBatchTxn {
+		to := min(from+etcdMaxBatchTxn, len(r.Codes))
+		ops := c.ops[:0]
+		at := c.at[:0] // scan i is decided by nested Txn at[i-from]; -1 - j: the same key as scan j
+		first := map[string]int{}
+		for i := from; i < to; i++ {
+			key, ok := c.keys[r.Codes[i]]
+			if !ok {
+				return &loadgen.AttemptError{Kind: "not_in_set", Msg: "a code outside the ticket set"}
+			}
+			if j, dup := first[key]; dup {
+				at = append(at, -1-j)
+				continue
+			}
+			first[key] = i
+			at = append(at, len(ops))
+			ops = append(ops, clientv3.OpTxn(
+				[]clientv3.Cmp{clientv3.Compare(clientv3.Value(key), "=", etcdValid)},
+				[]clientv3.Op{clientv3.OpPut(key, etcdUsed)},
+				[]clientv3.Op{clientv3.OpGet(key)}))
+		}
+		c.ops, c.at = ops, at
+		resp, err := c.c.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return etcdError(err)
+		}
+		if len(resp.Responses) != len(ops) {
+			return &loadgen.AttemptError{Kind: "etcd_reply", Msg: fmt.Sprintf("%d responses to %d nested Txns", len(resp.Responses), len(ops))}
+		}
+		for i := from; i < to; i++ {
+			k := at[i-from]
+			if k < 0 {
+				j := -1 - k
+				r.Results[i] = r.Results[j]
+				if r.Results[j].Decision == loadgen.Admit {
+					r.Results[i] = loadgen.Result{Decision: loadgen.Deny, Reason: "already_used"}
+				}
+				continue
+			}
+			tr := resp.Responses[k].GetResponseTxn()
+			if tr == nil {
+				return &loadgen.AttemptError{Kind: "etcd_reply", Msg: "a nested Txn without its response"}
+			}
+			if err := casResult(tr.Succeeded, tr.Responses, &r.Results[i]); err != nil {
+				return err
 			}
 		}
 	}

@@ -6,10 +6,18 @@
 //   - etcd: 3 `etcd` members (the machine's binary, defaults: WAL fsync),
 //     each scan one Txn If(Value(key) = "valid") Then(Put(key, "used"))
 //     Else(Get(key));
+//   - echo: the ceiling, a bare fasthttp server (this program started
+//     again) that answers every scan with a canned admit;
 //   - PostgreSQL: one throwaway server (sales/pgserver) with fsync and
 //     synchronous_commit on, each scan one UPDATE … SET used … WHERE id = $1
-//     AND NOT used (a single statement that also tells already_used from
-//     unknown).
+//     AND NOT used that also inserts the entry event (a single statement
+//     that also tells already_used from unknown).
+//
+// Each system runs two phases: single scans, then batches of --batch
+// (default 100) scans per request (admit POST /v1/scans, PostgreSQL one
+// statement, etcd one Txn). For admit the report also has each node's
+// memory per ticket and the time a follower killed with SIGKILL takes to
+// be ready again.
 //
 // Every system is started from scratch in a temporary directory, loaded
 // with the same signed tickets, then driven by bench/loadgen's engine with
@@ -37,6 +45,7 @@ import (
 )
 
 func main() {
+	echoMain() // serves, and never returns, when started as the echo system
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -55,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o := defaultOptions(quick)
 	fs := flag.NewFlagSet("admit-bench-compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	systems := fs.String("systems", strings.Join(o.Systems, ","), "systems to run, in this order: admit, etcd, postgres")
+	systems := fs.String("systems", strings.Join(o.Systems, ","), "systems to run, in this order: admit, echo (the ceiling: canned replies), etcd, postgres")
 	fs.BoolVar(&o.Quick, "quick", quick, "a short run (about 1-2 minutes): shorter steps, a coarser ramp, fewer tickets")
 	fs.StringVar(&o.Out, "out", o.Out, "directory for compare.md, compare.json and compare.png")
 	fs.StringVar(&o.WorkDir, "work-dir", "", "directory for the systems' data and logs (default: a temporary one, removed afterwards)")
@@ -83,9 +92,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.SettleMax, "settle-max", o.SettleMax, "after --settle, wait until the CPUs are under 15% busy, at most this long in all")
 	fs.DurationVar(&o.Cooldown, "cooldown", o.Cooldown, "idle pause after a step that failed, before the next")
 	fs.DurationVar(&o.P99Bound, "p99-bound", o.P99Bound, "a step fails when its p99 is above this")
+	fs.BoolVar(&o.Single, "single", o.Single, "run the single-scan phase (one scan per request)")
+	fs.IntVar(&o.Batch, "batch", o.Batch, "scans per request of the batched phase, run after the single one on fresh tickets (0: no batched phase)")
+	fs.Float64Var(&o.BatchStepFactor, "batch-step-factor", o.BatchStepFactor, "batched phase: ramp rate multiplier per step")
+	fs.DurationVar(&o.BatchWarmup, "batch-warmup", o.BatchWarmup, "batched phase: warm-up after the single phase (without it: --warmup)")
+	fs.BoolVar(&o.RestartCheck, "restart-check", o.RestartCheck, "admit: after the phases, SIGKILL one follower, restart it and time it until /readyz answers 200")
+	fs.DurationVar(&o.RestartTimeout, "restart-timeout", o.RestartTimeout, "how long the restarted node may take to be ready")
 	fromJSON := fs.String("from-json", "", "run nothing: write compare.md and compare.png to --out again from this compare.json")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: admit-bench-compare [flags]\n\nRuns admit, etcd and PostgreSQL one after another on this machine with the same\nload generator and tickets; writes compare.md, compare.json and compare.png.\n\n")
+		fmt.Fprintf(stderr, "Usage: admit-bench-compare [flags]\n\nRuns admit, echo (the ceiling), etcd and PostgreSQL one after another on this\nmachine with the same load generator and tickets, single scans and then batches;\nwrites compare.md, compare.json, compare.png and compare-batched.png.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -119,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep, err := compare(ctx, o, stderr)
 	if rep != nil {
-		fmt.Fprintf(stdout, "wrote %s/compare.md, compare.json, compare.png\n\n", o.Out)
+		fmt.Fprintf(stdout, "wrote %s/compare.md, compare.json and the charts\n\n", o.Out)
 		writeSummary(stdout, rep)
 	}
 	return err
@@ -140,6 +155,12 @@ func (o *options) findBinaries() error {
 				return fmt.Errorf("admit binary %s: build it with `make build` or pass --admit-bin", orDefault(o.AdminBin, "(next to this program or in PATH)"))
 			}
 			o.AdminBin = p
+		case "echo":
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("echo runs this program again: %w", err)
+			}
+			o.EchoBin = self
 		case "etcd":
 			cands := []string{"etcd", "/usr/bin/etcd"}
 			if o.EtcdBin != "" {
@@ -162,17 +183,21 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// writeSummary prints the main table.
+// writeSummary prints the tables (single, batched, memory and restart)
+// with their headings.
 func writeSummary(w io.Writer, rep *report) {
 	var md strings.Builder
 	writeMarkdown(&md, rep)
 	lines := strings.Split(md.String(), "\n")
 	for _, l := range lines {
-		if strings.HasPrefix(l, "|") {
+		switch {
+		case strings.HasPrefix(l, "|"):
 			fmt.Fprintln(w, l)
-		} else if strings.HasPrefix(l, "**Max") {
+		case strings.HasPrefix(l, "## "):
+			fmt.Fprintln(w, "\n"+strings.TrimPrefix(l, "## "))
+		case strings.HasPrefix(l, "**Max"):
 			fmt.Fprintln(w, "\n"+l)
-			break
+			return
 		}
 	}
 }

@@ -22,6 +22,7 @@ type options struct {
 	Keep     bool   // keep WorkDir's data and logs
 	Quick    bool
 	AdminBin string
+	EchoBin  string // the echo server: this program (started again with echoEnv)
 	EtcdBin  string
 	PGBinDir string
 
@@ -51,20 +52,47 @@ type options struct {
 	SettleMax time.Duration
 	Cooldown  time.Duration
 	P99Bound  time.Duration
+
+	// Single runs the single-scan phase: one scan per request (admit:
+	// POST /v1/scan). Default on.
+	Single bool
+	// Batch > 0 runs a batched phase after the single one, on the same
+	// running system and fresh tickets: Batch scans per request (admit:
+	// POST /v1/scans; PostgreSQL: one statement; etcd: one Txn, or one per
+	// etcdMaxTxnOps). 0: no batched phase. Default 100.
+	Batch int
+	// BatchStepFactor is the batched phase's ramp factor per step: its
+	// rates go higher than single scans', so that MaxSteps reach them.
+	// Default 2.25 (StepFactor²; quick: 4).
+	BatchStepFactor float64
+	// BatchWarmup is the batched phase's warm-up when the single phase
+	// ran before it (the system is warm, its new connections are not);
+	// without the single phase it is Warmup. Default 3 s.
+	BatchWarmup time.Duration
+
+	// RestartCheck: after the scan phases, kill one admit node (a
+	// follower) with SIGKILL, start it again on its data and time it until
+	// its /readyz answers 200, at most RestartTimeout. Default on,
+	// timeout 5 minutes.
+	RestartCheck   bool
+	RestartTimeout time.Duration
 }
 
-// defaultOptions: about 2 minutes per system (5-10 minutes in all, with
-// signing and loading a million tickets, enough for a ramp to about
-// 45,000 scans/s without rescanning used ones), or about 30 s per system
-// with quick.
+// defaultOptions: about 3 minutes per system, two phases each (10-15
+// minutes in all with signing and loading a million tickets, enough for
+// a single-scan ramp to about 45,000 scans/s and a batched one beyond
+// 100,000 without rescanning used ones), or about 40 s per system with
+// quick.
 func defaultOptions(quick bool) options {
 	o := options{
-		Systems: []string{"admit", "etcd", "postgres"}, Out: "bench/results", Quick: quick,
+		Systems: []string{"admit", "echo", "etcd", "postgres"}, Out: "bench/results", Quick: quick,
 		Tickets: 1_000_000, Gates: 64, Conns: 4, PGConns: 32, EtcdClients: 16, Timeout: 3 * time.Second,
 		WarmupRate: 1000, Warmup: 10 * time.Second, LightRate: 1000, LightDuration: 10 * time.Second,
 		StepFactor: 1.5, StepDuration: 4 * time.Second, MaxSteps: 12, Refine: 2, Recheck: true,
 		At70Duration: 10 * time.Second, P99Bound: 50 * time.Millisecond,
 		Settle: 10 * time.Second, SettleMax: 2 * time.Minute, Cooldown: 3 * time.Second,
+		Single: true, Batch: 100, BatchStepFactor: 2.25, BatchWarmup: 3 * time.Second,
+		RestartCheck: true, RestartTimeout: 5 * time.Minute,
 	}
 	if quick {
 		o.Tickets = 250_000
@@ -72,6 +100,7 @@ func defaultOptions(quick bool) options {
 		o.StepFactor, o.StepDuration, o.Refine = 2, 2*time.Second, 1
 		o.At70Duration = 3 * time.Second
 		o.Settle, o.SettleMax, o.Cooldown = 5*time.Second, time.Minute, 2*time.Second
+		o.BatchStepFactor, o.BatchWarmup = 4, 2*time.Second
 	}
 	return o
 }
@@ -81,8 +110,8 @@ func (o options) validate() error {
 		return errors.New("no systems to compare")
 	}
 	for _, s := range o.Systems {
-		if s != "admit" && s != "etcd" && s != "postgres" {
-			return fmt.Errorf("system %q: use admit, etcd, postgres", s)
+		if s != "admit" && s != "echo" && s != "etcd" && s != "postgres" {
+			return fmt.Errorf("system %q: use admit, echo, etcd, postgres", s)
 		}
 	}
 	switch {
@@ -104,6 +133,14 @@ func (o options) validate() error {
 		return errors.New("rates must be positive")
 	case o.Settle < 0 || o.Cooldown < 0:
 		return errors.New("settle and cooldown must not be negative")
+	case o.Batch < 0 || o.Batch > 1000:
+		return errors.New("batch must be 0-1000 scans per request (0: no batched phase)")
+	case o.Batch > 0 && (o.BatchStepFactor <= 1 || o.BatchStepFactor > 10):
+		return errors.New("batch step factor must be above 1 and at most 10")
+	case o.BatchWarmup < 0:
+		return errors.New("batch warm-up must not be negative")
+	case o.RestartCheck && o.RestartTimeout <= 0:
+		return errors.New("restart timeout must be positive")
 	case o.Warmup < 0 || o.LightDuration < 10*time.Millisecond || o.StepDuration < 10*time.Millisecond || o.At70Duration < 10*time.Millisecond:
 		return errors.New("durations must be at least 10ms (warm-up: 0 for none)")
 	}
@@ -131,15 +168,12 @@ type stepResult struct {
 	loadgen.Stats
 }
 
-// systemResult is everything measured of one system.
-type systemResult struct {
-	Name         string     `json:"name"`
-	Info         systemInfo `json:"info"`
-	StartSeconds float64    `json:"start_s"`
-	LoadSeconds  float64    `json:"load_s"`
-	// SettleSeconds: the wait after loading until the machine was quiet.
-	SettleSeconds float64      `json:"settle_s"`
-	Steps         []stepResult `json:"steps"`
+// phaseResult is one phase of a system's run: the whole plan (warm-up,
+// light load, ramp, refinement, 70 %) at Batch scans per request.
+type phaseResult struct {
+	// Batch is the scans per request: 1 for the single-scan phase.
+	Batch int          `json:"batch,omitempty"`
+	Steps []stepResult `json:"steps"`
 	// MaxRate is the highest target rate held (Stats.Held with the p99
 	// bound); 0: none.
 	MaxRate     float64     `json:"max_rate"`
@@ -149,13 +183,53 @@ type systemResult struct {
 	Light       *stepResult `json:"light,omitempty"`
 	At70        *stepResult `json:"at_70,omitempty"`
 	Wrapped     bool        `json:"wrapped,omitempty"`
-	Error       string      `json:"error,omitempty"`
+	// MaxOverEcho is MaxRate over echo's in the same phase (0: no echo).
+	MaxOverEcho float64 `json:"max_over_echo,omitempty"`
+	// Failed says why the phase did not finish (its steps so far stay).
+	Failed string `json:"failed,omitempty"`
+}
+
+// ran reports whether the phase took any step or failed.
+func (p *phaseResult) ran() bool { return p != nil && (len(p.Steps) > 0 || p.Failed != "") }
+
+// systemResult is everything measured of one system.
+type systemResult struct {
+	Name         string     `json:"name"`
+	Info         systemInfo `json:"info"`
+	StartSeconds float64    `json:"start_s"`
+	LoadSeconds  float64    `json:"load_s"`
+	// SettleSeconds: the wait after loading until the machine was quiet.
+	SettleSeconds float64 `json:"settle_s"`
+	// The single-scan phase, at the top level as before the batched
+	// phase existed (so older compare.json files still read).
+	phaseResult
+	// Batched is the phase at Options.Batch scans per request.
+	Batched *phaseResult `json:"batched,omitempty"`
+	// Memory and Restart: admit only.
+	Memory  *memoryResult  `json:"memory,omitempty"`
+	Restart *restartResult `json:"restart,omitempty"`
+	Error   string         `json:"error,omitempty"`
+}
+
+// phase returns the single-scan phase (batched false) or the batched one;
+// nil when it did not run.
+func (s *systemResult) phase(batched bool) *phaseResult {
+	p := &s.phaseResult
+	if batched {
+		p = s.Batched
+	}
+	if !p.ran() {
+		return nil
+	}
+	return p
 }
 
 func newSystem(name string, o options) system {
 	switch name {
 	case "admit":
 		return &admitSystem{bin: o.AdminBin, nodes: 3}
+	case "echo":
+		return &echoSystem{bin: o.EchoBin}
 	case "etcd":
 		return &etcdSystem{bin: o.EtcdBin, members: 3, clients: o.EtcdClients}
 	default:
@@ -163,8 +237,9 @@ func newSystem(name string, o options) system {
 	}
 }
 
-// runSystem starts one system in dir, loads the tickets, measures it and
-// stops it.
+// runSystem starts one system in dir, loads the tickets, measures it (the
+// single-scan phase, then the batched one on fresh tickets; for admit
+// also memory and a restart) and stops it.
 func runSystem(ctx context.Context, o options, sys system, dir string, ts *ticketSet, log io.Writer) (res systemResult) {
 	res.Name = sys.name()
 	defer sys.stop()
@@ -180,6 +255,11 @@ func runSystem(ctx context.Context, o options, sys system, dir string, ts *ticke
 	}
 	res.Info, res.StartSeconds = info, time.Since(t0).Seconds()
 	fmt.Fprintf(log, "%-8s up in %.1fs: %s\n", res.Name, res.StartSeconds, info.Version)
+	mp, _ := sys.(memoryProber)
+	var empty []nodeMemory
+	if mp != nil {
+		empty = mp.memory(ctx)
+	}
 	t0 = time.Now()
 	if err := sys.load(ctx, ts); err != nil {
 		return fail("load tickets", err)
@@ -192,21 +272,96 @@ func runSystem(ctx context.Context, o options, sys system, dir string, ts *ticke
 	}
 	res.SettleSeconds = waited.Seconds()
 	fmt.Fprintf(log, "%-8s settled after %.0fs (CPUs %.0f%% busy)\n", res.Name, waited.Seconds(), 100*busy)
+	if mp != nil {
+		res.Memory = newMemoryResult(len(ts.Codes), empty, mp.memory(ctx))
+		for _, n := range res.Memory.Nodes {
+			fmt.Fprintf(log, "%-8s %s holds %d tickets: RSS %s (%.0f B/ticket), Go heap in use %s (%.0f B/ticket)%s\n", res.Name, n.Node,
+				len(ts.Codes), fmtBytes(n.Loaded.RSS), n.RSSPerTicket, fmtBytes(n.Loaded.HeapInuse), n.HeapPerTicket, errSuffix(n.Loaded.Error))
+		}
+	}
+	// A phase that fails says so in its table row; the other phase and the
+	// restart check still run, unless the run was interrupted.
+	phaseFailed := func(what string, ph *phaseResult, err error) bool {
+		if err == nil {
+			return false
+		}
+		ph.Failed = err.Error()
+		fmt.Fprintf(log, "%-8s %s: %v\n", res.Name, what, err)
+		if ctx.Err() != nil {
+			res.Error = fmt.Sprintf("%s: %v", what, err)
+			return true
+		}
+		return false
+	}
+	var skip int64
+	if o.Single {
+		r, next, err := runPhase(ctx, o, sys, ts, 1, 0, log)
+		res.phaseResult, skip = r, next
+		if phaseFailed("single-scan phase", &res.phaseResult, err) {
+			return res
+		}
+	}
+	if o.Batch > 0 {
+		if o.Single {
+			// The single phase's top rates leave work behind (compactions,
+			// checkpoints, a saturated queue draining).
+			if _, _, err := settle(ctx, o.Cooldown, o.SettleMax, 0.15); err != nil {
+				return fail("settle", err)
+			}
+		}
+		r, _, err := runPhase(ctx, o, sys, ts, o.Batch, skip, log)
+		res.Batched = &r
+		if phaseFailed("batched phase", res.Batched, err) {
+			return res
+		}
+	}
+	if rc, ok := sys.(restartChecker); ok && o.RestartCheck {
+		r := rc.restartCheck(ctx, o.RestartTimeout)
+		res.Restart = &r
+		if r.Error != "" {
+			fmt.Fprintf(log, "%-8s restart check: %s\n", res.Name, r.Error)
+		} else {
+			fmt.Fprintf(log, "%-8s restart check: %s killed (SIGKILL) and ready again in %.2fs, RSS %s, Go heap in use %s\n",
+				res.Name, r.Node, r.Seconds, fmtBytes(r.After.RSS), fmtBytes(r.After.HeapInuse))
+		}
+	}
+	return res
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return " (" + e + ")"
+}
+
+// runPhase measures sys with the plan at batch scans per request, from
+// code skip on; it returns the first code it did not reach (where a later
+// phase starts, so that it scans fresh tickets).
+func runPhase(ctx context.Context, o options, sys system, ts *ticketSet, batch int, skip int64, log io.Writer) (phaseResult, int64, error) {
+	ph := phaseResult{Batch: batch}
 	cfg := o.loadConfig()
+	cfg.Batch, cfg.Skip = batch, int(skip)
+	label := sys.name()
+	if batch > 1 {
+		label = fmt.Sprintf("%s×%d", label, batch)
+		o.StepFactor = o.BatchStepFactor
+		if o.Single {
+			o.Warmup = min(o.Warmup, o.BatchWarmup)
+		}
+	}
 	tgt, err := sys.target(ctx, cfg, ts)
 	if err != nil {
-		return fail("target", err)
+		return ph, skip, fmt.Errorf("target: %w", err)
 	}
 	r, err := loadgen.NewRunner(cfg, tgt, ts.Codes)
 	if err != nil {
-		return fail("load generator", err)
+		return ph, skip, fmt.Errorf("load generator: %w", err)
 	}
 	defer r.Close()
-	if err := measure(ctx, o, r, &res, log); err != nil {
-		res.Error = err.Error()
-	}
-	res.Wrapped = r.Wrapped()
-	return res
+	err = measure(ctx, o, r, &ph, label, log)
+	ph.Wrapped = r.Wrapped()
+	return ph, r.NextSkip(), err
 }
 
 // measure runs the same plan on every system: warm-up; the light rate;
@@ -216,7 +371,7 @@ func runSystem(ctx context.Context, o options, sys system, dir string, ts *ticke
 // light rate when it failed; Refine steps between the highest rate held
 // and the lowest failed (geometric middle); then 70 % of the highest rate
 // held.
-func measure(ctx context.Context, o options, r *loadgen.Runner, res *systemResult, log io.Writer) error {
+func measure(ctx context.Context, o options, r *loadgen.Runner, res *phaseResult, label string, log io.Writer) error {
 	step := func(phase string, rate float64, d time.Duration) (*stepResult, error) {
 		st, err := r.Step(ctx, rate, d)
 		held, why := st.Held(o.P99Bound)
@@ -224,8 +379,8 @@ func measure(ctx context.Context, o options, r *loadgen.Runner, res *systemResul
 		s := &stepResult{Phase: phase, Held: held && err == nil, Stats: st}
 		res.Steps = append(res.Steps, *s)
 		l := st.Latency
-		fmt.Fprintf(log, "%-8s %-7s %7.0f/s  achieved %7.0f/s  p50 %8.2fms  p99 %8.2fms  max %8.2fms  errors %d  %s\n",
-			res.Name, phase, rate, st.AchievedRate, l.P50, l.P99, l.Max, st.Errors, why)
+		fmt.Fprintf(log, "%-12s %-7s %7.0f/s  achieved %7.0f/s  p50 %8.2fms  p99 %8.2fms  max %8.2fms  errors %d  %s\n",
+			label, phase, rate, st.AchievedRate, l.P50, l.P99, l.Max, st.Errors, why)
 		if err == nil && !held {
 			err = idle(ctx, o.Cooldown) // let a saturated system drain before the next step
 		}
@@ -258,6 +413,7 @@ func measure(ctx context.Context, o options, r *loadgen.Runner, res *systemResul
 		for range o.MaxSteps {
 			rate = roundRate(rate * o.StepFactor)
 			if rate > loadgen.MaxRate {
+				res.StoppedBy = fmt.Sprintf("the load generator's limit (%.0f scans/s)", loadgen.MaxRate)
 				break
 			}
 			s, err := step("ramp", rate, o.StepDuration)
@@ -276,7 +432,7 @@ func measure(ctx context.Context, o options, r *loadgen.Runner, res *systemResul
 			}
 			best(s)
 		}
-		if failed == 0 {
+		if failed == 0 && res.StoppedBy == "" {
 			res.StoppedBy = fmt.Sprintf("the step limit (%d steps held)", o.MaxSteps)
 		}
 	} else {
@@ -350,13 +506,15 @@ func roundRate(r float64) float64 {
 
 // report is the whole comparison: compare.json.
 type report struct {
-	Machine  machineInfo    `json:"machine"`
-	Command  string         `json:"command"`
-	Quick    bool           `json:"quick"`
-	Load     loadInfo       `json:"load"`
-	Systems  []systemResult `json:"systems"`
-	Started  time.Time      `json:"started"`
-	Finished time.Time      `json:"finished"`
+	Machine machineInfo    `json:"machine"`
+	Command string         `json:"command"`
+	Quick   bool           `json:"quick"`
+	Load    loadInfo       `json:"load"`
+	Systems []systemResult `json:"systems"`
+	// AdmitOverEcho: admit's numbers over the ceiling's, per phase.
+	AdmitOverEcho []ceilingRatio `json:"admit_over_echo,omitempty"`
+	Started       time.Time      `json:"started"`
+	Finished      time.Time      `json:"finished"`
 }
 
 // loadInfo is the load generator's setup, the same for every system.
@@ -380,6 +538,24 @@ type loadInfo struct {
 	SettleS      float64 `json:"settle_s"`
 	CooldownS    float64 `json:"cooldown_s"`
 	At70S        float64 `json:"at70_s"`
+	// Single: the single-scan phase ran; Batch: the batched phase's scans
+	// per request (0: none), its ramp factor and warm-up.
+	Single          bool    `json:"single"`
+	Batch           int     `json:"batch"`
+	BatchStepFactor float64 `json:"batch_step_factor,omitempty"`
+	BatchWarmupS    float64 `json:"batch_warmup_s,omitempty"`
+	RestartCheck    bool    `json:"restart_check"`
+}
+
+// ceilingRatio is admit against echo in one phase: max sustained rates,
+// and p99 at the light rate and at 70 % of each one's max.
+type ceilingRatio struct {
+	Batch        int     `json:"batch"`
+	MaxRate      float64 `json:"max_rate"`
+	P99Light     float64 `json:"p99_light"`
+	P99At70      float64 `json:"p99_at_70"`
+	AdmitMaxRate float64 `json:"admit_max_rate"`
+	EchoMaxRate  float64 `json:"echo_max_rate"`
 }
 
 // compare runs every system of o one after another (never two at once)
@@ -407,7 +583,15 @@ func compare(ctx context.Context, o options, log io.Writer) (*report, error) {
 			TimeoutMs: ms(cfg.Timeout), P99BoundMs: ms(o.P99Bound), WarmupRate: o.WarmupRate, WarmupS: o.Warmup.Seconds(),
 			LightRate: o.LightRate, LightS: o.LightDuration.Seconds(), StepFactor: o.StepFactor, StepS: o.StepDuration.Seconds(),
 			MaxSteps: o.MaxSteps, Refine: o.Refine, Recheck: o.Recheck, SettleS: o.Settle.Seconds(), CooldownS: o.Cooldown.Seconds(), At70S: o.At70Duration.Seconds(),
+			Single: o.Single, Batch: o.Batch, RestartCheck: o.RestartCheck,
 		},
+	}
+	if o.Batch > 0 {
+		rep.Load.BatchStepFactor = o.BatchStepFactor
+		rep.Load.BatchWarmupS = o.Warmup.Seconds()
+		if o.Single {
+			rep.Load.BatchWarmupS = min(o.Warmup, o.BatchWarmup).Seconds()
+		}
 	}
 	t0 := time.Now()
 	ts, err := makeTickets(o.Tickets)

@@ -15,6 +15,7 @@ package adminclient
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -48,6 +49,9 @@ type Config struct {
 	AdminToken string
 	// Timeout bounds each request to one node. Default 15 s.
 	Timeout time.Duration
+	// TLS, when set, verifies https:// nodes (internal/httpclient.
+	// TLSConfigFromCAFile makes one from --cacert); nil: the system's roots.
+	TLS *tls.Config
 }
 
 // DefaultConfig returns a Config for the nodes at urls with a 15-second
@@ -82,7 +86,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Timeout = 15 * time.Second
 	}
 	return &Client{hc: &httpclient.Client{URLs: append([]string(nil), cfg.URLs...), BearerToken: cfg.AdminToken,
-		HTTP: &http.Client{Timeout: cfg.Timeout}}}, nil
+		HTTP: &http.Client{Timeout: cfg.Timeout, Transport: httpclient.NewTransport(cfg.TLS)}}}, nil
 }
 
 // URLs returns the node URLs in the order they are tried.
@@ -99,7 +103,7 @@ func (c *Client) At(base string) *Client {
 // WithTimeout returns a client with another timeout per request.
 func (c *Client) WithTimeout(d time.Duration) *Client {
 	hc := *c.hc
-	hc.HTTP = &http.Client{Timeout: d}
+	hc.HTTP = &http.Client{Timeout: d, Transport: c.hc.HTTP.Transport}
 	return &Client{hc: &hc}
 }
 

@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/admitpark/admit/cluster"
 )
 
@@ -60,7 +58,7 @@ type State struct {
 }
 
 // Apply adds the delta once per op id.
-func (Counter) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
+func (Counter) Apply(txn cluster.Txn, e cluster.Entry) ([]byte, error) {
 	if len(e.Data) != 16 {
 		return nil, ErrBadCommand
 	}
@@ -102,15 +100,15 @@ func (Counter) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(nil, uint64(st.Total)), nil
 }
 
-// Viewer runs read transactions: a *cluster.Node or a *badger.DB.
+// Viewer reads the state: a *cluster.Node.
 type Viewer interface {
-	View(fn func(txn *badger.Txn) error) error
+	View(fn func(r cluster.Reader) error) error
 }
 
 // Read returns the counter's state.
 func Read(db Viewer) (State, error) {
 	var st State
-	err := db.View(func(txn *badger.Txn) (err error) {
+	err := db.View(func(txn cluster.Reader) (err error) {
 		st, err = read(txn)
 		return err
 	})
@@ -120,14 +118,14 @@ func Read(db Viewer) (State, error) {
 // HasOp reports whether op was applied.
 func HasOp(db Viewer, op uint64) (bool, error) {
 	var at uint64
-	err := db.View(func(txn *badger.Txn) (err error) {
+	err := db.View(func(txn cluster.Reader) (err error) {
 		at, err = get(txn, binary.BigEndian.AppendUint64(append([]byte{}, opPrefix...), op))
 		return err
 	})
 	return at != 0, err
 }
 
-func read(txn *badger.Txn) (State, error) {
+func read(txn cluster.Reader) (State, error) {
 	var st State
 	for _, f := range []struct {
 		key []byte
@@ -144,25 +142,20 @@ func read(txn *badger.Txn) (State, error) {
 	return st, err
 }
 
-func get(txn *badger.Txn, key []byte) (uint64, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+func get(txn cluster.Reader, key []byte) (uint64, error) {
+	b, err := txn.Get(key)
+	if errors.Is(err, cluster.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	var v uint64
-	err = item.Value(func(b []byte) error {
-		if len(b) != 8 {
-			return fmt.Errorf("counter key %q has %d bytes", key, len(b))
-		}
-		v = binary.BigEndian.Uint64(b)
-		return nil
-	})
-	return v, err
+	if len(b) != 8 {
+		return 0, fmt.Errorf("counter key %q has %d bytes", key, len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
 }
 
-func put(txn *badger.Txn, key []byte, v uint64) error {
+func put(txn cluster.Txn, key []byte, v uint64) error {
 	return txn.Set(key, binary.BigEndian.AppendUint64(nil, v))
 }

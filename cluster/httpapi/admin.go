@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -14,11 +15,19 @@ import (
 	"github.com/admitpark/admit/cluster"
 )
 
-// Admin routes for cluster operations, health and metrics.
+// Admin routes for cluster operations, health and metrics. Every admin
+// route takes the operator token (AdminToken) only: never the sales
+// service's scoped token (validator/gate Config.SalesToken), so a leaked
+// sales token cannot add or remove a member, move leadership or profile.
 type Admin struct {
 	Node       *cluster.Node
 	AdminToken string
 	Gatherer   prometheus.Gatherer
+	// Ops, when set, is the router of a separate operations address
+	// (`admit node --ops-addr`): /metrics and /debug/pprof/ are served
+	// there and not on the router passed to Register; /healthz is served on
+	// both. Nil: everything on the one router.
+	Ops *Router
 	// Timeout bounds one admin call; default 10s.
 	Timeout time.Duration
 }
@@ -36,15 +45,22 @@ const (
 	PathLocalState = "/v1/cluster/self"
 )
 
-// Register adds the admin routes to r. Health, readiness and metrics are
-// open (probes and Prometheus scrape them); the rest need the admin token.
+// Register adds the admin routes to r (metrics and pprof to Ops when set).
+// Health, readiness and metrics are open (probes and Prometheus scrape
+// them); the rest need the admin (operator) token.
 func (a *Admin) Register(r *Router) {
-	r.Handle(http.MethodGet, PathHealth, func(ctx *fasthttp.RequestCtx) {
+	health := func(ctx *fasthttp.RequestCtx) {
 		JSON(ctx, http.StatusOK, map[string]string{"status": "ok", "node": a.Node.ID()})
-	})
+	}
+	r.Handle(http.MethodGet, PathHealth, health)
 	r.Handle(http.MethodGet, PathReady, a.ready)
+	ops := r
+	if a.Ops != nil && a.Ops != r {
+		ops = a.Ops
+		ops.Handle(http.MethodGet, PathHealth, health)
+	}
 	if a.Gatherer != nil {
-		r.Handle(http.MethodGet, PathMetrics, fasthttpadaptor.NewFastHTTPHandler(
+		ops.Handle(http.MethodGet, PathMetrics, fasthttpadaptor.NewFastHTTPHandler(
 			promhttp.HandlerFor(a.Gatherer, promhttp.HandlerOpts{})))
 	}
 	auth := func(h fasthttp.RequestHandler) fasthttp.RequestHandler { return RequireToken(a.AdminToken, h) }
@@ -56,7 +72,7 @@ func (a *Admin) Register(r *Router) {
 	r.Handle(http.MethodPost, PathRemove, auth(a.remove))
 	r.Handle(http.MethodPost, PathTransfer, auth(a.transfer))
 	r.Handle(http.MethodPost, PathSnapshot, auth(a.snapshot))
-	a.registerPprof(r)
+	a.registerPprof(ops)
 }
 
 func (a *Admin) ctx() (context.Context, context.CancelFunc) {
@@ -109,6 +125,10 @@ func (a *Admin) join(ctx *fasthttp.RequestCtx) {
 		Error(ctx, http.StatusBadRequest, "join needs \"id\" and \"raft_addr\"")
 		return
 	}
+	if f := notText(map[string]string{"id": req.ID, "raft_addr": req.RaftAddr}); f != "" {
+		Error(ctx, http.StatusBadRequest, "%q must be printable UTF-8 text (no control characters, no invalid bytes)", f)
+		return
+	}
 	c, cancel := a.ctx()
 	defer cancel()
 	if err := a.Node.Join(c, req.ID, req.RaftAddr, req.Nonvoter); err != nil {
@@ -126,6 +146,10 @@ func (a *Admin) remove(ctx *fasthttp.RequestCtx) {
 	}
 	if req.ID == "" {
 		Error(ctx, http.StatusBadRequest, "remove needs \"id\"")
+		return
+	}
+	if f := notText(map[string]string{"id": req.ID}); f != "" {
+		Error(ctx, http.StatusBadRequest, "%q must be printable UTF-8 text (no control characters, no invalid bytes)", f)
 		return
 	}
 	c, cancel := a.ctx()
@@ -199,6 +223,21 @@ func (a *Admin) snapshot(ctx *fasthttp.RequestCtx) {
 		status = http.StatusBadGateway
 	}
 	JSON(ctx, status, out)
+}
+
+// notText returns the name of a field that is not clean text (a control
+// character, invalid UTF-8, or U+FFFD where encoding/json replaced
+// invalid bytes), or "". The same rule as validator/ticket.CleanText,
+// which this package cannot import.
+func notText(fields map[string]string) string {
+	for name, v := range fields {
+		for _, r := range v {
+			if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == utf8.RuneError {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 // ClusterError answers with the status that fits a cluster error.

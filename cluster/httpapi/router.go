@@ -113,7 +113,12 @@ func Error(ctx *fasthttp.RequestCtx, status int, format string, args ...any) {
 // DecodeJSON decodes the request body into v strictly: one JSON value, no
 // unknown fields. An empty body decodes as {} when allowEmpty.
 func DecodeJSON(ctx *fasthttp.RequestCtx, v any, allowEmpty bool) error {
-	body := ctx.PostBody()
+	return DecodeJSONBytes(ctx.PostBody(), v, allowEmpty)
+}
+
+// DecodeJSONBytes is DecodeJSON over a body already read (decoders that are
+// fuzzed without a request use it).
+func DecodeJSONBytes(body []byte, v any, allowEmpty bool) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		if allowEmpty {
 			return nil
@@ -143,6 +148,14 @@ func BearerToken(ctx *fasthttp.RequestCtx) string {
 
 // RequireToken wraps h so that it runs only with the given bearer token.
 func RequireToken(token string, h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return RequireAnyToken(h, token)
+}
+
+// RequireAnyToken wraps h so that it runs only with one of tokens (empty
+// ones never match). Every token is compared, in constant time, whichever
+// matches, and a wrong token gets one answer whatever it is: 403 "wrong
+// admin token" (a token scoped to other calls included).
+func RequireAnyToken(h fasthttp.RequestHandler, tokens ...string) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		got := BearerToken(ctx)
 		if got == "" {
@@ -150,10 +163,22 @@ func RequireToken(token string, h fasthttp.RequestHandler) fasthttp.RequestHandl
 			Error(ctx, http.StatusUnauthorized, "missing admin token: send Authorization: Bearer <token>")
 			return
 		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		if !TokenIn(got, tokens...) {
 			Error(ctx, http.StatusForbidden, "wrong admin token")
 			return
 		}
 		h(ctx)
 	}
+}
+
+// TokenIn reports whether got equals one of tokens (empty ones never
+// match), comparing every one in constant time.
+func TokenIn(got string, tokens ...string) bool {
+	ok := 0
+	for _, t := range tokens {
+		if t != "" {
+			ok |= subtle.ConstantTimeCompare([]byte(got), []byte(t))
+		}
+	}
+	return ok == 1
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,9 @@ type ServerConfig struct {
 	// connection between requests.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	Logger                                 *slog.Logger
+	// TLS, when set, serves HTTPS with it (cluster/pki.ServerTLS loads
+	// one); nil serves plain HTTP, for loopback only.
+	TLS *tls.Config
 }
 
 // DefaultServerConfig suits gates on a LAN: small bodies, keep-alive.
@@ -72,6 +76,9 @@ func Listen(cfg ServerConfig, h fasthttp.RequestHandler) (*Server, error) {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
 	}
 	s := &Server{
 		ln:   ln,

@@ -7,6 +7,7 @@ package join
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,9 @@ type Config struct {
 	MaxBackoff     time.Duration
 	// Logger gets a warning for each failed attempt. Default: none.
 	Logger *slog.Logger
+	// TLS, when set, verifies https:// URLs (the cluster's CA); nil: the
+	// system's roots.
+	TLS *tls.Config
 }
 
 // DefaultConfig returns the policy admit node uses; the caller fills in
@@ -78,7 +82,7 @@ func Join(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	client, err := adminclient.New(adminclient.Config{URLs: cfg.URLs, AdminToken: cfg.AdminToken, Timeout: cfg.AttemptTimeout})
+	client, err := adminclient.New(adminclient.Config{URLs: cfg.URLs, AdminToken: cfg.AdminToken, Timeout: cfg.AttemptTimeout, TLS: cfg.TLS})
 	if err != nil {
 		return err
 	}

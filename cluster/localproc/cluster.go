@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/admitpark/admit/cluster/adminclient"
+	"github.com/admitpark/admit/cluster/pki"
+	"github.com/admitpark/admit/internal/httpclient"
 )
 
 // ClusterConfig describes a local cluster of `admit node` processes.
@@ -47,6 +49,16 @@ type ClusterConfig struct {
 	// SettleTimeout bounds the wait for the cluster to form in
 	// StartCluster. Default 60 s.
 	SettleTimeout time.Duration
+	// TLS runs mutual TLS on the Raft port (admit node --tls-cert, --tls-key,
+	// --tls-ca) with the certificates in TLSDir; what is missing there (the
+	// CA, a node's certificate naming Host and localhost) is made at start
+	// with cluster/pki. On in DefaultClusterConfig.
+	TLS bool
+	// TLSDir holds ca.crt and n<i>.crt/.key. Empty: "tls" in the data dir.
+	TLSDir string
+	// HTTPTLS also serves each node's HTTP API over HTTPS with its node
+	// certificate (URLs are https://; Admin trusts the CA). Needs TLS.
+	HTTPTLS bool
 }
 
 // DefaultClusterConfig returns a 3-node cluster of bin on free loopback
@@ -54,7 +66,7 @@ type ClusterConfig struct {
 func DefaultClusterConfig(bin, adminToken string) ClusterConfig {
 	return ClusterConfig{Bin: bin, Nodes: 3, Host: "127.0.0.1", AdminToken: adminToken,
 		NodeArgs: []string{"--log-level", "warn"}, ParentDeathSignal: syscall.SIGKILL,
-		StopTimeout: 10 * time.Second, SettleTimeout: 60 * time.Second}
+		StopTimeout: 10 * time.Second, SettleTimeout: 60 * time.Second, TLS: true}
 }
 
 // Validate reports the first problem with c.
@@ -68,6 +80,8 @@ func (c ClusterConfig) Validate() error {
 		return errors.New("localproc: an admin token is required")
 	case c.HTTPPort < 0 || c.RaftPort < 0 || c.StopTimeout < 0 || c.SettleTimeout < 0:
 		return errors.New("localproc: ports and timeouts must not be negative")
+	case c.HTTPTLS && !c.TLS:
+		return errors.New("localproc: HTTPTLS needs TLS")
 	}
 	return nil
 }
@@ -76,7 +90,8 @@ func (c ClusterConfig) Validate() error {
 type Node struct {
 	*Process
 	ID       string // n1, n2, …
-	HTTPURL  string // http://host:port
+	HTTPURL  string // http://host:port (https:// with HTTPTLS)
+	HTTPAddr string // host:port of HTTPURL
 	RaftAddr string // host:port
 	Dir      string // data dir
 }
@@ -96,11 +111,12 @@ func (n *Node) SetRaftAddr(addr string) {
 
 // Cluster is a local cluster of node processes StartCluster started.
 type Cluster struct {
-	cfg   ClusterConfig
-	dir   string
-	temp  bool
-	nodes []*Node
-	admin *adminclient.Client
+	cfg    ClusterConfig
+	dir    string
+	temp   bool
+	tlsDir string // "" without TLS
+	nodes  []*Node
+	admin  *adminclient.Client
 }
 
 // StartCluster starts every node at once (joiners retry until n1 is up, and
@@ -134,6 +150,10 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		env = os.Environ()
 	}
 	env = append(append([]string(nil), env...), "ADMIT_ADMIN_TOKEN="+cfg.AdminToken)
+	if err := c.ensureTLS(); err != nil {
+		c.Stop(false)
+		return nil, err
+	}
 	for i := range cfg.Nodes {
 		n, err := c.newNode(i)
 		if err != nil {
@@ -141,7 +161,8 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 			return nil, err
 		}
 		args := []string{"node", "--id", n.ID, "--data-dir", n.Dir, "--raft-addr", n.RaftAddr,
-			"--http-addr", strings.TrimPrefix(n.HTTPURL, "http://")}
+			"--http-addr", n.HTTPAddr}
+		args = append(args, c.tlsArgs(n.ID)...)
 		args = append(args, cfg.NodeArgs...)
 		if i == 0 {
 			args = append(args, "--bootstrap")
@@ -164,7 +185,12 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		}
 		c.nodes = append(c.nodes, n)
 	}
-	admin, err := adminclient.New(adminclient.Config{URLs: c.URLs(), AdminToken: cfg.AdminToken, Timeout: time.Second})
+	tcfg, err := httpclient.TLSConfigFromCAFile(c.CAFile())
+	if err != nil {
+		c.Stop(false)
+		return nil, err
+	}
+	admin, err := adminclient.New(adminclient.Config{URLs: c.URLs(), AdminToken: cfg.AdminToken, Timeout: time.Second, TLS: tcfg})
 	if err != nil {
 		c.Stop(false)
 		return nil, err
@@ -181,13 +207,17 @@ func (c *Cluster) newNode(i int) (*Node, error) {
 	n := &Node{ID: fmt.Sprintf("n%d", i+1)}
 	n.Dir = filepath.Join(c.dir, n.ID)
 	if c.cfg.HTTPPort > 0 {
-		n.HTTPURL = fmt.Sprintf("http://%s:%d", c.cfg.Host, c.cfg.HTTPPort+i)
+		n.HTTPAddr = fmt.Sprintf("%s:%d", c.cfg.Host, c.cfg.HTTPPort+i)
 	} else {
 		a, err := FreeAddr()
 		if err != nil {
 			return nil, err
 		}
-		n.HTTPURL = "http://" + a
+		n.HTTPAddr = a
+	}
+	n.HTTPURL = "http://" + n.HTTPAddr
+	if c.cfg.HTTPTLS {
+		n.HTTPURL = "https://" + n.HTTPAddr
 	}
 	if c.cfg.RaftPort > 0 {
 		n.RaftAddr = fmt.Sprintf("%s:%d", c.cfg.Host, c.cfg.RaftPort+i)
@@ -226,6 +256,48 @@ func (c *Cluster) WaitSettled(ctx context.Context, timeout time.Duration) error 
 		}
 		return adminclient.Settled(st, len(c.nodes))
 	})
+}
+
+// ensureTLS makes the certificates TLS needs that TLSDir lacks.
+func (c *Cluster) ensureTLS() error {
+	if !c.cfg.TLS {
+		return nil
+	}
+	c.tlsDir = c.cfg.TLSDir
+	if c.tlsDir == "" {
+		c.tlsDir = filepath.Join(c.dir, "tls")
+	}
+	ids := make([]string, c.cfg.Nodes)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("n%d", i+1)
+	}
+	if err := pki.EnsureNodes(c.tlsDir, ids, []string{c.cfg.Host, "localhost"}); err != nil {
+		return fmt.Errorf("localproc: certificates in %s: %w", c.tlsDir, err)
+	}
+	return nil
+}
+
+// tlsArgs are node id's TLS flags.
+func (c *Cluster) tlsArgs(id string) []string {
+	if c.tlsDir == "" {
+		return nil
+	}
+	cert, key := pki.NodeFiles(c.tlsDir, id)
+	args := []string{"--tls-cert", cert, "--tls-key", key, "--tls-ca", c.CAFile()}
+	if c.cfg.HTTPTLS {
+		args = append(args, "--http-tls-cert", cert, "--http-tls-key", key)
+	}
+	return args
+}
+
+// CAFile returns the cluster CA's certificate file ("" without TLS): what
+// clients of HTTPS nodes trust (--cacert).
+func (c *Cluster) CAFile() string {
+	if c.tlsDir == "" {
+		return ""
+	}
+	ca, _ := pki.CAFiles(c.tlsDir)
+	return ca
 }
 
 // Nodes returns the nodes, n1 first.

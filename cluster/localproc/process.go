@@ -1,7 +1,8 @@
 // Package localproc starts and supervises server processes on this
 // machine: above all `admit node` processes on free loopback ports that
-// form a cluster (Cluster), for admit dev, failover drills, benchmarks and
-// process-level tests; and any other server (PostgreSQL, etcd, admit
+// form a cluster (Cluster, with mutual TLS between the nodes by default,
+// certificates made on first use), for admit dev, failover drills,
+// benchmarks and process-level tests; and any other server (PostgreSQL, etcd, admit
 // sales) as a Process.
 //
 // A Process logs stdout and stderr to a file, runs in its own process

@@ -23,13 +23,17 @@ func newBenchCompareCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "compare [flags]",
 		Short: "Compare admit with a 3-member etcd and a PostgreSQL on this machine (table and chart in bench/results)",
-		Long: `Runs admit (3 nodes), etcd (3 members, each scan a compare-and-swap Txn) and
-PostgreSQL (one server, each scan UPDATE ... WHERE id = $1 AND NOT used), one
-after another, each from scratch, loaded with the same tickets and driven by
-the same open-loop load generator: warm-up, light load, a ramp to the
-highest rate held with p99 under --p99-bound, 70 % of that rate. Writes
-compare.md (the table), compare.json and compare.png (latency against
-throughput) to --out. Takes 5-10 minutes; --quick 1-2.
+		Long: `Runs admit (3 nodes), echo (the ceiling: a bare fasthttp server with canned
+replies), etcd (3 members, each scan a compare-and-swap Txn) and PostgreSQL
+(one server, each scan UPDATE ... WHERE id = $1 AND NOT used plus its entry
+event), one after another, each from scratch, loaded with the same tickets
+and driven by the same open-loop load generator: warm-up, light load, a ramp
+to the highest rate held with p99 under --p99-bound, 70 % of that rate; first
+with single scans, then with --batch scans per request (default 100). For
+admit it also reports each node's memory per ticket and how long a follower
+killed with SIGKILL takes to be ready again (--restart-check). Writes
+compare.md (the tables), compare.json, compare.png and compare-batched.png
+(latency against throughput) to --out. Takes about 15 minutes; --quick 3-4.
 
 This runs the companion program admit-bench-compare (bench/compare, its own
 Go module), found next to this binary, then in PATH ($ADMIT_BENCH_COMPARE
@@ -38,7 +42,8 @@ this binary. 'make bench' builds both, installs etcd and PostgreSQL when
 missing, and runs it. 'admit bench compare --help' lists its flags.`,
 		Example: `  make bench
   admit bench compare --quick
-  admit bench compare --systems admit,postgres --out /tmp/results`,
+  admit bench compare --systems admit,postgres --out /tmp/results
+  admit bench compare --systems admit --single=false --batch 0 --tickets 5000000`,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bin, err := findCompareBin()

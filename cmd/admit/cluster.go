@@ -18,7 +18,7 @@ func newClusterCmd() *cobra.Command {
 	f := &apiFlags{}
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Operate a running cluster: status, join, remove, transfer-leadership, snapshot",
+		Short: "Operate a running cluster: status, join, remove, transfer-leadership, snapshot; make its certificates",
 	}
 	addAPIFlags(cmd, f)
 
@@ -115,7 +115,7 @@ func newClusterCmd() *cobra.Command {
 	}
 	snapshot.Flags().StringVar(&node, "node", "", "only this member")
 
-	cmd.AddCommand(status, join, remove, transfer, snapshot)
+	cmd.AddCommand(status, join, remove, transfer, snapshot, newCertsCmd())
 	return cmd
 }
 

@@ -32,6 +32,7 @@ type devFlags struct {
 	sales        bool
 	salesPort    int
 	pgPort       int
+	tls          bool
 }
 
 func newDevCmd() *cobra.Command {
@@ -58,6 +59,7 @@ and restarted after --restart-delay, so you can watch it rejoin.`,
 	fl.BoolVar(&f.sales, "sales", true, "also run PostgreSQL (data in --data-dir/pg) and the sales service")
 	fl.IntVar(&f.salesPort, "sales-port", 7401, "HTTP port of the sales service")
 	fl.IntVar(&f.pgPort, "pg-port", 7432, "PostgreSQL port")
+	fl.BoolVar(&f.tls, "tls", true, "mutual TLS between the nodes, with a CA and node certificates made on first run in --data-dir/tls (the HTTP API stays plain on loopback)")
 	return cmd
 }
 
@@ -90,6 +92,7 @@ func runDev(cmd *cobra.Command, f *devFlags) error {
 	ccfg.NodeArgs = nil                      // the nodes log at info level to <data-dir>/n<i>/node.log
 	ccfg.ParentDeathSignal = syscall.SIGTERM // if dev itself dies, its nodes shut down cleanly
 	ccfg.SettleTimeout = 30 * time.Second
+	ccfg.TLS = f.tls // certificates in <data-dir>/tls
 	lc, err := localproc.StartCluster(ctx, ccfg)
 	if err != nil {
 		return err
@@ -119,7 +122,13 @@ func runDev(cmd *cobra.Command, f *devFlags) error {
 		procs = append(procs, sales)
 	}
 
-	fmt.Fprintf(out, "\nadmit dev: %d-node cluster is up (data in %s, Ctrl-C stops it)\n\n", f.nodes, f.dataDir)
+	fmt.Fprintf(out, "\nadmit dev: %d-node cluster is up (data in %s, Ctrl-C stops it)\n", f.nodes, f.dataDir)
+	if ca := lc.CAFile(); ca != "" {
+		fmt.Fprintf(out, "  Raft port: mutual TLS, certificates in %s (CA %s)\n", filepath.Dir(ca), ca)
+	} else {
+		fmt.Fprintf(out, "  Raft port: NO TLS (--tls=false)\n")
+	}
+	fmt.Fprintln(out)
 	for _, n := range nodes {
 		fmt.Fprintf(out, "  %s  http %s  raft %s  pid %d  log %s\n", n.ID, n.HTTPURL, n.RaftAddr, n.Pid(), n.LogPath())
 	}
@@ -127,7 +136,7 @@ func runDev(cmd *cobra.Command, f *devFlags) error {
 		fmt.Fprintln(out, l)
 	}
 	fmt.Fprintf(out, "\nTry, in another terminal:\n")
-	fmt.Fprintf(out, "  export ADMIT_ADMIN_TOKEN=%s ADMIT_CLUSTER=%s\n", token, clusterURLs)
+	fmt.Fprintf(out, "  export ADMIT_ADMIN_TOKEN=$(cat %s) ADMIT_CLUSTER=%s\n", filepath.Join(f.dataDir, "admin-token"), clusterURLs)
 	fmt.Fprintf(out, "  ./bin/admit cluster status\n")
 	if !f.sales { // with sales, the demo park's gates come through sync
 		fmt.Fprintf(out, "  ./bin/admit gate add --id north-1 --zone main\n")

@@ -2,20 +2,29 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/admitpark/admit/cluster/localproc"
+	"github.com/admitpark/admit/sales/auth"
 	"github.com/admitpark/admit/sales/db"
 	"github.com/admitpark/admit/sales/demo"
+	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/pgserver"
 	"github.com/admitpark/admit/sales/salesclient"
 )
+
+// devAppRole is the dev database's application role (no superuser).
+const devAppRole = "admit_app"
 
 // startDevSales starts a PostgreSQL kept in <data-dir>/pg, migrates it,
 // creates the first admin, and starts `admit sales` as a supervised child.
@@ -32,10 +41,12 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 		pg.Stop()
 		return nil, nil, nil, err
 	}
-	if err := pg.CreateDatabase(ctx, "admit"); err != nil {
+	// The service connects as admit_app, which owns the admit database and
+	// nothing else; its password is in <data-dir>/pg/admit_app.password.
+	dsn, err := pg.AppDatabase(ctx, "admit", devAppRole)
+	if err != nil {
 		return fail(err)
 	}
-	dsn := pg.DSN("admit")
 	pool, err := db.Open(ctx, dsn, db.DefaultPoolConfig())
 	if err != nil {
 		return fail(err)
@@ -60,17 +71,37 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 		}
 	}
 	password, _ := os.ReadFile(passwordFile)
+	adminLine := fmt.Sprintf("  sales admin: user admin, one-time password %s (in %s; change it at POST /v1/me/password)",
+		strings.TrimRight(string(password), "\r\n"), passwordFile)
+	if len(password) > 0 {
+		if changed, err := devAdminPasswordChanged(ctx, dsn); err == nil && changed {
+			os.Remove(passwordFile)
+			adminLine = "  sales admin: user admin (the one-time password was changed; its file is deleted)"
+		} else {
+			go removeWhenChanged(ctx, dsn, passwordFile)
+		}
+	}
+	// The signing keys' key-encryption key, made on the first run.
+	kekFile := filepath.Join(f.dataDir, "sales-kek")
+	if _, err := os.Stat(kekFile); errors.Is(err, fs.ErrNotExist) {
+		if _, err := keys.GenerateKEKFile(kekFile); err != nil {
+			return fail(err)
+		}
+	}
+	// Secrets go through the environment and files, never argv.
+	salesEnv := append(slices.Clone(env), "ADMIT_PG_DSN="+dsn)
 
 	dir := filepath.Join(f.dataDir, "sales")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fail(err)
 	}
 	url := fmt.Sprintf("http://%s:%d", f.host, f.salesPort)
-	n, err := localproc.Start(localproc.Config{Name: "sales", Bin: exe, Env: env, LogPath: filepath.Join(dir, "node.log"),
+	n, err := localproc.Start(localproc.Config{Name: "sales", Bin: exe, Env: salesEnv, LogPath: filepath.Join(dir, "node.log"),
 		ParentDeathSignal: syscall.SIGTERM, Args: []string{"sales",
-			"--pg-dsn", dsn, "--http-addr", fmt.Sprintf("%s:%d", f.host, f.salesPort),
-			"--cluster", clusterURLs, "--cluster-token", token,
-			"--secret-file", filepath.Join(f.dataDir, "sales-secret"), "--test-payments", "--sync"}})
+			"--http-addr", fmt.Sprintf("%s:%d", f.host, f.salesPort),
+			"--cluster", clusterURLs, "--admin-token-file", filepath.Join(f.dataDir, "admin-token"),
+			"--key-file", kekFile, "--secret-file", filepath.Join(f.dataDir, "sales-secret"),
+			"--test-payments", "--test-payment-secret-file", filepath.Join(f.dataDir, "sales-test-payment-secret"), "--sync"}})
 	if err != nil {
 		return fail(err)
 	}
@@ -88,8 +119,9 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 	}
 	lines := []string{
 		fmt.Sprintf("  sales  http %s  pid %d  log %s", url, n.Pid(), n.LogPath()),
-		fmt.Sprintf("  postgres  %s  (data in %s)", dsn, pgcfg.Dir),
-		fmt.Sprintf("  sales admin: user admin, one-time password %s (in %s; change it at POST /v1/me/password)", strings.TrimRight(string(password), "\r\n"), passwordFile),
+		fmt.Sprintf("  postgres  %s  (role %s, password in %s; superuser's in %s; data in %s)",
+			redactDSN(dsn), devAppRole, filepath.Join(pg.Dir(), devAppRole+".password"), pg.PasswordFile(), pgcfg.Dir),
+		adminLine,
 		fmt.Sprintf("  demo park %q: zones main and coaster, gates north-1, north-2, coaster-1, window %s,", demo.Park, demo.Window),
 		fmt.Sprintf("    products adult-day, child-day, day-pass, annual, family-4; cashier %q password %q", demo.Cashier, demo.CashierPassword),
 	}
@@ -108,4 +140,46 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 		}
 	}
 	return pg, n, lines, nil
+}
+
+// redactDSN drops the password from a URL DSN, for printing.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unprintable DSN)"
+	}
+	return u.Redacted()
+}
+
+// devAdminPasswordChanged reports whether the first admin has changed the
+// one-time password.
+func devAdminPasswordChanged(ctx context.Context, dsn string) (bool, error) {
+	pool, err := db.Open(ctx, dsn, db.PoolConfig{MaxConns: 1, ConnectTimeout: 5 * time.Second})
+	if err != nil {
+		return false, err
+	}
+	defer pool.Close()
+	var must bool
+	err = pool.QueryRow(ctx, `SELECT must_change_password FROM users WHERE username = $1`, auth.InitialAdmin).Scan(&must)
+	return err == nil && !must, err
+}
+
+// removeWhenChanged deletes the used one-time password file once the admin
+// has changed the password (checked every 2 s until ctx ends).
+func removeWhenChanged(ctx context.Context, dsn, path string) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if changed, err := devAdminPasswordChanged(ctx, dsn); err == nil && changed {
+			if err := os.Remove(path); err == nil {
+				fmt.Fprintf(os.Stderr, "admit dev: the admin's one-time password was changed; deleted %s\n", path)
+			}
+			return
+		}
+	}
 }

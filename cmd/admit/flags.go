@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/admitpark/admit/cluster/adminclient"
+	"github.com/admitpark/admit/internal/httpclient"
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
@@ -27,6 +29,7 @@ type apiFlags struct {
 	adminToken string
 	json       bool
 	timeout    time.Duration
+	cacert     string
 }
 
 func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
@@ -35,6 +38,13 @@ func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
 	pf.StringVar(&f.adminToken, "admin-token", "", "admin token (default $ADMIT_ADMIN_TOKEN)")
 	pf.BoolVar(&f.json, "json", false, "print JSON")
 	pf.DurationVar(&f.timeout, "timeout", defaultTimeout, "how long to wait for an answer")
+	pf.StringVar(&f.cacert, "cacert", os.Getenv("ADMIT_CACERT"), "PEM file of the CA that signed the nodes' HTTPS certificates, e.g. the cluster CA ca.crt (default $ADMIT_CACERT)")
+}
+
+// tls returns the client TLS configuration of --cacert (nil: the system's
+// roots).
+func (f *apiFlags) tls() (*tls.Config, error) {
+	return httpclient.TLSConfigFromCAFile(f.cacert)
 }
 
 // admin returns a client of the nodes' admin API.
@@ -43,7 +53,11 @@ func (f *apiFlags) admin() (*adminclient.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return adminclient.New(adminclient.Config{URLs: urls, AdminToken: adminToken(f.adminToken), Timeout: f.timeout})
+	tcfg, err := f.tls()
+	if err != nil {
+		return nil, err
+	}
+	return adminclient.New(adminclient.Config{URLs: urls, AdminToken: adminToken(f.adminToken), Timeout: f.timeout, TLS: tcfg})
 }
 
 // gates returns a client of the nodes' gate API; gateToken, when set, is
@@ -53,7 +67,12 @@ func (f *apiFlags) gates(gateToken string) (*gateapi.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gateapi.NewClient(gateapi.Config{URLs: urls, AdminToken: adminToken(f.adminToken), GateToken: gateToken, Timeout: f.timeout})
+	tcfg, err := f.tls()
+	if err != nil {
+		return nil, err
+	}
+	return gateapi.NewClient(gateapi.Config{URLs: urls, AdminToken: adminToken(f.adminToken), GateToken: gateToken, Timeout: f.timeout,
+		Transport: httpclient.NewTransport(tcfg)})
 }
 
 // ctx bounds one call by --timeout.

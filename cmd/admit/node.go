@@ -19,6 +19,7 @@ import (
 	"github.com/admitpark/admit/cluster/countersm"
 	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/cluster/join"
+	"github.com/admitpark/admit/internal/httpclient"
 	"github.com/admitpark/admit/validator/fsm"
 	"github.com/admitpark/admit/validator/gate"
 )
@@ -32,10 +33,13 @@ type nodeFlags struct {
 	maxBody                                                       int
 	scanTimeout                                                   time.Duration
 	maxBatch                                                      int
-	cachedTickets                                                 int
 	batchWorkers                                                  int
 	batchWindow                                                   time.Duration
 	faultInjection                                                bool
+	salesToken, salesTokenFile, opsAddr                           string
+	tlsCert, tlsKey, tlsCA                                        string
+	httpTLSCert, httpTLSKey                                       string
+	insecure                                                      bool
 }
 
 func newNodeCmd(g *globalFlags) *cobra.Command {
@@ -69,10 +73,18 @@ restarted from its data dir rejoins by itself (the flags may stay).`,
 	fl.IntVar(&f.maxBatch, "max-batch", gdef.MaxBatch, "most scans in one log entry (group commit)")
 	fl.IntVar(&f.batchWorkers, "batch-workers", gdef.Workers, "scan batches a node keeps in flight at once")
 	fl.DurationVar(&f.batchWindow, "batch-window", gdef.BatchWindow, "under load, how long a batch waits for more scans before it is sent (0: never)")
-	fl.IntVar(&f.cachedTickets, "cached-tickets", fsm.DefaultCachedTickets, "ticket records kept in memory (about 150 bytes each) so scans skip a disk read; 0: none")
 	fl.StringVar(&f.stateMachine, "state-machine", "tickets", "replicated state machine: tickets, or counter (a test counter for process-level tests)")
 	fl.MarkHidden("state-machine")
+	fl.StringVar(&f.salesToken, "sales-token", "", "the sales service's scoped token: issue, revoke, update, ticket views, events; not configuration or membership (default $ADMIT_SALES_TOKEN; none: only the admin token)")
+	fl.StringVar(&f.salesTokenFile, "sales-token-file", "", "read the sales token from this file instead")
+	fl.StringVar(&f.opsAddr, "ops-addr", "", "serve /metrics and /debug/pprof/ on this address instead of --http-addr (keep it off the gate network)")
 	fl.BoolVar(&f.faultInjection, "fault-injection", false, "serve POST /v1/debug/faults to cut links to peers at runtime (failover drills only; never in production)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "this node's certificate (PEM, from 'admit cluster certs node'): mutual TLS on the Raft port")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "this node's private key (PEM)")
+	fl.StringVar(&f.tlsCA, "tls-ca", "", "the cluster CA certificate(s) (PEM, ca.crt); peers must present a node certificate it signed. Also trusted for --join https:// URLs")
+	fl.StringVar(&f.httpTLSCert, "http-tls-cert", "", "serve the HTTP API over HTTPS with this certificate (the node certificate will do); required off loopback")
+	fl.StringVar(&f.httpTLSKey, "http-tls-key", "", "private key of --http-tls-cert")
+	fl.BoolVar(&f.insecure, "insecure", false, "allow a non-loopback Raft or HTTP address without TLS (only on a network where nothing but the cluster can reach these ports)")
 	cmd.MarkFlagRequired("id")
 	cmd.MarkFlagRequired("data-dir")
 	return cmd
@@ -84,6 +96,9 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 		return err
 	}
 	f.adminToken = adminToken(f.adminToken)
+	if f.salesToken, err = nodeSalesToken(f.salesToken, f.salesTokenFile, f.adminToken); err != nil {
+		return err
+	}
 	for flag, addr := range map[string]string{"raft-addr": f.raftAddr, "http-addr": f.httpAddr} {
 		if err := hostPort(flag, addr); err != nil {
 			return err
@@ -97,9 +112,16 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 	case f.stateMachine != "tickets" && f.stateMachine != "counter":
 		return fmt.Errorf("--state-machine %q: use tickets or counter", f.stateMachine)
 	}
+	peerTLS, httpTLS, err := nodeTLS(log, f)
+	if err != nil {
+		return err
+	}
 	apiURL := f.advertiseHTTP
 	if apiURL == "" {
 		apiURL = "http://" + f.httpAddr
+		if httpTLS != nil {
+			apiURL = "https://" + f.httpAddr
+		}
 	}
 
 	// Wiring, in order; shutdown runs in reverse.
@@ -114,13 +136,14 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 	cfg.APIAddr = apiURL
 	cfg.Logger = log
 	cfg.Registerer = reg
+	cfg.ServerTLS, cfg.ClientTLS = peerTLS.server, peerTLS.client
 	var faults *cluster.Faults
 	if f.faultInjection {
 		faults = cluster.NewFaults(nil)
 		cfg.Dial = faults.Dial
 		log.Warn("FAULT INJECTION IS ON: any holder of the admin token can cut this node off from its peers through " + httpapi.PathFaults + "; for drills only, never in production")
 	}
-	var sm cluster.StateMachine = fsm.NewMachine(f.cachedTickets)
+	var sm cluster.StateMachine = fsm.NewMachine()
 	if f.stateMachine == "counter" {
 		sm = countersm.Counter{}
 	}
@@ -130,8 +153,11 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 	}
 	defer node.Close()
 
-	router := httpapi.NewRouter()
-	(&httpapi.Admin{Node: node, AdminToken: f.adminToken, Gatherer: reg}).Register(router)
+	router, opsRouter := httpapi.NewRouter(), (*httpapi.Router)(nil)
+	if f.opsAddr != "" {
+		opsRouter = httpapi.NewRouter()
+	}
+	(&httpapi.Admin{Node: node, AdminToken: f.adminToken, Gatherer: reg, Ops: opsRouter}).Register(router)
 	if faults != nil {
 		(&httpapi.FaultsAPI{Node: node, Faults: faults, AdminToken: f.adminToken}).Register(router)
 	}
@@ -139,6 +165,7 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 		countersm.Routes(router, node, f.adminToken)
 	} else {
 		gcfg := gate.DefaultConfig(f.adminToken)
+		gcfg.SalesToken = f.salesToken
 		gcfg.ScanTimeout, gcfg.MaxBatch = f.scanTimeout, f.maxBatch
 		gcfg.Workers, gcfg.BatchWindow = f.batchWorkers, f.batchWindow
 		gcfg.Logger = log
@@ -153,6 +180,7 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 	scfg := httpapi.DefaultServerConfig(f.httpAddr)
 	scfg.MaxBodyBytes = f.maxBody
 	scfg.Logger = log
+	scfg.TLS = httpTLS
 	srv, err := httpapi.Listen(scfg, router.Serve)
 	if err != nil {
 		return fmt.Errorf("listen on http address %s: %w", f.httpAddr, err)
@@ -162,6 +190,13 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
+	if opsRouter != nil {
+		stopOps, err := listenOps(scfg, f.opsAddr, opsRouter)
+		if err != nil {
+			return err
+		}
+		defer stopOps()
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -206,6 +241,14 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 func joinCluster(ctx context.Context, log *slog.Logger, f *nodeFlags, raftAddr string) {
 	cfg := join.DefaultConfig()
 	cfg.AdminToken, cfg.ID, cfg.RaftAddr, cfg.Logger = f.adminToken, f.id, raftAddr, log
+	if f.tlsCA != "" {
+		tcfg, err := httpclient.TLSConfigFromCAFile(f.tlsCA)
+		if err != nil {
+			log.Error("cannot join", "err", err)
+			return
+		}
+		cfg.TLS = tcfg
+	}
 	urls, err := adminclient.ParseURLs(f.join)
 	if err != nil {
 		log.Error("cannot join", "err", err)

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/admitpark/admit/sales/web"
 )
@@ -34,9 +35,21 @@ type Config struct {
 	// Argon2.MemoryKiB of memory).
 	MaxConcurrentHashes int
 
-	SessionTTL  time.Duration // a session's life: 12h, a cashier's shift
-	MaxFailures int           // wrong passwords in a row that lock: 3
-	LockFor     time.Duration // how long the lock lasts: 15m
+	SessionTTL time.Duration // a session's life: 12h, a cashier's shift
+
+	// Wrong passwords are throttled per (username, source), never per
+	// account (see throttle.go): MaxFailures (3) wrong passwords in a row
+	// from one source block that source for that username for LockFor
+	// (15m); every further one doubles the block, up to MaxLockFor (4h). A
+	// count not added to for ForgetAfter (24h) starts afresh.
+	MaxFailures int
+	LockFor     time.Duration
+	MaxLockFor  time.Duration
+	ForgetAfter time.Duration
+
+	// Registerer gets the auth metrics (admit_sales_login_lockouts_total);
+	// nil registers nothing.
+	Registerer prometheus.Registerer
 
 	// Login rate limit per remote address (a token bucket in memory):
 	// LoginBurst attempts at once, refilled at LoginPerMinute.
@@ -54,6 +67,8 @@ func DefaultConfig() Config {
 		SessionTTL:          12 * time.Hour,
 		MaxFailures:         3,
 		LockFor:             15 * time.Minute,
+		MaxLockFor:          4 * time.Hour,
+		ForgetAfter:         24 * time.Hour,
 		LoginBurst:          10,
 		LoginPerMinute:      30,
 	}
@@ -83,8 +98,11 @@ func (c Config) Validate() error {
 	if c.MaxFailures < 1 {
 		errs = append(errs, errors.New("auth: MaxFailures must be at least 1"))
 	}
-	if c.LockFor <= 0 {
-		errs = append(errs, errors.New("auth: LockFor must be positive"))
+	if c.LockFor <= 0 || c.MaxLockFor < c.LockFor {
+		errs = append(errs, errors.New("auth: LockFor must be positive and MaxLockFor at least LockFor"))
+	}
+	if c.ForgetAfter < c.MaxLockFor {
+		errs = append(errs, errors.New("auth: ForgetAfter must be at least MaxLockFor"))
 	}
 	if c.LoginBurst < 1 || c.LoginPerMinute <= 0 {
 		errs = append(errs, errors.New("auth: LoginBurst must be at least 1 and LoginPerMinute positive"))
@@ -101,24 +119,37 @@ type API struct {
 	log     *slog.Logger
 	hashSem chan struct{}
 	limiter *limiter
+	m       *metrics
 
-	dummyOnce sync.Once
-	dummy     string // a hash verified for unknown users, so they take as long
+	dummy    string       // a hash verified for unknown users, so they take as long
+	verifies atomic.Int64 // password verifications done, for tests of equal work
 }
 
-// NewAPI checks cfg and builds the API. It starts no goroutine.
+// NewAPI checks cfg and builds the API (it hashes one dummy password). It
+// starts no goroutine.
 func NewAPI(cfg Config) (*API, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &API{
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	a := &API{
 		cfg:     cfg,
 		pool:    cfg.Pool,
 		clock:   cfg.Clock,
 		log:     cfg.Log,
 		hashSem: make(chan struct{}, cfg.MaxConcurrentHashes),
 		limiter: newLimiter(cfg.LoginBurst, cfg.LoginPerMinute/60),
-	}, nil
+		m:       m,
+	}
+	// A valid hash of a password nobody knows, made now so that the first
+	// unknown username costs what every later one does.
+	if a.dummy, err = a.hashPassword(context.Background(), "no user has this password: "+randomText(16)); err != nil {
+		return nil, fmt.Errorf("auth: dummy hash: %w", err)
+	}
+	return a, nil
 }
 
 // now is the clock's time at database precision, in UTC.

@@ -13,7 +13,7 @@ import (
 // web.ErrUnauthenticated or web.ErrForbidden.
 var (
 	ErrBadCredentials     = errors.New("wrong username or password")
-	ErrLocked             = errors.New("account locked")
+	ErrThrottled          = errors.New("too many wrong passwords from this source")
 	ErrDisabled           = errors.New("account disabled")
 	ErrSessionExpired     = errors.New("session expired")
 	ErrUnknownToken       = errors.New("unknown token")

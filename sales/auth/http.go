@@ -16,7 +16,7 @@ const maxAuthBody = 16 << 10
 // use a's own session check that lets a user with a one-time password in,
 // so they can change it.
 //
-//	POST   /v1/login                         anonymous, rate-limited per address
+//	POST   /v1/login                         anonymous, rate-limited per address, throttled per (username, address)
 //	POST   /v1/logout                        any session
 //	GET    /v1/me                            any session or API key
 //	POST   /v1/me/password                   any session
@@ -125,17 +125,25 @@ type ChangePasswordRequest struct {
 	NewPassword string `json:"new_password"`
 }
 
+// ChangePasswordReply answers POST /v1/me/password. The session that
+// changed the password stays valid; every other session of the user ends.
+type ChangePasswordReply struct {
+	Status             string `json:"status"` // password_changed
+	OtherSessionsEnded int64  `json:"other_sessions_ended"`
+}
+
 func (a *API) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 	p, _ := web.PrincipalFrom(r.Context())
 	var req ChangePasswordRequest
 	if !web.Decode(w, r, &req, maxAuthBody) {
 		return
 	}
-	if err := a.ChangePassword(r.Context(), p, req.OldPassword, req.NewPassword); err != nil {
+	ended, err := a.ChangePassword(r.Context(), p, web.BearerToken(r), req.OldPassword, req.NewPassword)
+	if err != nil {
 		web.Fail(w, a.log, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, map[string]string{"status": "password_changed"})
+	web.JSON(w, http.StatusOK, ChangePasswordReply{Status: "password_changed", OtherSessionsEnded: ended})
 }
 
 func (a *API) handleListUsers(w http.ResponseWriter, r *http.Request) {

@@ -26,56 +26,73 @@ func badCredentials() error {
 	return problem(ErrBadCredentials, http.StatusUnauthorized, "bad_credentials", "wrong username or password")
 }
 
-func lockedError(until time.Time, justNow bool) error {
-	why := "account is locked"
-	if justNow {
-		why = "too many wrong passwords in a row: account is locked"
-	}
-	return problem(ErrLocked, http.StatusLocked, "account_locked",
-		"%s until %s; try again then, or ask an administrator to unlock it", why, until.UTC().Format(time.RFC3339))
-}
-
-// Login checks username and password and opens a session. An unknown user
-// and a wrong password give the same error (ErrBadCredentials, 401); a
-// locked account gives ErrLocked (423) saying until when, even with the
-// right password; a disabled account ErrDisabled (403), only once the
-// password is right. Each attempt is audited with remoteAddr.
+// Login checks username and password and opens a session. Every refusal
+// that could tell whether the username exists is the same for an unknown
+// user and a wrong password, in status, body and work: ErrBadCredentials
+// (401), after one password verification either way (unknown users check
+// a dummy hash); ErrThrottled (429, with RetryAfter) while this source is
+// blocked for this username (see throttle.go), before any verification.
+// A disabled account gives ErrDisabled (403), only once the password is
+// right. Each attempt is audited with remoteAddr.
 func (a *API) Login(ctx context.Context, username, password, remoteAddr string) (LoginResult, error) {
 	username = strings.ToLower(strings.TrimSpace(username))
 	anon := web.Principal{RemoteAddr: remoteAddr}
-	var u userRow
-	err := notFound("unknown_user", "no such user")
-	if usernameRE.MatchString(username) { // anything else cannot be a user
-		u, err = a.userByName(ctx, a.pool, username)
-	}
-	if errors.Is(err, ErrNotFound) {
-		// Take as long as a wrong password would.
-		if dummy := a.dummyHash(); dummy != "" {
-			_, _, _ = a.verifyPassword(ctx, dummy, password)
+	source := web.Source(remoteAddr)
+	valid := usernameRE.MatchString(username) // anything else cannot be a user, nor is counted
+	if valid {
+		now := a.now()
+		until, err := a.blockedUntil(ctx, a.pool, username, source, now)
+		if err != nil {
+			return LoginResult{}, err
 		}
+		if !until.IsZero() {
+			return LoginResult{}, a.refuseThrottled(ctx, anon, "auth.login_throttled", username, source, until, now)
+		}
+	}
+	var u userRow
+	known := false
+	if valid {
+		var err error
+		u, err = a.userByName(ctx, a.pool, username)
+		switch {
+		case err == nil:
+			known = true
+		case !errors.Is(err, ErrNotFound):
+			return LoginResult{}, err
+		}
+	}
+	// The same work for everyone: an unknown user checks the dummy hash.
+	hash := a.dummy
+	if known {
+		hash = u.hash
+	}
+	ok, rehash := false, false
+	if len(password) <= MaxPasswordBytes {
+		var err error
+		if ok, rehash, err = a.verifyPassword(ctx, hash, password); err != nil {
+			return LoginResult{}, err
+		}
+	}
+	if !known {
+		blocked := false
 		err := a.inTx(ctx, func(tx pgx.Tx) error {
-			return audit.Record(ctx, tx, anon, "auth.login_unknown_user", "user", "",
-				map[string]any{"username": clip(printable(username), 64)})
+			if !valid {
+				return audit.Record(ctx, tx, anon, "auth.login_unknown_user", "user", "",
+					map[string]any{"username": clip(printable(username), 64), "source": source})
+			}
+			var err error
+			blocked, err = a.countFailure(ctx, tx, anon, "auth.login_unknown_user", username, source, "", "unknown_user")
+			return err
 		})
 		if err != nil {
 			return LoginResult{}, err
 		}
+		a.countLockout(blocked)
 		return LoginResult{}, badCredentials()
-	}
-	if err != nil {
-		return LoginResult{}, err
-	}
-	if u.Locked {
-		return LoginResult{}, a.refuseLocked(ctx, anon, u, "auth.login_locked")
-	}
-	ok, rehash := false, false
-	if len(password) <= MaxPasswordBytes {
-		if ok, rehash, err = a.verifyPassword(ctx, u.hash, password); err != nil {
-			return LoginResult{}, err
-		}
 	}
 	newHash := ""
 	if ok && rehash {
+		var err error
 		if newHash, err = a.hashPassword(ctx, password); err != nil {
 			return LoginResult{}, err
 		}
@@ -83,15 +100,11 @@ func (a *API) Login(ctx context.Context, username, password, remoteAddr string) 
 
 	var res LoginResult
 	var refusal error
-	err = a.inTx(ctx, func(tx pgx.Tx) error {
+	blocked := false
+	err := a.inTx(ctx, func(tx pgx.Tx) error {
 		cur, err := a.userByID(ctx, tx, u.ID, true)
 		if err != nil {
 			return err
-		}
-		if cur.Locked { // a concurrent attempt locked it meanwhile
-			refusal = lockedError(cur.LockedUntil, false)
-			return audit.Record(ctx, tx, anon, "auth.login_locked", "user", strconv.FormatInt(cur.ID, 10),
-				map[string]any{"username": cur.Username, "locked_until": cur.LockedUntil})
 		}
 		if cur.hash != u.hash { // the password changed meanwhile: check against the new one
 			newHash = ""
@@ -99,14 +112,19 @@ func (a *API) Login(ctx context.Context, username, password, remoteAddr string) 
 				return err
 			}
 		}
+		id := strconv.FormatInt(cur.ID, 10)
 		if !ok {
-			refusal, err = a.recordFailure(ctx, tx, anon, cur, "auth.login_failed")
+			refusal = badCredentials()
+			if _, err := tx.Exec(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1`, cur.ID); err != nil {
+				return err
+			}
+			blocked, err = a.countFailure(ctx, tx, anon, "auth.login_failed", cur.Username, source, id, "wrong_password")
 			return err
 		}
 		if cur.Disabled {
 			refusal = problem(ErrDisabled, http.StatusForbidden, "account_disabled",
 				"account %q is disabled; ask an administrator", cur.Username)
-			return audit.Record(ctx, tx, anon, "auth.login_disabled", "user", strconv.FormatInt(cur.ID, 10),
+			return audit.Record(ctx, tx, anon, "auth.login_disabled", "user", id,
 				map[string]any{"username": cur.Username})
 		}
 		now := a.now()
@@ -115,6 +133,9 @@ func (a *API) Login(ctx context.Context, username, password, remoteAddr string) 
 		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET failed_logins = 0, locked_until = NULL, password_hash = $2
 			WHERE id = $1`, cur.ID, newHash); err != nil {
+			return err
+		}
+		if _, err := clearThrottle(ctx, tx, cur.Username, source); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2`, cur.ID, now); err != nil {
@@ -127,7 +148,7 @@ func (a *API) Login(ctx context.Context, username, password, remoteAddr string) 
 			return err
 		}
 		p := principalOf(cur.User, remoteAddr)
-		if err := audit.Record(ctx, tx, p, "auth.login", "user", strconv.FormatInt(cur.ID, 10),
+		if err := audit.Record(ctx, tx, p, "auth.login", "user", id,
 			map[string]any{"username": cur.Username, "expires_at": expires, "rehashed": newHash != cur.hash}); err != nil {
 			return err
 		}
@@ -138,56 +159,19 @@ func (a *API) Login(ctx context.Context, username, password, remoteAddr string) 
 	if err != nil {
 		return LoginResult{}, err
 	}
+	a.countLockout(blocked)
 	if refusal != nil {
 		return LoginResult{}, refusal
 	}
 	return res, nil
 }
 
-// recordFailure counts one wrong password for cur (row locked in tx),
-// locks the account at Config.MaxFailures, audits, and returns the refusal
-// for the caller: ErrBadCredentials, or ErrLocked when this one locked it.
-func (a *API) recordFailure(ctx context.Context, tx pgx.Tx, by web.Principal, cur userRow, action string) (error, error) {
-	now := a.now()
-	failures := cur.FailedLogins + 1
-	if !cur.LockedUntil.IsZero() { // an earlier lock has run out: count afresh
-		failures = 1
+// countLockout counts a block in the metric (after its transaction
+// committed).
+func (a *API) countLockout(blocked bool) {
+	if blocked {
+		a.m.lockouts.Inc()
 	}
-	var lockedUntil *time.Time
-	if failures >= a.cfg.MaxFailures {
-		t := now.Add(a.cfg.LockFor)
-		lockedUntil = &t
-	}
-	if _, err := tx.Exec(ctx, `UPDATE users SET failed_logins = $2, locked_until = $3 WHERE id = $1`,
-		cur.ID, failures, lockedUntil); err != nil {
-		return nil, err
-	}
-	id := strconv.FormatInt(cur.ID, 10)
-	if err := audit.Record(ctx, tx, by, action, "user", id, map[string]any{
-		"username": cur.Username, "reason": "wrong_password", "failures": failures}); err != nil {
-		return nil, err
-	}
-	if lockedUntil == nil {
-		return badCredentials(), nil
-	}
-	if err := audit.Record(ctx, tx, by, "auth.lockout", "user", id, map[string]any{
-		"username": cur.Username, "failures": failures, "locked_until": *lockedUntil}); err != nil {
-		return nil, err
-	}
-	a.log.Warn("auth: account locked", "user", cur.Username, "until", *lockedUntil, "remote", by.RemoteAddr)
-	return lockedError(*lockedUntil, true), nil
-}
-
-// refuseLocked audits an attempt on a locked account and returns ErrLocked.
-func (a *API) refuseLocked(ctx context.Context, by web.Principal, u userRow, action string) error {
-	err := a.inTx(ctx, func(tx pgx.Tx) error {
-		return audit.Record(ctx, tx, by, action, "user", strconv.FormatInt(u.ID, 10),
-			map[string]any{"username": u.Username, "locked_until": u.LockedUntil})
-	})
-	if err != nil {
-		return err
-	}
-	return lockedError(u.LockedUntil, false)
 }
 
 func principalOf(u User, remoteAddr string) web.Principal {

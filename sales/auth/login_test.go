@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,103 +13,6 @@ import (
 )
 
 const goodPassword = "correct horse battery"
-
-func TestLockoutAfterThreeWrongPasswordsInARow(t *testing.T) {
-	f := newFixture(t)
-	u := f.user("anna", web.RoleFinance, goodPassword)
-	const addr = "198.51.100.7:4242"
-
-	// Two wrong, then right: the count resets.
-	for range 2 {
-		_, err := f.api.Login(f.ctx, "anna", "wrong password!", addr)
-		wantProblem(t, err, ErrBadCredentials, http.StatusUnauthorized, "bad_credentials")
-	}
-	if _, err := f.api.Login(f.ctx, "anna", goodPassword, addr); err != nil {
-		t.Fatalf("right password after two wrong: %v", err)
-	}
-	for range 2 {
-		_, err := f.api.Login(f.ctx, "anna", "wrong password!", addr)
-		wantProblem(t, err, ErrBadCredentials, http.StatusUnauthorized, "bad_credentials")
-	}
-	// The third wrong one in a row locks.
-	_, err := f.api.Login(f.ctx, "anna", "wrong password!", addr)
-	p := wantProblem(t, err, ErrLocked, http.StatusLocked, "account_locked")
-	until := f.clock.Now().Add(15 * time.Minute).UTC().Format(time.RFC3339)
-	if !strings.Contains(p.Msg, until) {
-		t.Fatalf("lock message %q does not say until %s", p.Msg, until)
-	}
-
-	// While locked even the right password is refused, saying until when.
-	f.clock.Advance(14*time.Minute + 59*time.Second)
-	_, err = f.api.Login(f.ctx, "anna", goodPassword, addr)
-	p = wantProblem(t, err, ErrLocked, http.StatusLocked, "account_locked")
-	if !strings.Contains(p.Msg, until) {
-		t.Fatalf("lock message %q does not say until %s", p.Msg, until)
-	}
-	if n := f.auditCount("auth.login_locked", strconv.FormatInt(u.ID, 10)); n != 1 {
-		t.Fatalf("auth.login_locked audit rows: %d, want 1", n)
-	}
-	if n := f.auditCount("auth.lockout", strconv.FormatInt(u.ID, 10)); n != 1 {
-		t.Fatalf("auth.lockout audit rows: %d, want 1", n)
-	}
-
-	// Fifteen minutes after the lock, the right password works again.
-	f.clock.Advance(time.Second)
-	res, err := f.api.Login(f.ctx, "anna", goodPassword, addr)
-	if err != nil {
-		t.Fatalf("right password after the lock ran out: %v", err)
-	}
-	if res.User.FailedLogins != 0 || res.User.Locked || !res.User.LockedUntil.IsZero() {
-		t.Fatalf("after a good login: %+v", res.User)
-	}
-}
-
-func TestLockRunsOutThenCountStartsAfresh(t *testing.T) {
-	f := newFixture(t)
-	f.user("bert", web.RoleFinance, goodPassword)
-	for range 3 {
-		f.api.Login(f.ctx, "bert", "wrong password!", "a")
-	}
-	f.clock.Advance(16 * time.Minute)
-	// One wrong password after the lock ran out is one failure, not a fourth.
-	_, err := f.api.Login(f.ctx, "bert", "wrong password!", "a")
-	wantProblem(t, err, ErrBadCredentials, http.StatusUnauthorized, "bad_credentials")
-	var failures int
-	f.pool.QueryRow(f.ctx, `SELECT failed_logins FROM users WHERE username = 'bert'`).Scan(&failures)
-	if failures != 1 {
-		t.Fatalf("failed_logins = %d, want 1", failures)
-	}
-}
-
-func TestAdminUnlock(t *testing.T) {
-	f := newFixture(t)
-	u := f.user("carl", web.RoleGateOperator, goodPassword)
-	for range 3 {
-		f.api.Login(f.ctx, "carl", "wrong password!", "a")
-	}
-	_, err := f.api.Login(f.ctx, "carl", goodPassword, "a")
-	wantProblem(t, err, ErrLocked, http.StatusLocked, "account_locked")
-
-	cashier := web.Principal{UserID: u.ID, Role: web.RoleCashier}
-	_, err = f.api.Unlock(f.ctx, cashier, u.ID)
-	wantProblem(t, err, web.ErrForbidden, http.StatusForbidden, "forbidden")
-
-	got, err := f.api.Unlock(f.ctx, f.admin, u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Locked || got.FailedLogins != 0 || !got.LockedUntil.IsZero() {
-		t.Fatalf("after unlock: %+v", got)
-	}
-	if _, err := f.api.Login(f.ctx, "carl", goodPassword, "a"); err != nil {
-		t.Fatalf("login after unlock: %v", err)
-	}
-	if n := f.auditCount("user.unlock", strconv.FormatInt(u.ID, 10)); n != 1 {
-		t.Fatalf("user.unlock audit rows: %d", n)
-	}
-	_, err = f.api.Unlock(f.ctx, f.admin, 999999)
-	wantProblem(t, err, ErrNotFound, http.StatusNotFound, "unknown_user")
-}
 
 func TestUnknownUserLooksLikeWrongPasswordButIsAuditedApart(t *testing.T) {
 	f := newFixture(t)
@@ -266,33 +168,4 @@ func TestLogoutAndLogoutAll(t *testing.T) {
 	if f.auditCount("auth.logout", "") != 1 || f.auditCount("auth.logout_all", "") != 1 {
 		t.Fatal("logout audit rows missing")
 	}
-}
-
-func TestConcurrentWrongPasswordsLockOnce(t *testing.T) {
-	f := newFixture(t)
-	f.user("hal", web.RoleFinance, goodPassword)
-	var wg sync.WaitGroup
-	errs := make([]error, 6)
-	for i := range errs {
-		wg.Go(func() {
-			_, errs[i] = f.api.Login(f.ctx, "hal", "wrong password!", "x")
-		})
-	}
-	wg.Wait()
-	var bad, locked int
-	for _, err := range errs {
-		switch {
-		case errors.Is(err, ErrBadCredentials):
-			bad++
-		case errors.Is(err, ErrLocked):
-			locked++
-		default:
-			t.Fatalf("unexpected: %v", err)
-		}
-	}
-	if bad > 2 || f.auditCount("auth.lockout", "") != 1 {
-		t.Fatalf("bad %d locked %d lockouts %d: want at most 2 plain failures and one lockout", bad, locked, f.auditCount("auth.lockout", ""))
-	}
-	_, err := f.api.Login(f.ctx, "hal", goodPassword, "x")
-	wantProblem(t, err, ErrLocked, http.StatusLocked, "account_locked")
 }

@@ -304,12 +304,53 @@ func (a *API) SetDisabled(ctx context.Context, by web.Principal, id int64, disab
 	})
 }
 
-// Unlock clears a user's lock and failure count (admin only).
+// Unlock forgets the wrong passwords counted for a user from every source,
+// lifting any block (admin only).
 func (a *API) Unlock(ctx context.Context, by web.Principal, id int64) (User, error) {
 	return a.changeUser(ctx, by, id, "unlock users", "user.unlock", func(tx pgx.Tx, u userRow) (map[string]any, error) {
-		_, err := tx.Exec(ctx, `UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $1`, id, a.now())
-		return map[string]any{"failed_logins": u.FailedLogins, "was_locked": u.Locked}, err
+		return a.unlock(ctx, tx, u)
 	})
+}
+
+func (a *API) unlock(ctx context.Context, tx pgx.Tx, u userRow) (map[string]any, error) {
+	if _, err := tx.Exec(ctx, `UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $1`, u.ID, a.now()); err != nil {
+		return nil, err
+	}
+	n, err := clearThrottle(ctx, tx, u.Username, "")
+	return map[string]any{"failed_logins": u.FailedLogins, "sources_cleared": n}, err
+}
+
+// OperatorUnlock is Unlock for someone at the server rather than an admin
+// over the API (`admit sales admin unlock USER`, talking to the database
+// directly): the way back in when the last admin cannot log in. operator
+// names who ran it, for the audit log.
+func (a *API) OperatorUnlock(ctx context.Context, username, operator string) (User, int64, error) {
+	username = strings.ToLower(strings.TrimSpace(username))
+	by := web.Principal{Username: clip(printable(operator), 64), Role: "operator"}
+	var out User
+	var cleared int64
+	err := a.inTx(ctx, func(tx pgx.Tx) error {
+		u, err := a.userByName(ctx, tx, username)
+		if err != nil {
+			return err
+		}
+		if u, err = a.userByID(ctx, tx, u.ID, true); err != nil {
+			return err
+		}
+		details, err := a.unlock(ctx, tx, u)
+		if err != nil {
+			return err
+		}
+		cleared = details["sources_cleared"].(int64)
+		details["username"] = u.Username
+		if err := audit.Record(ctx, tx, by, "user.unlock", "user", strconv.FormatInt(u.ID, 10), details); err != nil {
+			return err
+		}
+		after, err := a.userByID(ctx, tx, u.ID, false)
+		out = after.User
+		return err
+	})
+	return out, cleared, err
 }
 
 // ResetPassword gives a user a new one-time password (admin only),
@@ -329,6 +370,9 @@ func (a *API) ResetPassword(ctx context.Context, by web.Principal, id int64) (Us
 			failed_logins = 0, locked_until = NULL, updated_at = $3 WHERE id = $1`, id, hash, a.now()); err != nil {
 			return nil, err
 		}
+		if _, err := clearThrottle(ctx, tx, u.Username, ""); err != nil {
+			return nil, err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id)
 		return map[string]any{"sessions_ended": tag.RowsAffected()}, err
 	})
@@ -339,66 +383,86 @@ func (a *API) ResetPassword(ctx context.Context, by web.Principal, id int64) (Us
 }
 
 // ChangePassword changes the caller's own password; it needs the old one.
-// A wrong old password counts toward the lockout like a failed login, and
-// a locked account cannot change its password. It clears
-// must_change_password.
-func (a *API) ChangePassword(ctx context.Context, by web.Principal, oldPassword, newPassword string) error {
+// It clears must_change_password, ends every other session of the user
+// (the caller's own, session, stays: the one asking keeps working; an API
+// key or "" ends them all) and returns how many it ended. A wrong old
+// password counts toward the caller's source's throttle like a failed
+// login (403 wrong_old_password; 429 too_many_attempts once blocked).
+func (a *API) ChangePassword(ctx context.Context, by web.Principal, session, oldPassword, newPassword string) (int64, error) {
 	if by.UserID == 0 {
-		return problem(web.ErrForbidden, http.StatusForbidden, "no_password", "an API key has no password to change")
+		return 0, problem(web.ErrForbidden, http.StatusForbidden, "no_password", "an API key has no password to change")
 	}
 	if err := checkPassword(newPassword); err != nil {
-		return err
+		return 0, err
 	}
 	if oldPassword == newPassword {
-		return problem(ErrWeakPassword, http.StatusBadRequest, "password_unchanged", "the new password must differ from the old one")
+		return 0, problem(ErrWeakPassword, http.StatusBadRequest, "password_unchanged", "the new password must differ from the old one")
 	}
 	u, err := a.userByID(ctx, a.pool, by.UserID, false)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if u.Locked {
-		return a.refuseLocked(ctx, by, u, "user.change_password_locked")
+	source := web.Source(by.RemoteAddr)
+	now := a.now()
+	until, err := a.blockedUntil(ctx, a.pool, u.Username, source, now)
+	if err != nil {
+		return 0, err
+	}
+	if !until.IsZero() {
+		return 0, a.refuseThrottled(ctx, by, "user.change_password_throttled", u.Username, source, until, now)
 	}
 	ok := false
 	if len(oldPassword) <= MaxPasswordBytes {
 		if ok, _, err = a.verifyPassword(ctx, u.hash, oldPassword); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if !ok {
-		var refusal error
+		blocked := false
 		err := a.inTx(ctx, func(tx pgx.Tx) error {
-			cur, err := a.userByID(ctx, tx, u.ID, true)
-			if err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1`, u.ID); err != nil {
 				return err
 			}
-			refusal, err = a.recordFailure(ctx, tx, by, cur, "user.change_password_failed")
+			var err error
+			blocked, err = a.countFailure(ctx, tx, by, "user.change_password_failed", u.Username, source,
+				strconv.FormatInt(u.ID, 10), "wrong_password")
 			return err
 		})
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if errors.Is(refusal, ErrBadCredentials) {
-			return problem(ErrBadCredentials, http.StatusForbidden, "wrong_old_password", "the old password is wrong")
-		}
-		return refusal
+		a.countLockout(blocked)
+		return 0, problem(ErrBadCredentials, http.StatusForbidden, "wrong_old_password", "the old password is wrong")
 	}
 	hash, err := a.hashPassword(ctx, newPassword)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return a.inTx(ctx, func(tx pgx.Tx) error {
+	keep := []byte{}
+	if strings.HasPrefix(session, SessionPrefix) {
+		keep = hashToken(session)
+	}
+	var ended int64
+	err = a.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, must_change_password = false,
-			failed_logins = 0, updated_at = $4 WHERE id = $1 AND password_hash = $3`, u.ID, hash, u.hash, a.now())
+			failed_logins = 0, locked_until = NULL, updated_at = $4 WHERE id = $1 AND password_hash = $3`, u.ID, hash, u.hash, a.now())
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return conflict("password_changed_meanwhile", "the password was changed meanwhile; log in again")
 		}
+		if tag, err = tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2`, u.ID, keep); err != nil {
+			return err
+		}
+		ended = tag.RowsAffected()
+		if _, err := clearThrottle(ctx, tx, u.Username, ""); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, by, "user.change_password", "user", strconv.FormatInt(u.ID, 10),
-			map[string]any{"username": u.Username, "was_one_time": u.MustChangePassword})
+			map[string]any{"username": u.Username, "was_one_time": u.MustChangePassword, "other_sessions_ended": ended})
 	})
+	return ended, err
 }
 
 // clip shortens s to at most n bytes (on a rune boundary), for messages and

@@ -130,10 +130,13 @@ func (a *API) decodeRaw(w http.ResponseWriter, r *http.Request) (json.RawMessage
 
 // merge decodes raw strictly over v: fields it names change, others keep
 // v's values.
+// Text is checked as web.Decode checks it (400 bad_text naming the field).
 func merge(raw json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := web.DecodeBytes(raw, v); err != nil {
+		var te *web.TextError
+		if errors.As(err, &te) {
+			return invalid("bad_text", "invalid text in the body: %v", te)
+		}
 		return invalid("bad_json", "invalid JSON body: %v", err)
 	}
 	return nil

@@ -3,8 +3,13 @@
 // active key, and retired keys still verify the codes they signed. Public
 // keys are published (GET /v1/keys) for offline handhelds.
 //
-// Private keys are stored in the database as they are; protect the database
-// (and its backups) accordingly.
+// Private keys are sealed at rest: signing_keys.private_key holds the seed
+// encrypted with a key-encryption key (KEK, AES-256-GCM, bound to the key's
+// id) that lives outside the database (`admit sales --key-file`, or
+// ADMIT_KEK), and signing_keys.kek_id names the KEK. A row with kek_id NULL
+// holds a plain seed left by an older version: Ensure seals it at the next
+// start. Rewrap moves every key to a new KEK (`admit sales keys rewrap`).
+// Without the KEK, a copy of the database or its backups cannot sign.
 package keys
 
 import (
@@ -40,42 +45,184 @@ type Public struct {
 	RetiredAt time.Time `json:"retired_at,omitzero"`
 }
 
-// Ensure creates key 1 as the active key when the database has none.
-func Ensure(ctx context.Context, db DB) error {
-	var n int
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM signing_keys WHERE active`).Scan(&n); err != nil {
+// Ensure makes the keys usable with kek, at every start of the service: it
+// seals the plain seeds older versions stored (kek_id NULL), checks every
+// key is sealed with kek (ErrWrongKEK, naming both KEKs, otherwise), and
+// creates key 1 as the active key when the database has none. It returns
+// how many plain keys it sealed.
+func Ensure(ctx context.Context, db Beginner, kek *KEK) (sealed int, err error) {
+	if kek == nil {
+		return 0, ErrNoKEK
+	}
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// Several processes may start at once: one at a time here.
+		if _, err := tx.Exec(ctx, `LOCK TABLE signing_keys IN EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id, private_key, kek_id FROM signing_keys ORDER BY id FOR UPDATE`)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id    int
+			priv  []byte
+			kekID *string
+		}
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+			var x row
+			return x, r.Scan(&x.id, &x.priv, &x.kekID)
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range list {
+			switch {
+			case r.kekID == nil:
+				if len(r.priv) != ed25519.SeedSize {
+					return fmt.Errorf("signing key %d: stored plain seed has %d bytes", r.id, len(r.priv))
+				}
+				if err := store(ctx, tx, kek, r.id, r.priv); err != nil {
+					return err
+				}
+				sealed++
+			case *r.kekID != kek.ID():
+				return fmt.Errorf("%w: key %d is sealed with %s, the key file given is %s (use the right --key-file, or move the keys with `admit sales keys rewrap`)",
+					ErrWrongKEK, r.id, *r.kekID, kek.ID())
+			default:
+				if _, err := kek.open(r.id, r.priv); err != nil {
+					return err
+				}
+			}
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM signing_keys WHERE active`).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		_, err = insertKey(ctx, tx, kek)
 		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	})
+	return sealed, err
+}
+
+// Beginner is a pool (or a connection) that starts transactions.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// store seals seed with kek into row id.
+func store(ctx context.Context, db DB, kek *KEK, id int, seed []byte) error {
+	sealed, err := kek.seal(id, seed)
 	if err != nil {
 		return err
 	}
-	_, err = db.Exec(ctx, `INSERT INTO signing_keys (id, public_key, private_key, active)
-		SELECT coalesce(max(id), 0) + 1, $1, $2, true FROM signing_keys
-		ON CONFLICT DO NOTHING`, []byte(pub), priv.Seed())
+	_, err = db.Exec(ctx, `UPDATE signing_keys SET private_key = $2, kek_id = $3 WHERE id = $1`, id, sealed, kek.ID())
 	return err
 }
 
-// Rotate retires the active key and makes a new one active; it returns the
-// new key's id. Codes signed with the old key keep verifying.
-func Rotate(ctx context.Context, tx pgx.Tx) (uint8, error) {
+// insertKey makes a new active key with the next id, sealed with kek.
+func insertKey(ctx context.Context, db DB, kek *KEK) (int, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
+		return 0, err
+	}
+	var id int
+	if err := db.QueryRow(ctx, `SELECT coalesce(max(id), 0) + 1 FROM signing_keys`).Scan(&id); err != nil {
+		return 0, err
+	}
+	if id > 255 {
+		return 0, errors.New("rotate signing key: at most 255 keys")
+	}
+	sealed, err := kek.seal(id, priv.Seed())
+	if err != nil {
+		return 0, err
+	}
+	_, err = db.Exec(ctx, `INSERT INTO signing_keys (id, public_key, private_key, kek_id, active)
+		VALUES ($1, $2, $3, $4, true)`, id, []byte(pub), sealed, kek.ID())
+	return id, err
+}
+
+// Rotate retires the active key and makes a new one active, sealed with
+// kek; it returns the new key's id. Codes signed with the old key keep
+// verifying.
+func Rotate(ctx context.Context, tx pgx.Tx, kek *KEK) (uint8, error) {
+	if kek == nil {
+		return 0, ErrNoKEK
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE signing_keys IN EXCLUSIVE MODE`); err != nil {
 		return 0, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE signing_keys SET active = false, retired_at = now() WHERE active`); err != nil {
 		return 0, err
 	}
-	var id int
-	err = tx.QueryRow(ctx, `INSERT INTO signing_keys (id, public_key, private_key, active)
-		SELECT coalesce(max(id), 0) + 1, $1, $2, true FROM signing_keys RETURNING id`, []byte(pub), priv.Seed()).Scan(&id)
+	id, err := insertKey(ctx, tx, kek)
 	if err != nil {
 		return 0, fmt.Errorf("rotate signing key (at most 255 keys): %w", err)
 	}
 	return uint8(id), nil
+}
+
+// Rewrap seals every private key with newKEK: keys sealed with oldKEK are
+// opened with it, plain ones (kek_id NULL) are sealed directly, keys
+// already under newKEK are left alone; a key under any other KEK fails the
+// whole rewrap (ErrWrongKEK), which changes nothing. One transaction. It
+// returns how many keys it moved.
+func Rewrap(ctx context.Context, db Beginner, oldKEK, newKEK *KEK) (int, error) {
+	if oldKEK == nil || newKEK == nil {
+		return 0, ErrNoKEK
+	}
+	moved := 0
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, private_key, kek_id FROM signing_keys ORDER BY id FOR UPDATE`)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id    int
+			priv  []byte
+			kekID *string
+		}
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+			var x row
+			return x, r.Scan(&x.id, &x.priv, &x.kekID)
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range list {
+			var seed []byte
+			switch {
+			case r.kekID != nil && *r.kekID == newKEK.ID():
+				if _, err := newKEK.open(r.id, r.priv); err != nil {
+					return err
+				}
+				continue
+			case r.kekID == nil:
+				seed = r.priv
+			case *r.kekID == oldKEK.ID():
+				if seed, err = oldKEK.open(r.id, r.priv); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("%w: key %d is sealed with %s, neither the old (%s) nor the new key (%s)",
+					ErrWrongKEK, r.id, *r.kekID, oldKEK.ID(), newKEK.ID())
+			}
+			if len(seed) != ed25519.SeedSize {
+				return fmt.Errorf("signing key %d: seed has %d bytes", r.id, len(seed))
+			}
+			if err := store(ctx, tx, newKEK, r.id, seed); err != nil {
+				return err
+			}
+			moved++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return moved, nil
 }
 
 // Signer signs codes with the active key.
@@ -84,19 +231,27 @@ type Signer struct {
 	priv  ed25519.PrivateKey
 }
 
-// Active loads the active key.
-func Active(ctx context.Context, db DB) (*Signer, error) {
+// Active loads the active key, opening it with kek.
+func Active(ctx context.Context, db DB, kek *KEK) (*Signer, error) {
+	if kek == nil {
+		return nil, ErrNoKEK
+	}
 	var id int
-	var seed []byte
-	err := db.QueryRow(ctx, `SELECT id, private_key FROM signing_keys WHERE active`).Scan(&id, &seed)
+	var sealed []byte
+	var kekID *string
+	err := db.QueryRow(ctx, `SELECT id, private_key, kek_id FROM signing_keys WHERE active`).Scan(&id, &sealed, &kekID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNoActiveKey
 	}
 	if err != nil {
 		return nil, err
 	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("signing key %d: stored seed has %d bytes", id, len(seed))
+	if kekID == nil || *kekID != kek.ID() {
+		return nil, fmt.Errorf("%w: active key %d is not sealed with %s (restart the service to seal plain keys)", ErrWrongKEK, id, kek.ID())
+	}
+	seed, err := kek.open(id, sealed)
+	if err != nil {
+		return nil, err
 	}
 	return &Signer{KeyID: uint8(id), priv: ed25519.NewKeyFromSeed(seed)}, nil
 }

@@ -1,6 +1,7 @@
 package keys_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
@@ -17,6 +18,17 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
+
+// kek seals the keys of these tests.
+var kek = mustKEK(bytes.Repeat([]byte{7}, 32))
+
+func mustKEK(b []byte) *keys.KEK {
+	k, err := keys.NewKEK(b)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
 
 func claims(version uint32) code.Claims {
 	var id [16]byte
@@ -42,7 +54,7 @@ func verify(t *testing.T, db keys.DB, s string) error {
 
 func sign(t *testing.T, db keys.DB) (string, uint8) {
 	t.Helper()
-	s, err := keys.Active(t.Context(), db)
+	s, err := keys.Active(t.Context(), db, kek)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +76,7 @@ func rotate(t *testing.T, db *pgxpool.Pool) uint8 {
 	t.Helper()
 	var id uint8
 	if err := pgx.BeginFunc(t.Context(), db, func(tx pgx.Tx) (err error) {
-		id, err = keys.Rotate(t.Context(), tx)
+		id, err = keys.Rotate(t.Context(), tx, kek)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -78,10 +90,10 @@ func rotate(t *testing.T, db *pgxpool.Pool) uint8 {
 func TestRotate(t *testing.T) {
 	ctx := t.Context()
 	db := pgtest.NewDB(t)
-	if _, err := keys.Active(ctx, db); !errors.Is(err, keys.ErrNoActiveKey) {
+	if _, err := keys.Active(ctx, db, kek); !errors.Is(err, keys.ErrNoActiveKey) {
 		t.Fatalf("Active with no keys: %v, want ErrNoActiveKey", err)
 	}
-	if err := keys.Ensure(ctx, db); err != nil {
+	if _, err := keys.Ensure(ctx, db, kek); err != nil {
 		t.Fatal(err)
 	}
 	old, oldID := sign(t, db)
@@ -126,7 +138,7 @@ func TestRotate(t *testing.T) {
 	}
 
 	// Ensure leaves a rotated set alone.
-	if err := keys.Ensure(ctx, db); err != nil {
+	if _, err := keys.Ensure(ctx, db, kek); err != nil {
 		t.Fatal(err)
 	}
 	// A rotation rolled back changes nothing.
@@ -134,7 +146,7 @@ func TestRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id, err := keys.Rotate(ctx, tx); err != nil || id != 3 {
+	if id, err := keys.Rotate(ctx, tx, kek); err != nil || id != 3 {
 		t.Fatalf("Rotate in a transaction = %d, %v", id, err)
 	}
 	if err := tx.Rollback(ctx); err != nil {
@@ -172,8 +184,11 @@ func TestRotateAtTheLastKeyID(t *testing.T) {
 		[]byte(pub), priv.Seed()); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := keys.Ensure(ctx, db, kek); err != nil { // seals the plain key
+		t.Fatal(err)
+	}
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		_, err := keys.Rotate(ctx, tx)
+		_, err := keys.Rotate(ctx, tx, kek)
 		return err
 	})
 	if err == nil {

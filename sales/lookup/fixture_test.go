@@ -53,7 +53,7 @@ func newFix(t *testing.T) *fix {
 	f.exec(`INSERT INTO parks (id, name, time_zone) VALUES ('park1', 'Park One', 'Asia/Shanghai')`)
 	f.exec(`INSERT INTO distributors (id, name) VALUES (1, 'ota-a'), (2, 'ota-b')`)
 	f.exec(`INSERT INTO products (id, park_id, name, kind, price_minor) VALUES ('day', 'park1', 'Day ticket', 'single', 10000)`)
-	if err := keys.Ensure(f.ctx, f.pool); err != nil {
+	if _, err := keys.Ensure(f.ctx, f.pool, testKEK); err != nil {
 		t.Fatal(err)
 	}
 	cfg := lookup.DefaultConfig()
@@ -114,7 +114,7 @@ func (f *fix) sell(distributor int64, phone string, holders ...holder) sold {
 			VALUES ($1, 'day', $2, $3, 10000) RETURNING id`, orderID, visit, len(holders)).Scan(&lineID); err != nil {
 			return err
 		}
-		signer, err := keys.Active(f.ctx, tx)
+		signer, err := keys.Active(f.ctx, tx, testKEK)
 		if err != nil {
 			return err
 		}
@@ -175,3 +175,12 @@ func (f *fix) get(token, path string, out any) (int, []byte, http.Header) {
 	}
 	return resp.StatusCode, raw, resp.Header
 }
+
+// testKEK seals the signing keys of these tests.
+var testKEK = func() *keys.KEK {
+	k, err := keys.NewKEK([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()

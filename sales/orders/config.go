@@ -27,6 +27,8 @@ type Config struct {
 	// idempotent requests). At least 32 bytes; changing it makes stored
 	// hashes unfindable.
 	HolderIDSecret []byte
+	// KEK opens the signing keys (see package keys).
+	KEK *keys.KEK
 	// Providers are the online payment providers, by Name.
 	Providers []payment.Provider
 
@@ -53,6 +55,9 @@ func DefaultConfig() Config {
 // Validate says what is missing or out of range.
 func (c Config) Validate() error {
 	var errs []error
+	if c.KEK == nil {
+		errs = append(errs, errors.New("orders: KEK is required (the signing keys' key-encryption key)"))
+	}
 	if c.Pool == nil {
 		errs = append(errs, errors.New("orders: Pool is required"))
 	}
@@ -107,7 +112,7 @@ func NewAPI(cfg Config) (*API, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := keys.Ensure(ctx, cfg.Pool); err != nil {
+	if _, err := keys.Ensure(ctx, cfg.Pool, cfg.KEK); err != nil {
 		return nil, fmt.Errorf("orders: ensure a signing key: %w", err)
 	}
 	return &API{cfg: cfg, providers: reg, m: m}, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/payment"
 	"github.com/admitpark/admit/sales/pgtest"
 	"github.com/admitpark/admit/sales/web"
@@ -105,7 +106,7 @@ func newFixture(t *testing.T) *fixture {
 	cfg := DefaultConfig()
 	cfg.Pool, cfg.Clock, cfg.Registerer = f.pool, f.clock, f.reg
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg.HolderIDSecret = testSecret
+	cfg.HolderIDSecret, cfg.KEK = testSecret, testKEK
 	cfg.Providers = []payment.Provider{f.prov}
 	if f.api, err = NewAPI(cfg); err != nil {
 		t.Fatal(err)
@@ -330,3 +331,12 @@ func (f *fixture) metric(name string, labels ...string) float64 {
 	}
 	return 0
 }
+
+// testKEK seals the signing keys of these tests.
+var testKEK = func() *keys.KEK {
+	k, err := keys.NewKEK([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()

@@ -19,7 +19,12 @@ import (
 // markPaid marks a locked pending order paid and issues its tickets in the
 // same transaction; it returns how many tickets it issued.
 func (a *API) markPaid(ctx context.Context, tx DB, p web.Principal, o orderRow, paymentID int64, now time.Time) (int, error) {
-	tag, err := tx.Exec(ctx, `UPDATE orders SET status = 'paid', paid_at = $2 WHERE id = $1 AND status = 'pending'`, o.ID, now)
+	var paidBy *int64 // the payment refunds go back through; none when settled on account
+	if paymentID != 0 {
+		paidBy = &paymentID
+	}
+	tag, err := tx.Exec(ctx, `UPDATE orders SET status = 'paid', paid_at = $2, paid_payment_id = $3
+		WHERE id = $1 AND status = 'pending'`, o.ID, now, paidBy)
 	if err != nil {
 		return 0, err
 	}
@@ -50,7 +55,7 @@ type issueLine struct {
 // issue row (outbox.WriteIssue, payload outbox.Ticket). One ticket per
 // unit; a group product's ticket admits its persons (entries) on one code.
 func (a *API) issueTickets(ctx context.Context, tx DB, p web.Principal, o orderRow, now time.Time) (int, error) {
-	signer, err := keys.Active(ctx, tx)
+	signer, err := keys.Active(ctx, tx, a.cfg.KEK)
 	if err != nil {
 		return 0, err
 	}

@@ -217,3 +217,39 @@ func reset[T any](v *T) *T {
 	*v = zero
 	return v
 }
+
+// TestSettlingPaymentIsRecorded: with two provider payments on one order,
+// the order remembers the one that paid it (refunds go back through it),
+// not the lowest id: the other is a duplicate or a short payment, refunded
+// as such.
+func TestSettlingPaymentIsRecorded(t *testing.T) {
+	for _, first := range []string{"duplicate", "underpaid"} {
+		t.Run(first, func(t *testing.T) {
+			f := newFixture(t)
+			o := f.create(tokDistA, body(line("day", 1)))
+			p1 := f.startOnline(o, tokDistA)
+			p2 := f.startOnline(o, tokDistA)
+			var wr WebhookResult
+			if first == "underpaid" {
+				f.webhook(p1.ProviderRef, "succeeded", o.TotalMinor-1, "").decode(t, reset(&wr))
+				if wr.Outcome != OutcomeRefunded {
+					t.Fatalf("short payment: %+v", wr)
+				}
+			}
+			f.webhook(p2.ProviderRef, "succeeded", o.TotalMinor, "").decode(t, reset(&wr))
+			if wr.Outcome != OutcomePaid {
+				t.Fatalf("second payment: %+v", wr)
+			}
+			if first == "duplicate" {
+				f.webhook(p1.ProviderRef, "succeeded", o.TotalMinor, "").decode(t, reset(&wr))
+				if wr.Outcome != OutcomeRefunded {
+					t.Fatalf("duplicate payment: %+v", wr)
+				}
+			}
+			if n := f.count(`SELECT count(*) FROM orders o JOIN payments p ON p.id = o.paid_payment_id
+				WHERE o.id = $1 AND p.provider_ref = $2 AND p.status = 'succeeded'`, o.ID, p2.ProviderRef); n != 1 {
+				t.Fatalf("paid_payment_id does not name the settling payment %s", p2.ProviderRef)
+			}
+		})
+	}
+}

@@ -2,10 +2,11 @@
 // throwaway server of the tests (sales/pgtest) and the local one of
 // `admit dev`, whose data is kept between runs.
 //
-// It owns the server's data directory and the server process: Start
-// initdb's the directory if needed (superuser "admit", trust
-// authentication, UTF8, C locale), starts the server with pg_ctl and
-// returns once it accepts connections; Stop stops it. It uses the
+// It owns the server's data directory, its authentication and the server
+// process: Start initdb's the directory if needed (superuser "admit" with a
+// generated password, scram-sha-256, UTF8, C locale), starts the server
+// with pg_ctl and returns once it accepts connections; Stop stops it.
+// AppDatabase makes a database owned by a non-superuser application role. It uses the
 // machine's binaries (initdb, pg_ctl, postgres: PATH, then
 // /usr/lib/postgresql/<version>/bin) and installs nothing.
 //
@@ -13,9 +14,18 @@
 //   - A Server returned by Start accepts connections at DSN; after Stop
 //     returns nil the server no longer runs. Stop is idempotent.
 //   - The server listens only on Config.Host (TCP) and on a Unix socket in
-//     the data directory, with trust authentication: anyone who can reach
-//     those can act as superuser, so Host stays a loopback address unless
-//     the machine's network is trusted.
+//     the data directory (0700, so only the server's OS user and root reach
+//     it). Every connection, TCP or socket, needs a password
+//     (scram-sha-256; pg_hba.conf is rewritten at every Start). The
+//     superuser's password is in superuser.password, an application
+//     role's in <role>.password, both 0600 in the data directory. DSN
+//     connects as the superuser (for tests and tools); applications get
+//     AppDatabase's DSN: a role that owns its database and nothing else,
+//     without SUPERUSER, CREATEDB, CREATEROLE (so no COPY ... PROGRAM, no
+//     reading server files, no other databases).
+//   - A data directory from an older version (trust, no password file) is
+//     given a superuser password and the new pg_hba.conf at its next Start;
+//     AppDatabase hands the superuser's objects in it to the app role.
 //   - The server runs in its own process group: a Ctrl-C aimed at this
 //     process does not reach it, so its owner decides when it stops (after
 //     the code using it). A server left running by a crashed process is

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +30,8 @@ type Server struct {
 	logPath string
 	run     runner
 	log     *slog.Logger
+
+	password string // the superuser's; "" until known (see secure)
 
 	mu      sync.Mutex
 	stopped bool
@@ -80,7 +81,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.prepareDir(ctx); err != nil {
 		return nil, err
 	}
+	if s.password, err = readPassword(filepath.Join(dir, SuperuserPasswordFile)); err != nil {
+		return nil, err
+	}
+	if s.password != "" { // else the old pg_hba.conf stays until secure has set a password
+		if _, err := s.writeHBA(); err != nil {
+			return nil, err
+		}
+	}
 	if ok, err := s.adopt(ctx); err != nil || ok {
+		if err == nil {
+			err = s.secure(ctx)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -89,6 +101,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	for attempt := 1; ; attempt++ {
 		err := s.start(ctx)
 		if err == nil {
+			if err := s.secure(ctx); err != nil {
+				_ = s.Stop()
+				return nil, err
+			}
 			return s, nil
 		}
 		if cfg.Port != 0 || attempt == 3 || !errors.Is(err, errPortTaken) {
@@ -147,7 +163,20 @@ func (s *Server) initdb(ctx context.Context) error {
 			return fmt.Errorf("pgserver: %w", err)
 		}
 	}
-	args := []string{"-D", tmp, "-U", Superuser, "--auth=trust", "-E", "UTF8", "--locale=C"}
+	// The superuser's password reaches initdb in a file beside tmp (initdb
+	// wants tmp empty), readable by the server's user only.
+	pw := newPassword()
+	pwFile := s.dir + ".pwfile"
+	if err := writePassword(pwFile, pw); err != nil {
+		return err
+	}
+	defer os.Remove(pwFile)
+	if as := s.run.as; as != nil {
+		if err := os.Chown(pwFile, int(as.uid), int(as.gid)); err != nil {
+			return fmt.Errorf("pgserver: %w", err)
+		}
+	}
+	args := []string{"-D", tmp, "-U", Superuser, "--pwfile=" + pwFile, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C"}
 	if s.cfg.NoSync {
 		args = append(args, "--no-sync")
 	}
@@ -158,6 +187,9 @@ func (s *Server) initdb(ctx context.Context) error {
 	}
 	if err := os.Remove(s.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("pgserver: %w", err)
+	}
+	if err := writePassword(filepath.Join(tmp, SuperuserPasswordFile), pw); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, s.dir); err != nil {
 		return fmt.Errorf("pgserver: %w", err)
@@ -389,18 +421,6 @@ func (s *Server) Stop() error {
 	}
 	s.stopped = true
 	return nil
-}
-
-// DSN returns a URL connecting to database as the superuser over TCP.
-func (s *Server) DSN(database string) string {
-	u := url.URL{
-		Scheme:   "postgres",
-		User:     url.User(Superuser),
-		Host:     net.JoinHostPort(s.host, strconv.Itoa(s.port)),
-		Path:     "/" + database,
-		RawQuery: "sslmode=disable",
-	}
-	return u.String()
 }
 
 // Port returns the TCP port the server listens on.

@@ -9,7 +9,9 @@
 // The databases live on the server whose DSN is in ADMIT_TEST_PG when it is
 // set (its role must be allowed to create and drop databases), else on one
 // throwaway server per test binary (sales/pgserver, fsync off), started on
-// first use in a temp directory and stopped and removed by Run.
+// first use in a temp directory and stopped and removed by Run. Like every
+// pgserver server it takes passwords on TCP and on its socket (in its 0700
+// data directory): the DSNs handed out carry the superuser's password.
 //
 // Invariants:
 //   - A database is used by one test only and is gone after its cleanup;

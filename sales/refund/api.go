@@ -74,7 +74,7 @@ type RefundsBody struct {
 
 // ReasonBody is the body of the per-ticket refund and of a reprint.
 type ReasonBody struct {
-	Reason string `json:"reason"`
+	Reason string `json:"reason" text:"multiline"`
 }
 
 func principal(r *http.Request) web.Principal {

@@ -19,12 +19,52 @@ import (
 // systemPrincipal is the actor of the Retrier's changes in the audit log.
 var systemPrincipal = web.Principal{Username: "refund-retrier", Role: "system"}
 
-// paymentSQL selects the payment an order's refunds go back through: its
-// first succeeded one (an order has at most one). order is the SQL for the
-// order id ("$1", "r.order_id").
+// paymentSQL selects the payment an order's refunds go back through: the
+// one that settled it (orders.paid_payment_id). A second payment of the
+// same order (a duplicate, refunded as such) or a short one (refund_due)
+// never settled it and is never used; an order settled on account has
+// none. order is the SQL for the order id ("$1", "r.order_id").
 func paymentSQL(order string) string {
 	return `SELECT id, method, provider, provider_ref, amount_minor, refunded_minor FROM payments
-	WHERE order_id = ` + order + ` AND status IN ('succeeded', 'partially_refunded', 'refunded') ORDER BY id LIMIT 1`
+	WHERE id = (SELECT paid_payment_id FROM orders WHERE id = ` + order + `)
+	  AND status IN ('succeeded', 'partially_refunded', 'refunded')`
+}
+
+// moneyShort says why the order's settling payment cannot pay amount back
+// on top of what it has refunded and what its other open refunds
+// (pending_revoke, not counting refund exclude) will take; "" when it can.
+// It is checked before the cluster is asked to revoke, so a ticket is never
+// revoked for a refund whose money cannot move.
+func moneyShort(ctx context.Context, db interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, orderID, amount, exclude int64) (string, error) {
+	var payID, paid, refunded, open int64
+	var method string
+	var provider string
+	var ref *string
+	err := db.QueryRow(ctx, paymentSQL("$1"), orderID).Scan(&payID, &method, &provider, &ref, &paid, &refunded)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var settled *int64
+		if err := db.QueryRow(ctx, `SELECT paid_payment_id FROM orders WHERE id = $1`, orderID).Scan(&settled); err != nil {
+			return "", err
+		}
+		if settled != nil { // it names a payment no longer succeeded (failed, or gone)
+			return fmt.Sprintf("the payment %d that settled the order cannot be refunded", *settled), nil
+		}
+		return "", nil // settled on account: nothing to send
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := db.QueryRow(ctx, `SELECT coalesce(sum(amount_minor), 0) FROM refunds
+		WHERE order_id = $1 AND status = 'pending_revoke' AND id <> $2`, orderID, exclude).Scan(&open); err != nil {
+		return "", err
+	}
+	if refunded+open+amount > paid {
+		return fmt.Sprintf("payment %d took %d; %d is refunded and %d is on its way back, so %d more would exceed it",
+			payID, paid, refunded, open, amount), nil
+	}
+	return "", nil
 }
 
 // attempt asks the cluster to revoke a pending refund's ticket and applies
@@ -47,6 +87,17 @@ func (a *API) attempt(ctx context.Context, p web.Principal, id int64, now time.T
 		return false, nil // finished by someone else
 	}
 	next := uint64(version) + 1
+	var orderID, amount int64
+	if err := a.cfg.Pool.QueryRow(ctx, `SELECT order_id, amount_minor FROM refunds WHERE id = $1`, id).Scan(&orderID, &amount); err != nil {
+		return false, fmt.Errorf("load refund %d: %w", id, err)
+	}
+	if why, err := moneyShort(ctx, a.cfg.Pool, orderID, amount, id); err != nil {
+		return false, fmt.Errorf("refund %d: check the payment: %w", id, err)
+	} else if why != "" {
+		// Money cannot go back: do not let the cluster revoke the ticket.
+		a.outcomes.WithLabelValues("money_short").Inc()
+		return false, a.refuseMoney(ctx, p, id, why, now)
+	}
 	if clusterDown {
 		return true, a.pending(ctx, id, now, "cluster unavailable (an earlier call in the batch got no answer)", "", next)
 	}
@@ -203,6 +254,30 @@ func (a *API) complete(ctx context.Context, p web.Principal, id int64, version u
 		})
 	})
 	return send, err
+}
+
+// refuseMoney ends a refund whose money cannot go back (see moneyShort)
+// before the cluster was asked: refused, ticket active again.
+func (a *API) refuseMoney(ctx context.Context, p web.Principal, id int64, why string, now time.Time) error {
+	a.cfg.Log.Error("refund: the payment cannot pay it back; refused without revoking the ticket", "refund", id, "why", why)
+	return pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
+		var tid [16]byte
+		err := tx.QueryRow(ctx, `UPDATE refunds SET status = 'refused', refused_reason = 'payment_cannot_cover',
+				completed_at = $2, next_attempt_at = NULL
+			WHERE id = $1 AND status = 'pending_revoke' RETURNING ticket_id`, id, now).Scan(&tid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE tickets SET status = 'active' WHERE id = $1 AND status = 'refund_pending'`, tid); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, p, "refund.refuse", "refund", fmt.Sprint(id), map[string]any{
+			"ticket": ticket.FormatID(tid), "reason": "payment_cannot_cover", "why": why,
+		})
+	})
 }
 
 // refuse ends a refund the cluster refused because the ticket was used.

@@ -65,7 +65,7 @@ func TestBatchWaitsAtMostOneTimeout(t *testing.T) {
 	f := newFix(t, false)
 	cl := &countingCluster{}
 	cfg := refund.DefaultConfig()
-	cfg.Pool, cfg.Clock, cfg.Revoker = f.pool, f.clock, cl
+	cfg.Pool, cfg.Clock, cfg.Revoker, cfg.KEK = f.pool, f.clock, cl, testKEK
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.RevokeTimeout = 100 * time.Millisecond // each timeout waited costs the test this
 	api, err := refund.NewAPI(cfg)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/payment"
 	"github.com/admitpark/admit/sales/web"
 )
@@ -22,6 +23,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Providers by Name(), for refunds of provider payments.
 	Providers map[string]payment.Provider
+	// KEK opens the signing keys, for reprints (see package keys).
+	KEK *keys.KEK
 
 	// RevokeTimeout bounds one cluster call made while a request waits.
 	RevokeTimeout time.Duration
@@ -59,6 +62,9 @@ func DefaultConfig() Config {
 // Validate checks the config.
 func (c Config) Validate() error {
 	var errs []error
+	if c.KEK == nil {
+		errs = append(errs, errors.New("refund: Config.KEK is required (reprints sign with the active key)"))
+	}
 	if c.Pool == nil {
 		errs = append(errs, errors.New("refund: Config.Pool is required"))
 	}

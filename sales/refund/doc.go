@@ -49,9 +49,16 @@
 //
 // # Money
 //
-// Money goes back through the order's payment (an order has at most one
-// succeeded payment; the first one, by id, in status succeeded,
-// partially_refunded or refunded, is used):
+// Money goes back through the payment that settled the order
+// (orders.paid_payment_id, set when the order was paid). A second payment
+// of the same order (a duplicate) or a short one is a refund_due payment
+// that orders refunds on its own; it is never used here. Before the cluster
+// is asked to revoke, the settling payment must be able to pay the refund
+// back on top of what it refunded and what other open refunds will take:
+// a request that it cannot cover is refused (409 payment_cannot_cover, no
+// refund made), and a pending refund found in that state is refused
+// (refused_reason payment_cannot_cover, ticket active again) without a
+// revoke, so a ticket is never revoked for money that cannot move.
 //
 //   - cash, card, wallet (taken at a window): the cashier pays out. When a
 //     cashier or admin asks for the refund and the cluster answers at once,

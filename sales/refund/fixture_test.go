@@ -100,6 +100,7 @@ func newFix(t *testing.T, withCluster bool) *fix {
 	cfg.Pool, cfg.Clock, cfg.Revoker = f.pool, f.clock, revoker
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.Providers = map[string]payment.Provider{f.prov.Name(): f.prov}
+	cfg.KEK = testKEK
 	cfg.RevokeTimeout = 3 * time.Second
 	if f.api, err = refund.NewAPI(cfg); err != nil {
 		t.Fatal(err)
@@ -157,7 +158,7 @@ func (f *fix) seed() {
 		VALUES ('day', 'park1', 'Day ticket', 'single', 10000, 0, 500, 10, true),
 		       ('late', 'park1', 'Late ticket', 'single', 10000, 48, 0, 0, true),
 		       ('final', 'park1', 'Final sale', 'single', 10000, 0, 0, 0, false)`)
-	if err := keys.Ensure(f.ctx, f.pool); err != nil {
+	if _, err := keys.Ensure(f.ctx, f.pool, testKEK); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -170,6 +171,11 @@ type order struct {
 	distributor int64
 	phone       string
 	noIssue     bool // leave the tickets in the outbox only: the cluster never hears of them
+	// before: a provider payment of the order made before the one that
+	// settled it (a lower id), as orders leaves it: "duplicate" (paid in
+	// full twice, the extra one refunded), "underpaid" (too little, refunded),
+	// "underpaid_due" (too little, its refund still due).
+	before string
 }
 
 type soldTicket struct {
@@ -224,6 +230,23 @@ func (f *fix) sell(o order) sold {
 		if err := quota.Take(f.ctx, tx, s.OrderID, quota.Request{ParkID: "park1", ProductID: o.product, VisitDate: f.visit, Quantity: o.tickets}); err != nil {
 			return err
 		}
+		switch o.before {
+		case "duplicate", "underpaid", "underpaid_due":
+			amount, status, refunded := price*int64(o.tickets), "refunded", price*int64(o.tickets)
+			why, due := "order "+s.Number+" is paid", (*time.Time)(nil)
+			if o.before != "duplicate" {
+				amount, refunded, why = amount-1, amount-1, "paid too little"
+			}
+			if o.before == "underpaid_due" {
+				status, refunded, due = "succeeded", 0, &now
+			}
+			if _, err := tx.Exec(f.ctx, `INSERT INTO payments (order_id, method, provider, provider_ref, amount_minor, currency,
+					status, refunded_minor, confirmed_at, refund_due_since, refund_due_reason)
+				VALUES ($1, 'provider', $2, $3, $4, 'CNY', $5, $6, $7, $8, $9)`,
+				s.OrderID, f.prov.Name(), "early-"+s.Number, amount, status, refunded, now, due, why); err != nil {
+				return err
+			}
+		}
 		switch o.method {
 		case "cash":
 			if err := tx.QueryRow(f.ctx, `INSERT INTO payments (order_id, method, amount_minor, currency, status, user_id, sales_point_id, confirmed_at)
@@ -236,7 +259,12 @@ func (f *fix) sell(o order) sold {
 				return err
 			}
 		}
-		signer, err := keys.Active(f.ctx, tx)
+		if s.PaymentID != 0 {
+			if _, err := tx.Exec(f.ctx, `UPDATE orders SET paid_payment_id = $2 WHERE id = $1`, s.OrderID, s.PaymentID); err != nil {
+				return err
+			}
+		}
+		signer, err := keys.Active(f.ctx, tx, testKEK)
 		if err != nil {
 			return err
 		}
@@ -437,3 +465,12 @@ func errorf(format string, args ...any) error { return fmt.Errorf(format, args..
 func adminP(f *fix) web.Principal {
 	return web.Principal{UserID: f.users["admin"], Username: "admin", Role: web.RoleAdmin}
 }
+
+// testKEK seals the signing keys of these tests.
+var testKEK = func() *keys.KEK {
+	k, err := keys.NewKEK([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()

@@ -39,7 +39,7 @@ const (
 type Request struct {
 	OrderNumber string   `json:"order_number"`
 	TicketIDs   []string `json:"ticket_ids,omitempty"` // uuid or 32 hex; empty: the whole order
-	Reason      string   `json:"reason"`
+	Reason      string   `json:"reason" text:"multiline"`
 }
 
 // Refund is a refund as the API shows it.
@@ -237,6 +237,17 @@ func (a *API) Request(ctx context.Context, p web.Principal, req Request) ([]Refu
 		picked, err := selectTickets(all, ids, req.OrderNumber, now, o.loc)
 		if err != nil {
 			return err
+		}
+		var total int64
+		for _, t := range picked {
+			total += t.price - t.policy.Fee(t.price)
+		}
+		// The money must be able to go back before any ticket is revoked.
+		if why, err := moneyShort(ctx, tx, o.id, total, 0); err != nil {
+			return err
+		} else if why != "" {
+			return problem(ErrConflict, http.StatusConflict, "payment_cannot_cover",
+				"order %s cannot be refunded: %s", req.OrderNumber, why)
 		}
 		var userID *int64
 		if p.UserID != 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/admitpark/admit/cluster/clustertest"
 	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/refund"
+	"github.com/admitpark/admit/sales/web"
 	"github.com/admitpark/admit/validator/code"
 	"github.com/admitpark/admit/validator/ticket"
 )
@@ -480,7 +481,7 @@ func TestStaleVersionIsBumpedUntilTheRevokeIsNewer(t *testing.T) {
 	s := f.sell(order{product: "day", tickets: 1, method: "cash"})
 	// The cluster holds version 3 of the ticket while the database says 1
 	// (they disagree); a revoke at version 2 answers stale.
-	signer, err := keys.Active(f.ctx, f.pool)
+	signer, err := keys.Active(f.ctx, f.pool, testKEK)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,5 +508,75 @@ func TestStaleVersionIsBumpedUntilTheRevokeIsNewer(t *testing.T) {
 	}
 	if d := f.park.scan(f.gateTk, "g1", tj.Code); d.Reason != "revoked" {
 		t.Fatalf("scan: %+v", d)
+	}
+}
+
+// TestRefundGoesBackThroughTheSettlingPayment: an order with an earlier
+// provider payment that did not settle it (a duplicate refunded as such, or
+// a short one, refunded or still due) refunds through the payment that
+// settled it: the ticket is revoked in the cluster and the money goes back,
+// instead of a refund stuck in pending_revoke on "would exceed payment".
+func TestRefundGoesBackThroughTheSettlingPayment(t *testing.T) {
+	f := newFix(t, true)
+	for _, before := range []string{"duplicate", "underpaid", "underpaid_due"} {
+		s := f.sell(order{product: "day", tickets: 1, method: "provider", before: before})
+		status, body := f.refundTickets("admin", s)
+		if status != http.StatusOK || len(body.Refunds) != 1 {
+			t.Fatalf("%s: refund: %d %+v", before, status, body)
+		}
+		r := body.Refunds[0]
+		if r.Status != refund.StatusRefunded || r.Money != refund.MoneyPaid || r.AmountMinor != 8500 {
+			t.Fatalf("%s: refund %+v", before, r)
+		}
+		if refunded, st := f.payment(s.PaymentID); refunded != 8500 || st != "partially_refunded" {
+			t.Fatalf("%s: settling payment refunded %d, %s", before, refunded, st)
+		}
+		if st := f.ticket(s.Tickets[0].ID).Status; st != "refunded" {
+			t.Fatalf("%s: ticket %s", before, st)
+		}
+	}
+	if n := f.audits("refund.complete"); n != 3 {
+		t.Fatalf("%d refunds completed, want 3", n)
+	}
+}
+
+// TestMoneyIsCheckedBeforeTheClusterRevokes: when the payment cannot pay
+// a refund back, the request is refused (409) before the cluster is asked,
+// and a pending refund found in that state is refused without a revoke:
+// the ticket stays valid at the gate and active in sales.
+func TestMoneyIsCheckedBeforeTheClusterRevokes(t *testing.T) {
+	f := newFix(t, true)
+	s := f.sell(order{product: "day", tickets: 1, method: "provider"})
+	f.exec(`UPDATE payments SET refunded_minor = amount_minor - 100, status = 'partially_refunded' WHERE id = $1`, s.PaymentID)
+	var p web.ProblemBody
+	if status := f.do("admin", http.MethodPost, "/v1/refunds", refund.Request{OrderNumber: s.Number}, &p); status != http.StatusConflict ||
+		p.Code != "payment_cannot_cover" {
+		t.Fatalf("refund beyond the payment: %d %+v", status, p)
+	}
+	if st := f.ticket(s.Tickets[0].ID).Status; st != "active" {
+		t.Fatalf("ticket %s after a refused request", st)
+	}
+	// A pending refund left from before the check (written directly, as an
+	// older version left them): the retrier refuses it without a revoke.
+	f.exec(`INSERT INTO refunds (order_id, ticket_id, status, amount_minor, currency, next_attempt_at)
+		VALUES ($1, $2, 'pending_revoke', 8500, 'CNY', $3)`, s.OrderID, s.Tickets[0].ID, f.clock.Now().Add(-time.Minute))
+	f.exec(`UPDATE tickets SET status = 'refund_pending' WHERE id = $1`, s.Tickets[0].ID)
+	if _, err := f.api.Retrier().RetryDue(f.ctx, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var status, why string
+	if err := f.pool.QueryRow(f.ctx, `SELECT status, refused_reason FROM refunds WHERE ticket_id = $1`, s.Tickets[0].ID).
+		Scan(&status, &why); err != nil {
+		t.Fatal(err)
+	}
+	if status != refund.StatusRefused || why != "payment_cannot_cover" {
+		t.Fatalf("pending refund: %s %s", status, why)
+	}
+	if st := f.ticket(s.Tickets[0].ID).Status; st != "active" {
+		t.Fatalf("ticket %s, want active", st)
+	}
+	// The cluster never revoked it: the code still admits.
+	if res := f.park.scan(f.gateTk, "g1", s.Tickets[0].Code); res.Result != "admit" {
+		t.Fatalf("scan after the refused refund: %+v", res)
 	}
 }

@@ -111,7 +111,7 @@ func (a *API) Reprint(ctx context.Context, p web.Principal, id [16]byte, reason 
 		if claims.TicketID != t.id {
 			return fmt.Errorf("ticket %s: stored code is for ticket %s", ticket.FormatID(id), ticket.FormatID(claims.TicketID))
 		}
-		signer, err := keys.Active(ctx, tx)
+		signer, err := keys.Active(ctx, tx, a.cfg.KEK)
 		if err != nil {
 			return err
 		}

@@ -54,6 +54,7 @@ func startSales(t *testing.T, p *park, dsn string) *sales {
 	cfg.ClusterURLs, cfg.ClusterToken = p.ClusterURLs(), clusterAdminToken
 	cfg.Sync = true
 	cfg.HolderSecret = bytes.Repeat([]byte("s"), 32)
+	cfg.KEK = testKEK
 	cfg.TestPaymentSecret = bytes.Repeat([]byte("p"), 32)
 	cfg.Registerer, cfg.Gatherer = reg, reg
 	if testing.Verbose() {

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,8 +49,13 @@ type Config struct {
 	// least 32 bytes; keep it across restarts.
 	HolderSecret []byte
 
+	// KEK seals the signing keys' private halves in the database (see
+	// package keys); plain keys an older version stored are sealed at start.
+	KEK *keys.KEK
+
 	// TestPaymentSecret, when set, enables the "test" payment provider
-	// (for development and tests only).
+	// (for development and tests only). It signs the provider's webhooks,
+	// so it must not be any other secret (HolderSecret in particular).
 	TestPaymentSecret []byte
 
 	// Sync runs the outbox relay and the entry feed in this process (see
@@ -79,6 +85,12 @@ func (c Config) Validate() error {
 	}
 	if len(c.HolderSecret) < 32 {
 		errs = append(errs, errors.New("the holder ID secret must have at least 32 bytes"))
+	}
+	if c.KEK == nil {
+		errs = append(errs, errors.New("a key-encryption key for the signing keys is required (--key-file or ADMIT_KEK)"))
+	}
+	if len(c.TestPaymentSecret) > 0 && bytes.Equal(c.TestPaymentSecret, c.HolderSecret) {
+		errs = append(errs, errors.New("the test payment provider's secret must differ from the holder ID secret"))
 	}
 	if c.ClusterURLs == "" {
 		errs = append(errs, errors.New("the gate cluster's URL is required (--cluster): refunds must be revoked there first"))
@@ -132,8 +144,12 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	} else if len(pending) > 0 {
 		return nil, fmt.Errorf("database schema is at version %d with %d migrations pending: run `admit sales migrate` or start with --migrate", cur, len(pending))
 	}
-	if err := keys.Ensure(ctx, pool); err != nil {
+	sealed, err := keys.Ensure(ctx, pool, cfg.KEK)
+	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	if sealed > 0 {
+		log.Info("sealed plain signing keys with the key-encryption key", "keys", sealed, "kek", cfg.KEK.ID())
 	}
 
 	var providers []payment.Provider
@@ -150,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 
 	acfg := auth.DefaultConfig()
-	acfg.Pool, acfg.Clock, acfg.Log = pool, cfg.Clock, log.With("pkg", "auth")
+	acfg.Pool, acfg.Clock, acfg.Log, acfg.Registerer = pool, cfg.Clock, log.With("pkg", "auth"), cfg.Registerer
 	authAPI, err := auth.NewAPI(acfg)
 	if err != nil {
 		return nil, err
@@ -163,7 +179,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	ocfg := orders.DefaultConfig()
 	ocfg.Pool, ocfg.Clock, ocfg.Log, ocfg.Registerer = pool, cfg.Clock, log.With("pkg", "orders"), cfg.Registerer
-	ocfg.HolderIDSecret, ocfg.Providers = cfg.HolderSecret, providers
+	ocfg.HolderIDSecret, ocfg.Providers, ocfg.KEK = cfg.HolderSecret, providers, cfg.KEK
 	ordersAPI, err := orders.NewAPI(ocfg)
 	if err != nil {
 		return nil, err
@@ -174,7 +190,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	rcfg := refund.DefaultConfig()
 	rcfg.Pool, rcfg.Clock, rcfg.Log, rcfg.Revoker, rcfg.Providers = pool, cfg.Clock, log.With("pkg", "refund"), revoker, byName
-	rcfg.Registerer = cfg.Registerer
+	rcfg.Registerer, rcfg.KEK = cfg.Registerer, cfg.KEK
 	refundAPI, err := refund.NewAPI(rcfg)
 	if err != nil {
 		return nil, err
@@ -200,15 +216,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		web.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := pool.Ping(ctx); err != nil {
-			web.Error(w, http.StatusServiceUnavailable, "database unreachable: %v", err)
-			return
-		}
-		web.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	mux.Handle("GET /readyz", Ready(pool, log))
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	if cfg.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
@@ -261,9 +269,55 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		defer s.wg.Done()
 		refundAPI.Retrier().Run(bg) // completes refunds the cluster could not confirm at once
 	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		housekeeping(bg, authAPI, log) // expired sessions, forgotten wrong-password counts
+	}()
 	go func() { s.served <- s.http.Serve(ln) }()
 	log.Info("sales service listening", "http", ln.Addr().String())
 	return s, nil
+}
+
+// housekeeping purges expired sessions and forgotten login_throttle rows
+// every 10 minutes until ctx ends.
+func housekeeping(ctx context.Context, a *auth.API, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := a.PurgeExpiredSessions(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("purging expired sessions", "err", err)
+		}
+		if _, err := a.PurgeThrottle(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("purging old wrong-password counts", "err", err)
+		}
+	}
+}
+
+// Pinger is what /readyz checks: the pool.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Ready answers GET /readyz: 200 when the database answers a ping, else
+// 503 with Retry-After. The reply is anonymous, so it names nothing of the
+// setup (no DSN, user, host or address); the error goes to the log.
+func Ready(db Pinger, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			log.Warn("readyz: the database does not answer", "err", err)
+			web.ServiceUnavailable(w)
+			return
+		}
+		web.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
 }
 
 // Addr is the bound HTTP address.

@@ -53,6 +53,7 @@ func TestServerWiring(t *testing.T) {
 	cfg.DSN, cfg.HTTPAddr, cfg.Migrate = dsn, "127.0.0.1:0", true
 	cfg.ClusterURLs, cfg.ClusterToken = "http://127.0.0.1:1", "unused-token"
 	cfg.HolderSecret = bytes.Repeat([]byte("s"), 32)
+	cfg.KEK = testKEK
 	cfg.TestPaymentSecret = bytes.Repeat([]byte("p"), 32)
 	cfg.Registerer, cfg.Gatherer = reg, reg
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -1,6 +1,9 @@
 // Package web holds what every sales API handler shares: JSON replies and
-// errors, strict request decoding with size limits, the authenticated
-// principal in the request context, role checks, and the clock.
+// errors (a database outage is 503 with Retry-After, never its details),
+// strict request decoding with size limits and text checks (valid UTF-8, no
+// control characters; see text.go), the authenticated principal in the
+// request context, the client's source for throttling, role checks, and
+// the clock.
 package web
 
 import (
@@ -11,7 +14,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -85,6 +90,9 @@ func Authenticated(a Authenticator, h http.Handler) http.Handler {
 		case errors.Is(err, ErrUnauthenticated):
 			Error(w, http.StatusUnauthorized, "%v", err)
 			return
+		case Unavailable(err):
+			ServiceUnavailable(w)
+			return
 		default: // the database, not the caller: no details out
 			Error(w, http.StatusInternalServerError, "cannot check the token right now; try again")
 			return
@@ -122,6 +130,27 @@ func BearerToken(r *http.Request) string {
 // RemoteAddr is the client address for the audit log.
 func RemoteAddr(r *http.Request) string { return r.RemoteAddr }
 
+// Source is where a request comes from, for throttling: the IP address of
+// remoteAddr ("host:port" or a bare address) without the port, and for
+// IPv6 its /64 (one subscriber's network). Anything else is returned as
+// it is.
+func Source(remoteAddr string) string {
+	host := remoteAddr
+	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		host = h
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	addr = addr.Unmap()
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
 // JSON writes v with status.
 func JSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -142,8 +171,11 @@ func Error(w http.ResponseWriter, status int, format string, args ...any) {
 }
 
 // Decode reads the body (at most max bytes; 0 means MaxBody) into v
-// strictly: one JSON value, no unknown fields. It writes the 4xx reply
-// itself and returns false when the body is unusable.
+// strictly: one JSON value, no unknown fields, and only acceptable text in
+// its strings (see CheckJSONText and CheckText: valid UTF-8, no control
+// characters, newlines and tabs only in fields tagged `text:"multiline"`).
+// It writes the 4xx reply itself (400 naming the field for bad text) and
+// returns false when the body is unusable.
 func Decode(w http.ResponseWriter, r *http.Request, v any, max int64) bool {
 	if max <= 0 {
 		max = MaxBody
@@ -162,17 +194,32 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, max int64) bool {
 		Error(w, http.StatusBadRequest, "request body is empty; send a JSON object")
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := DecodeBytes(body, v); err != nil {
+		if te, ok := errText(err); ok {
+			JSON(w, http.StatusBadRequest, ProblemBody{Error: "invalid text in the body: " + te.Error(), Code: "bad_text"})
+			return false
+		}
 		Error(w, http.StatusBadRequest, "invalid JSON body: %v", err)
 		return false
 	}
-	if dec.More() {
-		Error(w, http.StatusBadRequest, "invalid JSON body: more than one value")
-		return false
-	}
 	return true
+}
+
+// DecodeBytes is Decode's check of a body already read: one JSON value into
+// v, no unknown fields, acceptable text (a *TextError otherwise).
+func DecodeBytes(body []byte, v any) error {
+	if err := CheckJSONText(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one value")
+	}
+	return CheckText(v)
 }
 
 // Clock tells the time; tests inject one that they move by hand.
@@ -191,6 +238,9 @@ type Problem struct {
 	Status int
 	Code   string // machine-readable, e.g. quota_exhausted
 	Msg    string
+	// RetryAfter, when positive, is sent as the Retry-After header (whole
+	// seconds, rounded up).
+	RetryAfter time.Duration
 }
 
 func (p *Problem) Error() string { return p.Msg }
@@ -211,7 +261,17 @@ type ProblemBody struct {
 func Fail(w http.ResponseWriter, log *slog.Logger, err error) {
 	var p *Problem
 	if errors.As(err, &p) {
+		if p.RetryAfter > 0 {
+			SetRetryAfter(w, p.RetryAfter)
+		}
 		JSON(w, p.Status, ProblemBody{Error: p.Msg, Code: p.Code})
+		return
+	}
+	if Unavailable(err) {
+		if log != nil {
+			log.Warn("request failed: the database is unavailable", "err", err)
+		}
+		ServiceUnavailable(w)
 		return
 	}
 	if log != nil {

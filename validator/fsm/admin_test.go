@@ -95,7 +95,7 @@ func TestConfigure(t *testing.T) {
 	if z := e.zone("main"); z != (ticket.Zone{ID: "main", Cap: 100, Warn: 3, Occupancy: 3}) {
 		t.Fatalf("zone after upsert: %+v", z)
 	}
-	loc, err := Location(e.db)
+	loc, err := Location(e.st)
 	if err != nil || loc.String() != "Asia/Shanghai" {
 		t.Fatalf("location %v, %v", loc, err)
 	}
@@ -123,7 +123,7 @@ func TestConfigure(t *testing.T) {
 
 	// Deleting the gates and the zone together works.
 	e.configure(Configure{DeleteZones: []string{"coaster"}, DeleteGates: []string{"c1", "c1x"}})
-	gates, err := Gates(e.db)
+	gates, err := Gates(e.st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,49 +134,49 @@ func TestConfigure(t *testing.T) {
 	if strings.Join(ids, ",") != "g1,g2,x1" {
 		t.Fatalf("gates %v", ids)
 	}
-	zones, _ := Zones(e.db)
+	zones, _ := Zones(e.st)
 	if len(zones) != 1 || zones[0].ID != "main" {
 		t.Fatalf("zones %+v", zones)
 	}
-	if g, ok, err := LookupGate(e.db, "g1"); err != nil || !ok || g.Zone != "main" || g.Direction != DirIn {
+	if g, ok, err := LookupGate(e.st, "g1"); err != nil || !ok || g.Zone != "main" || g.Direction != DirIn {
 		t.Fatalf("gate g1: %+v %v %v", g, ok, err)
 	}
-	if _, ok, err := LookupGate(e.db, "c1"); err != nil || ok {
+	if _, ok, err := LookupGate(e.st, "c1"); err != nil || ok {
 		t.Fatalf("deleted gate: %v %v", ok, err)
 	}
 }
 
 func TestCheckGateToken(t *testing.T) {
 	e := newPark(t)
-	if g, err := CheckGateToken(e.db, "g1", "tok-g1"); err != nil || g.ID != "g1" {
+	if g, err := CheckGateToken(e.st, "g1", "tok-g1"); err != nil || g.ID != "g1" {
 		t.Fatalf("good token: %+v %v", g, err)
 	}
-	if _, err := CheckGateToken(e.db, "g1", "tok-g2"); !errors.Is(err, ErrBadToken) {
+	if _, err := CheckGateToken(e.st, "g1", "tok-g2"); !errors.Is(err, ErrBadToken) {
 		t.Fatalf("bad token: %v", err)
 	}
-	if _, err := CheckGateToken(e.db, "g2", ""); !errors.Is(err, ErrBadToken) {
+	if _, err := CheckGateToken(e.st, "g2", ""); !errors.Is(err, ErrBadToken) {
 		t.Fatalf("gate without token: %v", err)
 	}
-	if _, err := CheckGateToken(e.db, "zz", "tok-g1"); !errors.Is(err, ErrUnknownGate) {
+	if _, err := CheckGateToken(e.st, "zz", "tok-g1"); !errors.Is(err, ErrUnknownGate) {
 		t.Fatalf("unknown gate: %v", err)
 	}
-	if _, err := CheckGateToken(e.db, strings.Repeat("g", 100), "x"); !errors.Is(err, ErrUnknownGate) {
+	if _, err := CheckGateToken(e.st, strings.Repeat("g", 100), "x"); !errors.Is(err, ErrUnknownGate) {
 		t.Fatalf("overlong gate: %v", err)
 	}
 }
 
 func TestReadEmpty(t *testing.T) {
 	e := newEnv(t)
-	if _, _, found, err := Ticket(e.db, [16]byte{1}); found || err != nil {
+	if _, _, found, err := Ticket(e.st, [16]byte{1}); found || err != nil {
 		t.Fatalf("ticket in empty store: %v %v", found, err)
 	}
-	if loc, err := Location(e.db); err != nil || loc.String() != "UTC" {
+	if loc, err := Location(e.st); err != nil || loc.String() != "UTC" {
 		t.Fatalf("default location %v %v", loc, err)
 	}
-	if gates, err := Gates(e.db); err != nil || len(gates) != 0 {
+	if gates, err := Gates(e.st); err != nil || len(gates) != 0 {
 		t.Fatalf("gates %v %v", gates, err)
 	}
-	if _, found, err := LookupScan(e.db, "g1", "x"); found || err != nil {
+	if _, found, err := LookupScan(e.st, "g1", "x"); found || err != nil {
 		t.Fatalf("scan lookup %v %v", found, err)
 	}
 }

@@ -9,101 +9,49 @@ import (
 	"time"
 	_ "time/tzdata" // park time zones must load on a bare machine
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/validator/rules"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
-// Machine is the ticket state machine. The zero value is ready: it reads
-// every ticket from Badger and holds no state, so one value may serve any
-// number of nodes. NewMachine makes one for a single node that keeps ticket
-// records in memory as well.
-type Machine struct {
-	cache *stateCache
-}
+// Machine is the ticket state machine. It keeps no state of its own: the
+// cluster holds the state in memory and hands it to Apply as a Txn, so one
+// value may serve any number of nodes.
+type Machine struct{}
 
-// DefaultCachedTickets is how many ticket records NewMachine keeps in
-// memory by default: about 150 bytes each, so 2M take some 300 MB. Tickets
-// beyond it are read from Badger.
-const DefaultCachedTickets = 2_000_000
+// NewMachine returns a Machine.
+func NewMachine() Machine { return Machine{} }
 
-// NewMachine returns a machine for one node that keeps up to maxCached
-// ticket records in memory (0: none).
-func NewMachine(maxCached int) Machine {
-	if maxCached <= 0 {
-		return Machine{}
-	}
-	return Machine{cache: newStateCache(maxCached)}
-}
-
-var (
-	_ cluster.StateMachine = Machine{}
-	_ cluster.Committer    = Machine{}
-	_ cluster.Reloader     = Machine{}
-)
-
-// Committed makes the writes of the committed transaction visible in the
-// cache.
-func (m Machine) Committed() {
-	if m.cache != nil {
-		m.cache.committed()
-	}
-}
-
-// Discarded forgets the writes of a transaction the cluster threw away.
-func (m Machine) Discarded() {
-	if m.cache != nil {
-		m.cache.discarded()
-	}
-}
-
-// Reload empties the cache: the state was replaced (snapshot restore) or
-// the node just opened.
-func (m Machine) Reload(*badger.DB) error {
-	if m.cache != nil {
-		m.cache.reset()
-	}
-	return nil
-}
-
-// CachedTickets is how many ticket records the cache holds.
-func (m Machine) CachedTickets() int {
-	if m.cache == nil {
-		return 0
-	}
-	return m.cache.tickets()
-}
+var _ cluster.StateMachine = Machine{}
 
 // Apply decodes one command and applies it in txn at e.Time. A malformed
 // command, an invalid Configure or a storage error rejects the command;
 // per-ticket and per-scan refusals are results, not errors.
-func (m Machine) Apply(txn *badger.Txn, e cluster.Entry) ([]byte, error) {
+func (Machine) Apply(txn cluster.Txn, e cluster.Entry) ([]byte, error) {
 	c, err := DecodeCommand(e.Data)
 	if err != nil {
 		return nil, err
 	}
 	switch c.Type {
 	case TypeIssueBatch:
-		return applyIssue(txn, m.cache, c.Tickets)
+		return applyIssue(txn, c.Tickets)
 	case TypeRevoke:
-		return applyRevoke(txn, m.cache, c.Revoke)
+		return applyRevoke(txn, c.Revoke)
 	case TypeUpdate:
-		return applyUpdate(txn, m.cache, c.Update)
+		return applyUpdate(txn, c.Update)
 	case TypeConfigure:
-		return applyConfigure(txn, m.cache, &c.Configure)
+		return applyConfigure(txn, &c.Configure)
 	case TypeScanBatch:
-		return applyScans(txn, m.cache, e, c.Scans)
+		return applyScans(txn, e, c.Scans)
 	case TypeExitAll:
-		return applyExitAll(txn, m.cache)
+		return applyExitAll(txn)
 	case TypePurgeScans:
 		return applyPurge(txn, c.Purge)
 	}
 	return nil, fmt.Errorf("%w: command type %d", ErrMalformed, c.Type)
 }
 
-func applyIssue(txn *badger.Txn, tc *stateCache, tickets []ticket.Ticket) ([]byte, error) {
+func applyIssue(txn cluster.Txn, tickets []ticket.Ticket) ([]byte, error) {
 	outcomes := make([]Outcome, len(tickets))
 	var old ticket.Ticket
 	for i := range tickets {
@@ -112,7 +60,7 @@ func applyIssue(txn *badger.Txn, tc *stateCache, tickets []ticket.Ticket) ([]byt
 		// A reissue keeps the usage: the record's tail is copied as is.
 		tail := emptyStateTail
 		found := false
-		err := tc.get(txn, key, func(v []byte) error {
+		err := getValue(txn, key, func(v []byte) error {
 			tb, tl, err := splitTicketRecord(v)
 			if err != nil {
 				return err
@@ -120,7 +68,7 @@ func applyIssue(txn *badger.Txn, tc *stateCache, tickets []ticket.Ticket) ([]byt
 			found, tail = true, bytes.Clone(tl) // v is valid only here
 			return old.UnmarshalBinary(tb)
 		})
-		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+		if err != nil && !errors.Is(err, cluster.ErrNotFound) {
 			return nil, err
 		}
 		if found && !t.Supersedes(&old) {
@@ -129,7 +77,7 @@ func applyIssue(txn *badger.Txn, tc *stateCache, tickets []ticket.Ticket) ([]byt
 		}
 		rec := t.AppendBinary(append(make([]byte, 0, 128+len(tail)), ticketRecordV1, 0, 0, 0, 0))
 		binary.BigEndian.PutUint32(rec[1:], uint32(len(rec)-5))
-		if err := tc.set(txn, key, append(rec, tail...)); err != nil {
+		if err := txn.Set(key, append(rec, tail...)); err != nil {
 			return nil, err
 		}
 		outcomes[i] = OutcomeApplied
@@ -139,25 +87,25 @@ func applyIssue(txn *badger.Txn, tc *stateCache, tickets []ticket.Ticket) ([]byt
 
 // loadTicket reads a ticket and its state as of the current epoch; the
 // ticket is nil when unknown.
-func loadTicket(txn *badger.Txn, tc *stateCache, id [16]byte) (*ticket.Ticket, ticket.State, uint64, error) {
-	epoch, err := getUint64(txn, tc, keyEpoch)
+func loadTicket(txn cluster.Reader, id [16]byte) (*ticket.Ticket, ticket.State, uint64, error) {
+	epoch, err := getUint64(txn, keyEpoch)
 	if err != nil {
 		return nil, ticket.State{}, 0, err
 	}
 	var t ticket.Ticket
-	st, found, err := getTicket(txn, tc, appendTicketKey(nil, id), epoch, &t)
+	st, found, err := getTicket(txn, appendTicketKey(nil, id), epoch, &t)
 	if err != nil || !found {
 		return nil, ticket.State{}, epoch, err
 	}
 	return &t, st, epoch, nil
 }
 
-func putTicket(txn *badger.Txn, tc *stateCache, t *ticket.Ticket, epoch uint64, st ticket.State) error {
-	return tc.set(txn, appendTicketKey(nil, t.ID), appendTicketRecord(nil, t, epoch, st))
+func putTicket(txn cluster.Txn, t *ticket.Ticket, epoch uint64, st ticket.State) error {
+	return txn.Set(appendTicketKey(nil, t.ID), appendTicketRecord(nil, t, epoch, st))
 }
 
-func applyRevoke(txn *badger.Txn, tc *stateCache, r Revoke) ([]byte, error) {
-	t, st, epoch, err := loadTicket(txn, tc, r.ID)
+func applyRevoke(txn cluster.Txn, r Revoke) ([]byte, error) {
+	t, st, epoch, err := loadTicket(txn, r.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +117,7 @@ func applyRevoke(txn *badger.Txn, tc *stateCache, r Revoke) ([]byte, error) {
 		res.Outcome = OutcomeRevoked
 		if r.Version > t.Version {
 			t.Version = r.Version
-			err = putTicket(txn, tc, t, epoch, st)
+			err = putTicket(txn, t, epoch, st)
 		}
 	default:
 		ok, at, gate, zone := rules.Revocable(st)
@@ -181,7 +129,7 @@ func applyRevoke(txn *badger.Txn, tc *stateCache, r Revoke) ([]byte, error) {
 		default:
 			res.Outcome = OutcomeRevoked
 			t.Status, t.Version = ticket.Revoked, r.Version
-			err = putTicket(txn, tc, t, epoch, st)
+			err = putTicket(txn, t, epoch, st)
 		}
 	}
 	if err != nil {
@@ -190,8 +138,8 @@ func applyRevoke(txn *badger.Txn, tc *stateCache, r Revoke) ([]byte, error) {
 	return EncodeRevokeResult(res), nil
 }
 
-func applyUpdate(txn *badger.Txn, tc *stateCache, u Update) ([]byte, error) {
-	t, st, epoch, err := loadTicket(txn, tc, u.ID)
+func applyUpdate(txn cluster.Txn, u Update) ([]byte, error) {
+	t, st, epoch, err := loadTicket(txn, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -218,14 +166,14 @@ func applyUpdate(txn *badger.Txn, tc *stateCache, u Update) ([]byte, error) {
 	}
 	if outcome == OutcomeApplied {
 		t.Version = u.Version
-		if err := putTicket(txn, tc, t, epoch, st); err != nil {
+		if err := putTicket(txn, t, epoch, st); err != nil {
 			return nil, err
 		}
 	}
 	return EncodeUpdateResult(outcome), nil
 }
 
-func applyConfigure(txn *badger.Txn, tc *stateCache, c *Configure) ([]byte, error) {
+func applyConfigure(txn cluster.Txn, c *Configure) ([]byte, error) {
 	if err := c.checkConsistent(); err != nil {
 		return nil, err
 	}
@@ -233,36 +181,36 @@ func applyConfigure(txn *badger.Txn, tc *stateCache, c *Configure) ([]byte, erro
 		if _, err := loadLocation(c.TimeZone); err != nil {
 			return nil, err
 		}
-		if err := tc.set(txn, keyTZ, []byte(c.TimeZone)); err != nil {
+		if err := txn.Set(keyTZ, []byte(c.TimeZone)); err != nil {
 			return nil, err
 		}
 	}
 	for _, z := range c.Zones {
 		key := appendZoneKey(nil, z.ID)
-		old, _, err := getZone(txn, tc, key)
+		old, _, err := getZone(txn, key)
 		if err != nil {
 			return nil, err
 		}
 		z.Occupancy = old.Occupancy
-		if err := tc.set(txn, key, z.AppendBinary(nil)); err != nil {
+		if err := txn.Set(key, z.AppendBinary(nil)); err != nil {
 			return nil, err
 		}
 	}
 	for i := range c.Gates {
 		g := &c.Gates[i]
-		_, ok, err := getZone(txn, tc, appendZoneKey(nil, g.Zone))
+		_, ok, err := getZone(txn, appendZoneKey(nil, g.Zone))
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			return nil, fmt.Errorf("fsm: gate %q: no zone %q", g.ID, g.Zone)
 		}
-		if err := tc.set(txn, appendGateKey(nil, g.ID), appendGateRecord(nil, g)); err != nil {
+		if err := txn.Set(appendGateKey(nil, g.ID), appendGateRecord(nil, g)); err != nil {
 			return nil, err
 		}
 	}
 	for _, id := range c.DeleteGates {
-		if err := tc.del(txn, appendGateKey(nil, id)); err != nil {
+		if err := txn.Delete(appendGateKey(nil, id)); err != nil {
 			return nil, err
 		}
 	}
@@ -270,7 +218,7 @@ func applyConfigure(txn *badger.Txn, tc *stateCache, c *Configure) ([]byte, erro
 		return EncodeConfigureResult(), nil
 	}
 	for _, id := range c.DeleteZones {
-		if err := tc.del(txn, appendZoneKey(nil, id)); err != nil {
+		if err := txn.Delete(appendZoneKey(nil, id)); err != nil {
 			return nil, err
 		}
 	}
@@ -296,33 +244,21 @@ func applyConfigure(txn *badger.Txn, tc *stateCache, c *Configure) ([]byte, erro
 	return EncodeConfigureResult(), nil
 }
 
-// iterate calls fn for every key with prefix, in key order, with key and
-// value valid only during fn.
-func iterate(txn *badger.Txn, prefix string, fn func(k, v []byte) error) error {
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix = []byte(prefix)
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		item := it.Item()
-		err := item.Value(func(v []byte) error { return fn(item.Key(), v) })
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+// iterate calls fn for every key with prefix, in key order.
+func iterate(txn cluster.Reader, prefix string, fn func(k, v []byte) error) error {
+	return txn.Iterate([]byte(prefix), nil, fn)
 }
 
 // applyExitAll starts a new epoch, in which every state written before
 // reads with nobody inside, and zeroes every zone's occupancy: O(zones),
 // whatever the number of tickets.
-func applyExitAll(txn *badger.Txn, tc *stateCache) ([]byte, error) {
-	epoch, err := getUint64(txn, tc, keyEpoch)
+func applyExitAll(txn cluster.Txn) ([]byte, error) {
+	epoch, err := getUint64(txn, keyEpoch)
 	if err != nil {
 		return nil, err
 	}
 	epoch++
-	if err := tc.set(txn, keyEpoch, binary.BigEndian.AppendUint64(nil, epoch)); err != nil {
+	if err := txn.Set(keyEpoch, binary.BigEndian.AppendUint64(nil, epoch)); err != nil {
 		return nil, err
 	}
 	type reset struct {
@@ -337,7 +273,7 @@ func applyExitAll(txn *badger.Txn, tc *stateCache) ([]byte, error) {
 		}
 		if z.Occupancy != 0 {
 			z.Occupancy = 0
-			resets = append(resets, reset{bytes.Clone(k), z})
+			resets = append(resets, reset{k, z}) // k is the caller's to keep
 		}
 		return nil
 	})
@@ -345,7 +281,7 @@ func applyExitAll(txn *badger.Txn, tc *stateCache) ([]byte, error) {
 		return nil, err
 	}
 	for _, r := range resets {
-		if err := tc.set(txn, r.key, r.z.AppendBinary(nil)); err != nil {
+		if err := txn.Set(r.key, r.z.AppendBinary(nil)); err != nil {
 			return nil, err
 		}
 	}
@@ -357,7 +293,7 @@ func applyExitAll(txn *badger.Txn, tc *stateCache) ([]byte, error) {
 // p.Before or the key limit (the first batch is always taken whole, so
 // at most max(limit, MaxScanBatch+1) keys). It resumes after the last
 // batch it purged, so repeated purges never walk earlier tombstones.
-func applyPurge(txn *badger.Txn, p PurgeScans) ([]byte, error) {
+func applyPurge(txn cluster.Txn, p PurgeScans) ([]byte, error) {
 	limit := p.Limit
 	if limit == 0 {
 		limit = DefaultPurgeMax
@@ -369,47 +305,32 @@ func applyPurge(txn *badger.Txn, p PurgeScans) ([]byte, error) {
 	var res PurgeResult
 	var last Cursor
 	keys := 0
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix = []byte(prefixEvent)
-	opts.PrefetchSize = 16
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	for it.Seek(appendEventsKey(nil, from.Index)); it.Valid(); it.Next() {
-		item := it.Item()
-		index, ok := parseEventsKey(item.Key())
+	// Deletes are made after the walk: the walk sees the state before it.
+	var dels [][]byte
+	err = txn.Iterate([]byte(prefixEvent), appendEventsKey(nil, from.Index), func(k, v []byte) error {
+		index, ok := parseEventsKey(k)
 		if !ok {
-			return nil, fmt.Errorf("%w: events key %x", ErrMalformed, item.Key())
+			return fmt.Errorf("%w: events key %x", ErrMalformed, k)
 		}
 		if from != (Cursor{}) && index <= from.Index {
-			continue
+			return nil
 		}
-		var evs []Event
-		var at int64
-		err := item.Value(func(v []byte) error {
-			b, err := newEventBatch(index, v)
-			if err != nil {
-				return err
-			}
-			at = b.at
-			if at >= p.Before {
-				return nil
-			}
-			evs, err = decodeEvents(index, v)
-			return err
-		})
+		b, err := newEventBatch(index, v)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if at >= p.Before {
-			break
+		if b.at >= p.Before {
+			return cluster.ErrStop
+		}
+		evs, err := decodeEvents(index, v)
+		if err != nil {
+			return err
 		}
 		if keys > 0 && keys+1+len(evs) > limit {
 			res.More = true
-			break
+			return cluster.ErrStop
 		}
-		if err := txn.Delete(item.KeyCopy(nil)); err != nil {
-			return nil, err
-		}
+		dels = append(dels, k)
 		keys++
 		for i := range evs {
 			ev := &evs[i]
@@ -418,13 +339,11 @@ func applyPurge(txn *badger.Txn, p PurgeScans) ([]byte, error) {
 			var rec ScanResult
 			err := getValue(txn, xkey, func(v []byte) error { return decodeScanRecord(v, &rec) })
 			switch {
-			case errors.Is(err, badger.ErrKeyNotFound):
+			case errors.Is(err, cluster.ErrNotFound):
 			case err != nil:
-				return nil, err
+				return err
 			case rec.Index == ev.Index && rec.Pos == ev.Pos:
-				if err := txn.Delete(xkey); err != nil {
-					return nil, err
-				}
+				dels = append(dels, xkey)
 				res.ScanIDs++
 				keys++
 			}
@@ -433,6 +352,15 @@ func applyPurge(txn *badger.Txn, p PurgeScans) ([]byte, error) {
 		last = Cursor{Index: index}
 		if len(evs) > 0 {
 			last.Pos = evs[len(evs)-1].Pos
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range dels {
+		if err := txn.Delete(k); err != nil {
+			return nil, err
 		}
 	}
 	if last != (Cursor{}) {
@@ -476,9 +404,9 @@ func loadLocation(name string) (*time.Location, error) {
 }
 
 // locationOf returns the park's time zone as stored in txn.
-func locationOf(txn *badger.Txn, tc *stateCache) (*time.Location, error) {
+func locationOf(txn cluster.Reader) (*time.Location, error) {
 	var loc *time.Location
-	err := tc.get(txn, keyTZ, func(v []byte) error {
+	err := getValue(txn, keyTZ, func(v []byte) error {
 		locMu.RLock()
 		loc = locs[string(v)]
 		locMu.RUnlock()
@@ -489,7 +417,7 @@ func locationOf(txn *badger.Txn, tc *stateCache) (*time.Location, error) {
 		loc, err = loadLocation(string(v))
 		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, cluster.ErrNotFound) {
 		return time.UTC, nil
 	}
 	return loc, err

@@ -30,7 +30,7 @@ func submit(ctx context.Context, n *cluster.Node, cmd []byte) ([]byte, error) {
 // once, and a scan retried through another node gets its original decision.
 func TestClusterConcurrentScans(t *testing.T) {
 	h := clustertest.New(t, 3, clustertest.Options{
-		StateMachine: func(string) cluster.StateMachine { return NewMachine(DefaultCachedTickets) },
+		StateMachine: func(string) cluster.StateMachine { return NewMachine() },
 	})
 	ctx := context.Background()
 	nodes := []*cluster.Node{h.Members[0].Node(), h.Members[1].Node(), h.Members[2].Node()}

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/dgraph-io/badger/v4"
-
+	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/validator/rules"
 	"github.com/admitpark/admit/validator/ticket"
 )
@@ -157,7 +156,7 @@ func EventsAfter(db Viewer, after Cursor, limit int) ([]Event, Cursor, error) {
 	}
 	var events []Event
 	next := after
-	err := db.View(func(txn *badger.Txn) error {
+	err := db.View(func(txn cluster.Reader) error {
 		events, next = nil, after
 		if after != (Cursor{}) {
 			purged, err := purgedUpTo(txn)
@@ -168,36 +167,27 @@ func EventsAfter(db Viewer, after Cursor, limit int) ([]Event, Cursor, error) {
 				return fmt.Errorf("%w: cursor %d/%d, purged up to %d/%d", ErrEventsPurged, after.Index, after.Pos, purged.Index, purged.Pos)
 			}
 		}
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte(prefixEvent)
-		opts.PrefetchSize = 16
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(appendEventsKey(nil, after.Index)); it.Valid() && len(events) < limit; it.Next() {
-			item := it.Item()
-			index, ok := parseEventsKey(item.Key())
-			if !ok {
-				return fmt.Errorf("%w: events key %x", ErrMalformed, item.Key())
+		return txn.Iterate([]byte(prefixEvent), appendEventsKey(nil, after.Index), func(k, v []byte) error {
+			if len(events) >= limit {
+				return cluster.ErrStop
 			}
-			err := item.Value(func(v []byte) error {
-				b, err := newEventBatch(index, v)
-				if err != nil {
-					return err
-				}
-				var e Event
-				for len(events) < limit && b.next(&e) {
-					if after.Less(e.Cursor) {
-						events = append(events, e)
-						next = e.Cursor
-					}
-				}
-				return b.err()
-			})
+			index, ok := parseEventsKey(k)
+			if !ok {
+				return fmt.Errorf("%w: events key %x", ErrMalformed, k)
+			}
+			b, err := newEventBatch(index, v)
 			if err != nil {
 				return err
 			}
-		}
-		return nil
+			var e Event
+			for len(events) < limit && b.next(&e) {
+				if after.Less(e.Cursor) {
+					events = append(events, e)
+					next = e.Cursor
+				}
+			}
+			return b.err()
+		})
 	})
 	if err != nil {
 		return nil, after, err
@@ -206,7 +196,7 @@ func EventsAfter(db Viewer, after Cursor, limit int) ([]Event, Cursor, error) {
 }
 
 // purgedUpTo returns the cursor of the last purged event.
-func purgedUpTo(txn *badger.Txn) (Cursor, error) {
+func purgedUpTo(txn cluster.Reader) (Cursor, error) {
 	var c Cursor
 	err := getValue(txn, keyPurged, func(v []byte) error {
 		if len(v) != 12 {
@@ -215,7 +205,7 @@ func purgedUpTo(txn *badger.Txn) (Cursor, error) {
 		c = Cursor{Index: binary.BigEndian.Uint64(v), Pos: binary.BigEndian.Uint32(v[8:])}
 		return nil
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, cluster.ErrNotFound) {
 		return Cursor{}, nil
 	}
 	return c, err

@@ -47,7 +47,7 @@ func TestEventsInOrderWithoutGaps(t *testing.T) {
 	var got []Event
 	var c Cursor
 	for page := 0; ; page++ {
-		evs, next, err := EventsAfter(e.db, c, 4)
+		evs, next, err := EventsAfter(e.st, c, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,19 +130,19 @@ func TestPurge(t *testing.T) {
 	}
 
 	// A reader behind the purge is told; one at the purge line is not.
-	if _, _, err := EventsAfter(e.db, all[3].Cursor, 10); !errors.Is(err, ErrEventsPurged) {
+	if _, _, err := EventsAfter(e.st, all[3].Cursor, 10); !errors.Is(err, ErrEventsPurged) {
 		t.Fatalf("reader behind purge: %v", err)
 	}
-	if evs, _, err := EventsAfter(e.db, all[11].Cursor, 10); err != nil || len(evs) != 8 {
+	if evs, _, err := EventsAfter(e.st, all[11].Cursor, 10); err != nil || len(evs) != 8 {
 		t.Fatalf("reader at purge line: %d, %v", len(evs), err)
 	}
 
 	// A purged scan ID is forgotten: the same ID decides afresh. A kept one
 	// still answers a rescan.
-	if _, found, _ := LookupScan(e.db, "g1", "a0"); found {
+	if _, found, _ := LookupScan(e.st, "g1", "a0"); found {
 		t.Fatal("purged scan ID still recorded")
 	}
-	if r, found, err := LookupScan(e.db, "g1", "a7"); err != nil || !found || !r.Rescan || r.Index != all[14].Index {
+	if r, found, err := LookupScan(e.st, "g1", "a7"); err != nil || !found || !r.Rescan || r.Index != all[14].Index {
 		t.Fatalf("kept scan ID: %+v %v %v", r, found, err)
 	}
 	e.now = start + 20*minute

@@ -1,12 +1,9 @@
 package fsm
 
 import (
-	"bytes"
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/validator/rules"
@@ -21,42 +18,18 @@ const (
 	t0 = int64(1767225600000)
 )
 
-// openDB opens Badger on disk in a temp dir with the cluster's options.
-func openDB(tb testing.TB) *badger.DB {
-	tb.Helper()
-	return openDBAt(tb, tb.TempDir())
-}
-
-// openDBAt opens Badger in dir; it is closed at cleanup (again, if the
-// test closed it already: Badger allows that).
-func openDBAt(tb testing.TB, dir string) *badger.DB {
-	tb.Helper()
-	opts := badger.DefaultOptions(dir).
-		WithLogger(nil).
-		WithSyncWrites(false).
-		WithDetectConflicts(false).
-		WithNumVersionsToKeep(1)
-	db, err := badger.Open(opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
-
-// env applies commands to one Badger directly, one transaction per command,
-// as the cluster does, with a ticket cache as the nodes run (small, so
-// that tests also run past its limit).
+// env applies commands to an in-memory state, one entry per command, as
+// a node applies them.
 type env struct {
 	t   testing.TB
-	db  *badger.DB
+	st  *cluster.MemState
 	m   Machine
 	idx uint64
 	now int64 // unix ms stamped on the next command
 }
 
 func newEnv(t testing.TB) *env {
-	return &env{t: t, db: openDB(t), m: NewMachine(64), now: t0 + 2*hour} // 10:00 in Shanghai
+	return &env{t: t, st: cluster.NewMemState(), m: NewMachine(), now: t0 + 2*hour} // 10:00 in Shanghai
 }
 
 // park is the standard configuration: zones main (no cap) and coaster (cap
@@ -81,18 +54,7 @@ func newPark(t testing.TB) *env {
 func (e *env) apply(cmd []byte) ([]byte, error) {
 	e.t.Helper()
 	e.idx++
-	txn := e.db.NewTransaction(true)
-	defer txn.Discard()
-	res, err := e.m.Apply(txn, cluster.Entry{Index: e.idx, Term: 1, Time: time.UnixMilli(e.now), Data: cmd})
-	if err != nil {
-		e.m.Discarded()
-		return nil, err
-	}
-	if err := txn.Commit(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.m.Committed()
-	return res, nil
+	return e.st.Apply(e.m, cluster.Entry{Index: e.idx, Term: 1, Time: time.UnixMilli(e.now), Data: cmd})
 }
 
 func (e *env) mustApply(cmd []byte, err error) []byte {
@@ -178,7 +140,7 @@ func (e *env) purge(before int64, limit int) PurgeResult {
 
 func (e *env) ticket(id [16]byte) (ticket.Ticket, ticket.State) {
 	e.t.Helper()
-	t, st, found, err := Ticket(e.db, id)
+	t, st, found, err := Ticket(e.st, id)
 	if err != nil || !found {
 		e.t.Fatalf("ticket %x: found=%v, %v", id, found, err)
 	}
@@ -187,7 +149,7 @@ func (e *env) ticket(id [16]byte) (ticket.Ticket, ticket.State) {
 
 func (e *env) zone(id string) ticket.Zone {
 	e.t.Helper()
-	zones, err := Zones(e.db)
+	zones, err := Zones(e.st)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -202,7 +164,7 @@ func (e *env) zone(id string) ticket.Zone {
 
 func (e *env) events() []Event {
 	e.t.Helper()
-	evs, _, err := EventsAfter(e.db, Cursor{}, 1<<20)
+	evs, _, err := EventsAfter(e.st, Cursor{}, 1<<20)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -269,21 +231,11 @@ func expect(t testing.TB, what string, r ScanResult, result rules.Result, reason
 // dump returns every application key and value, for comparing replicas.
 func dump(db Viewer) (map[string]string, error) {
 	m := map[string]string{}
-	err := db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.DefaultIteratorOptions)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().KeyCopy(nil)
-			if bytes.HasPrefix(k, []byte("\x00cluster/")) {
-				continue
-			}
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
+	err := db.View(func(r cluster.Reader) error {
+		return r.Iterate(nil, nil, func(k, v []byte) error {
 			m[string(k)] = string(v)
-		}
-		return nil
+			return nil
+		})
 	})
 	return m, err
 }

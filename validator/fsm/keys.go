@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/dgraph-io/badger/v4"
-
+	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/validator/rules"
 	"github.com/admitpark/admit/validator/ticket"
 )
@@ -146,60 +145,60 @@ func decodeScanRecord(v []byte, out *ScanResult) error {
 	return r.Finish()
 }
 
-func getUint64(txn *badger.Txn, c *stateCache, key []byte) (uint64, error) {
+func getUint64(txn cluster.Reader, key []byte) (uint64, error) {
 	var v uint64
-	err := c.get(txn, key, func(b []byte) error {
+	err := getValue(txn, key, func(b []byte) error {
 		if len(b) != 8 {
 			return fmt.Errorf("fsm: %s has %d bytes", key, len(b))
 		}
 		v = binary.BigEndian.Uint64(b)
 		return nil
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, cluster.ErrNotFound) {
 		return 0, nil
 	}
 	return v, err
 }
 
-// getValue calls fn with the value of key, valid only during fn. It returns
-// badger.ErrKeyNotFound when key is absent.
-func getValue(txn *badger.Txn, key []byte, fn func([]byte) error) error {
-	item, err := txn.Get(key)
+// getValue calls fn with the value of key. It returns cluster.ErrNotFound
+// when key is absent.
+func getValue(txn cluster.Reader, key []byte, fn func([]byte) error) error {
+	v, err := txn.Get(key)
 	if err != nil {
 		return err
 	}
-	return item.Value(fn)
+	return fn(v)
 }
 
 // getTicket reads the ticket record at key into t and returns its state
 // as of epoch; found is false when there is none.
-func getTicket(txn *badger.Txn, tc *stateCache, key []byte, epoch uint64, t *ticket.Ticket) (st ticket.State, found bool, err error) {
-	err = tc.get(txn, key, func(v []byte) (err error) {
+func getTicket(txn cluster.Reader, key []byte, epoch uint64, t *ticket.Ticket) (st ticket.State, found bool, err error) {
+	err = getValue(txn, key, func(v []byte) (err error) {
 		st, err = decodeTicketRecord(v, epoch, t)
 		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, cluster.ErrNotFound) {
 		return ticket.State{}, false, nil
 	}
 	return st, err == nil, err
 }
 
-func getZone(txn *badger.Txn, c *stateCache, key []byte) (ticket.Zone, bool, error) {
+func getZone(txn cluster.Reader, key []byte) (ticket.Zone, bool, error) {
 	var z ticket.Zone
-	err := c.get(txn, key, z.UnmarshalBinary)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	err := getValue(txn, key, z.UnmarshalBinary)
+	if errors.Is(err, cluster.ErrNotFound) {
 		return z, false, nil
 	}
 	return z, err == nil, err
 }
 
-func getGate(txn *badger.Txn, c *stateCache, key []byte, id string) (Gate, bool, error) {
+func getGate(txn cluster.Reader, key []byte, id string) (Gate, bool, error) {
 	var g Gate
-	err := c.get(txn, key, func(v []byte) (err error) {
+	err := getValue(txn, key, func(v []byte) (err error) {
 		g, err = decodeGateRecord(id, v)
 		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, cluster.ErrNotFound) {
 		return g, false, nil
 	}
 	return g, err == nil, err

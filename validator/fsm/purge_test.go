@@ -54,11 +54,11 @@ func TestPurgeForgetsOldScanIDs(t *testing.T) {
 		t.Fatalf("third purge: %+v, want nothing left before the cutoff", r)
 	}
 	for _, id := range []struct{ gate, scan string }{{"g1", "old"}, {"g2", "old2"}} {
-		if _, found, err := LookupScan(e.db, id.gate, id.scan); err != nil || found {
+		if _, found, err := LookupScan(e.st, id.gate, id.scan); err != nil || found {
 			t.Fatalf("scan ID %s/%s after the purge: found %v, %v", id.gate, id.scan, found, err)
 		}
 	}
-	if rec, found, err := LookupScan(e.db, "g1", "new"); err != nil || !found || rec.TicketID != b.ID {
+	if rec, found, err := LookupScan(e.st, "g1", "new"); err != nil || !found || rec.TicketID != b.ID {
 		t.Fatalf("scan ID g1/new after the purge: %+v, found %v, %v; want kept", rec, found, err)
 	}
 

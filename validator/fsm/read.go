@@ -6,8 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
+	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -17,20 +16,20 @@ var (
 	ErrBadToken    = errors.New("fsm: bad gate token")
 )
 
-// Viewer runs read transactions: a *cluster.Node (which keeps reads out of
-// a snapshot restore) or, in tests, a *badger.DB.
+// Viewer reads a node's state: a *cluster.Node, or in tests a
+// cluster.MemState.
 type Viewer interface {
-	View(fn func(txn *badger.Txn) error) error
+	View(fn func(r cluster.Reader) error) error
 }
 
-// The read functions run in a Badger read transaction on a node's local
-// state: what this node has applied, which may trail the leader.
+// The read functions read a node's local state: what this node has
+// applied, which may trail the leader.
 
 // Ticket returns a ticket and its usage state, as of the current epoch
 // (after ExitAll nobody reads as inside). found is false for an unknown ID.
 func Ticket(db Viewer, id [16]byte) (t ticket.Ticket, st ticket.State, found bool, err error) {
-	err = db.View(func(txn *badger.Txn) error {
-		tp, s, _, err := loadTicket(txn, nil, id)
+	err = db.View(func(txn cluster.Reader) error {
+		tp, s, _, err := loadTicket(txn, id)
 		if err != nil || tp == nil {
 			return err
 		}
@@ -49,8 +48,8 @@ func LookupGate(db Viewer, id string) (g Gate, found bool, err error) {
 	if !ticket.ValidName(id) {
 		return Gate{}, false, nil
 	}
-	err = db.View(func(txn *badger.Txn) error {
-		g, found, err = getGate(txn, nil, appendGateKey(nil, id), id)
+	err = db.View(func(txn cluster.Reader) error {
+		g, found, err = getGate(txn, appendGateKey(nil, id), id)
 		return err
 	})
 	return g, found, err
@@ -59,7 +58,7 @@ func LookupGate(db Viewer, id string) (g Gate, found bool, err error) {
 // Gates returns every gate, sorted by ID.
 func Gates(db Viewer) ([]Gate, error) {
 	var gates []Gate
-	err := db.View(func(txn *badger.Txn) error {
+	err := db.View(func(txn cluster.Reader) error {
 		return iterate(txn, prefixGate, func(k, v []byte) error {
 			g, err := decodeGateRecord(string(k[len(prefixGate):]), v)
 			gates = append(gates, g)
@@ -75,7 +74,7 @@ func Gates(db Viewer) ([]Gate, error) {
 // Zones returns every zone with its live occupancy, sorted by ID.
 func Zones(db Viewer) ([]ticket.Zone, error) {
 	var zones []ticket.Zone
-	err := db.View(func(txn *badger.Txn) error {
+	err := db.View(func(txn cluster.Reader) error {
 		return iterate(txn, prefixZone, func(_, v []byte) error {
 			var z ticket.Zone
 			err := z.UnmarshalBinary(v)
@@ -92,8 +91,8 @@ func Zones(db Viewer) ([]ticket.Zone, error) {
 // Location returns the park's time zone; UTC until one is configured.
 func Location(db Viewer) (*time.Location, error) {
 	var loc *time.Location
-	err := db.View(func(txn *badger.Txn) (err error) {
-		loc, err = locationOf(txn, nil)
+	err := db.View(func(txn cluster.Reader) (err error) {
+		loc, err = locationOf(txn)
 		return err
 	})
 	return loc, err
@@ -121,11 +120,11 @@ func CheckGateToken(db Viewer, gateID, token string) (Gate, error) {
 // LookupScan returns the decision recorded for a gate's scan ID, as a
 // rescan would answer it, until PurgeScans drops it.
 func LookupScan(db Viewer, gate, scanID string) (res ScanResult, found bool, err error) {
-	err = db.View(func(txn *badger.Txn) error {
+	err = db.View(func(txn cluster.Reader) error {
 		err := getValue(txn, appendScanIDKey(nil, gate, scanID), func(v []byte) error {
 			return decodeScanRecord(v, &res)
 		})
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, cluster.ErrNotFound) {
 			return nil
 		}
 		found = err == nil

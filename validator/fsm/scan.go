@@ -1,11 +1,10 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/validator/rules"
@@ -15,19 +14,17 @@ import (
 // scanBatch is the working set of one ScanBatch apply. Zones and gates are
 // cached for the batch only; zone counters are written once at the end.
 type scanBatch struct {
-	txn   *badger.Txn
-	cache *stateCache
+	txn   cluster.Txn
 	index uint64
 	at    int64
 	epoch uint64
 	seq   uint64
 	loc   *time.Location
-	// arena holds every key and value handed to txn.Set. Badger keeps the
-	// slices until commit, so the arena only grows: bytes once handed out
-	// are never written again (a reallocation leaves them in the old array).
-	arena  []byte
+	// Values handed to txn.Set become the state and are never written
+	// again, so each is its own allocation of its exact size: a value
+	// that lives for days pins nothing else.
 	events []byte // the batch's events record, written at the end
-	key    []byte // scratch key for reads
+	key    []byte // scratch key (Set copies keys)
 	gates  map[string]gateEntry
 	zones  []zoneEntry
 	tk     ticket.Ticket
@@ -44,31 +41,28 @@ type zoneEntry struct {
 	dirty bool
 }
 
-// Rough sizes of what one scan writes, to size the arena and the result.
+// Rough sizes of what one scan writes, to size the result and events.
 const (
-	scanArenaEstimate  = 320
 	scanResultEstimate = 64
 	scanEventEstimate  = 64
 )
 
-func applyScans(txn *badger.Txn, tc *stateCache, e cluster.Entry, scans []Scan) ([]byte, error) {
+func applyScans(txn cluster.Txn, e cluster.Entry, scans []Scan) ([]byte, error) {
 	b := scanBatch{
 		txn:   txn,
-		cache: tc,
 		index: e.Index,
 		at:    e.Time.UnixMilli(),
-		arena: make([]byte, 0, len(scans)*scanArenaEstimate),
-		key:   make([]byte, 0, 64),
+		key:   make([]byte, 0, 512),
 		gates: make(map[string]gateEntry, 4),
 	}
 	var err error
-	if b.epoch, err = getUint64(txn, tc, keyEpoch); err != nil {
+	if b.epoch, err = getUint64(txn, keyEpoch); err != nil {
 		return nil, err
 	}
-	if b.seq, err = getUint64(txn, tc, keySeq); err != nil {
+	if b.seq, err = getUint64(txn, keySeq); err != nil {
 		return nil, err
 	}
-	if b.loc, err = locationOf(txn, tc); err != nil {
+	if b.loc, err = locationOf(txn); err != nil {
 		return nil, err
 	}
 	b.events = appendEventsHeader(make([]byte, 0, 16+len(scans)*scanEventEstimate), b.seq+1, b.at)
@@ -87,29 +81,22 @@ func applyScans(txn *badger.Txn, tc *stateCache, e cluster.Entry, scans []Scan) 
 
 	for i := range b.zones {
 		if z := &b.zones[i]; z.dirty {
-			k := b.stable(appendZoneKey(b.arena, z.z.ID))
-			if err := tc.set(txn, k, b.stable(z.z.AppendBinary(b.arena))); err != nil {
+			b.key = appendZoneKey(b.key[:0], z.z.ID)
+			if err := txn.Set(b.key, z.z.AppendBinary(nil)); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if b.seq != startSeq {
-		if err := tc.set(txn, keySeq, b.stable(binary.BigEndian.AppendUint64(b.arena, b.seq))); err != nil {
+		if err := txn.Set(keySeq, binary.BigEndian.AppendUint64(make([]byte, 0, 8), b.seq)); err != nil {
 			return nil, err
 		}
-		if err := txn.Set(b.stable(appendEventsKey(b.arena, b.index)), b.events); err != nil {
+		b.key = appendEventsKey(b.key[:0], b.index)
+		if err := txn.Set(b.key, bytes.Clone(b.events)); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
-}
-
-// stable returns what was just appended to the arena (the tail of p, which
-// must be b.arena with bytes appended) and keeps it there.
-func (b *scanBatch) stable(p []byte) []byte {
-	start := len(b.arena)
-	b.arena = p
-	return p[start:len(p):len(p)]
 }
 
 // scan decides one scan into res.
@@ -117,10 +104,10 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	*res = ScanResult{TicketID: s.TicketID}
 
 	// A scan ID seen before answers with the original decision.
-	xkey := b.stable(appendScanIDKey(b.arena, s.Gate, s.ScanID))
-	item, err := b.txn.Get(xkey)
+	b.key = appendScanIDKey(b.key[:0], s.Gate, s.ScanID)
+	v, err := b.txn.Get(b.key)
 	if err == nil {
-		if err := item.Value(func(v []byte) error { return decodeScanRecord(v, res) }); err != nil {
+		if err := decodeScanRecord(v, res); err != nil {
 			return err
 		}
 		if res.TicketID != s.TicketID {
@@ -130,7 +117,7 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 		res.Rescan = true
 		return nil
 	}
-	if !errors.Is(err, badger.ErrKeyNotFound) {
+	if !errors.Is(err, cluster.ErrNotFound) {
 		return err
 	}
 
@@ -145,8 +132,8 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	zone := &b.zones[g.zone]
 
 	// The ticket and its state; the ticket may be missing.
-	tkey := b.stable(appendTicketKey(b.arena, s.TicketID))
-	st, found, err := getTicket(b.txn, b.cache, tkey, b.epoch, &b.tk)
+	b.key = appendTicketKey(b.key[:0], s.TicketID)
+	st, found, err := getTicket(b.txn, b.key, b.epoch, &b.tk)
 	if err != nil {
 		return err
 	}
@@ -168,7 +155,8 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	}, b.loc)
 
 	if !sameState(st, nst) {
-		if err := b.cache.set(b.txn, tkey, b.stable(appendTicketRecord(b.arena, tk, b.epoch, nst))); err != nil {
+		b.key = appendTicketKey(b.key[:0], s.TicketID)
+		if err := b.txn.Set(b.key, exact(appendTicketRecord(b.key[len(b.key):], tk, b.epoch, nst))); err != nil {
 			return err
 		}
 	}
@@ -185,7 +173,8 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	if tk != nil {
 		res.Product, res.Kind = tk.Product, tk.Kind
 	}
-	if err := b.txn.Set(xkey, b.stable(appendScanRecord(b.arena, res))); err != nil {
+	b.key = appendScanIDKey(b.key[:0], s.Gate, s.ScanID)
+	if err := b.txn.Set(b.key, exact(appendScanRecord(b.key[len(b.key):], res))); err != nil {
 		return err
 	}
 
@@ -202,6 +191,9 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	return nil
 }
 
+// exact copies p into an allocation of its own size.
+func exact(p []byte) []byte { return append(make([]byte, 0, len(p)), p...) }
+
 // sameState reports whether Decide returned st unchanged: it returns an
 // unchanged state as passed in, sharing its array, and a changed one in a
 // fresh array.
@@ -215,7 +207,7 @@ func (b *scanBatch) gate(id string) (gateEntry, error) {
 		return g, nil
 	}
 	b.key = appendGateKey(b.key[:0], id)
-	g, ok, err := getGate(b.txn, b.cache, b.key, id)
+	g, ok, err := getGate(b.txn, b.key, id)
 	if err != nil {
 		return gateEntry{}, err
 	}
@@ -238,7 +230,7 @@ func (b *scanBatch) zone(id string) (int, error) {
 		}
 	}
 	b.key = appendZoneKey(b.key[:0], id)
-	z, ok, err := getZone(b.txn, b.cache, b.key)
+	z, ok, err := getZone(b.txn, b.key)
 	if err != nil || !ok {
 		return -1, err
 	}

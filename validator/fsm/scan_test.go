@@ -290,11 +290,11 @@ func TestDeterministic(t *testing.T) {
 		return e
 	}
 	a, b := run(), run()
-	da, err := dump(a.db)
+	da, err := dump(a.st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := dump(b.db)
+	db, err := dump(b.st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,15 @@ type Applier interface {
 	IsLeader() bool
 }
 
+// leaderCaller is implemented by nodes that can hand work to the leader
+// (*cluster.Node): with it, a follower's scans join the leader's batches
+// instead of making log entries of their own, so entries are deep and
+// few whichever node the gates talk to.
+type leaderCaller interface {
+	CallLeader(ctx context.Context, payload []byte) ([]byte, error)
+	SetLeaderHandler(h cluster.LeaderHandler)
+}
+
 // ErrStopped: the batcher is shut down.
 var ErrStopped = errors.New("gate: batcher stopped")
 
@@ -50,11 +59,49 @@ func NewBatcher(node Applier, cfg Config, m *metrics) *Batcher {
 		b.wg.Add(1)
 		go b.work()
 	}
+	if lc, ok := node.(leaderCaller); ok && cfg.LeaderBatching {
+		lc.SetLeaderHandler(b.serveFollower)
+	}
 	return b
+}
+
+// serveFollower decides, on the leader, the scans a follower's batcher
+// sent (a ScanBatch command): they join this node's next batch, and the
+// answer is the ScanBatch result, as Apply would give it.
+func (b *Batcher) serveFollower(ctx context.Context, cmd []byte) ([]byte, error) {
+	c, err := fsm.DecodeCommand(cmd)
+	if err != nil || c.Type != fsm.TypeScanBatch {
+		return nil, fmt.Errorf("%w: a leader call must be a scan batch (%v)", cluster.ErrBadRequest, err)
+	}
+	b.m.forwardedIn.Add(float64(len(c.Scans)))
+	res, err := b.Scan(ctx, c.Scans)
+	if errors.Is(err, ErrStopped) {
+		return nil, fmt.Errorf("%w: %v", cluster.ErrShutdown, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return fsm.AppendScanResults(nil, res), nil
+}
+
+// submit sends one ScanBatch: on the leader through the log; on a
+// follower to the leader's batcher (or, without leader batching, as a log
+// entry of its own, which the cluster forwards).
+func (b *Batcher) submit(ctx context.Context, cmd []byte) ([]byte, error) {
+	if lc, ok := b.node.(leaderCaller); ok && b.cfg.LeaderBatching && !b.node.IsLeader() {
+		res, err := lc.CallLeader(ctx, cmd)
+		if !errors.Is(err, cluster.ErrLeaderIsLocal) {
+			return res, err
+		}
+	}
+	return b.node.Apply(ctx, cmd)
 }
 
 // Close stops the workers after the batches in flight; queued scans fail.
 func (b *Batcher) Close() {
+	if lc, ok := b.node.(leaderCaller); ok && b.cfg.LeaderBatching {
+		lc.SetLeaderHandler(nil)
+	}
 	b.stopped.Do(func() { close(b.done) })
 	b.wg.Wait()
 	for {
@@ -164,9 +211,10 @@ func (b *Batcher) work() {
 		follower := !b.node.IsLeader()
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ScanTimeout)
-		res, err := b.node.Apply(ctx, buf)
+		res, err := b.submit(ctx, buf)
 		cancel()
-		b.m.observeBatch(len(scans), follower, time.Since(start))
+		_, canCall := b.node.(leaderCaller)
+		b.m.observeBatch(len(scans), follower, !follower || !canCall || !b.cfg.LeaderBatching, time.Since(start))
 		if err != nil {
 			b.fail(batch, err)
 			continue

@@ -11,8 +11,17 @@ import (
 
 // Config configures the gate API on one node.
 type Config struct {
-	// AdminToken authorises the admin calls (and scans on behalf of any gate).
+	// AdminToken is the OPERATOR token: it authorises every call (and scans
+	// on behalf of any gate).
 	AdminToken string
+
+	// SalesToken, when set, is the sales service's token, scoped to what
+	// sync and sales need: issue, revoke, update, ticket views, the event
+	// feed, and reading gates, zones and the park. It cannot add or remove
+	// gates or zones, change the park, reset zones, scan, or reach the
+	// cluster admin API, so a leaked sales token cannot add a gate (whose
+	// token would admit visitors) or a member. Empty: only AdminToken.
+	SalesToken string
 
 	// MaxBatch caps the scans in one log entry.
 	MaxBatch int
@@ -30,10 +39,28 @@ type Config struct {
 	// load a scan is sent at once. 0 turns the wait off. Unit: time.
 	BatchWindow time.Duration
 
+	// LeaderBatching sends a follower's scans to the leader's batcher, which
+	// puts them in its own log entries with the leader's and every other
+	// follower's: one entry, one fsync per replica and one replication
+	// round for many nodes' gates. Off: each node makes its own entries
+	// (the cluster forwards them). Needs a node with CallLeader.
+	LeaderBatching bool
+
 	// ScanTimeout bounds one scan at the node, queueing included. Past it the
 	// gate gets 503 and should retry with the same scan_id (or decide
 	// offline). Unit: time.
 	ScanTimeout time.Duration
+
+	// ScanRetention is how long scan ids (for rescans) and entry events are
+	// kept; older ones are purged by the leader every PurgeInterval, so
+	// memory stays flat. It must outlast any gate's retries and the sync
+	// feed's longest outage (the feed reads events before they go; an
+	// event purged unread stops the feed with 410). Unit: time.
+	ScanRetention time.Duration
+
+	// PurgeInterval is how often the leader purges; 0 turns purging off.
+	// Unit: time.
+	PurgeInterval time.Duration
 
 	// MaxScansPerRequest caps POST /v1/scans.
 	MaxScansPerRequest int
@@ -52,7 +79,10 @@ func DefaultConfig(adminToken string) Config {
 		MaxBatch:             256,
 		Workers:              2,
 		BatchWindow:          300 * time.Microsecond,
+		LeaderBatching:       true,
 		ScanTimeout:          1500 * time.Millisecond,
+		ScanRetention:        48 * time.Hour,
+		PurgeInterval:        10 * time.Minute,
 		MaxScansPerRequest:   1000,
 		MaxTicketsPerRequest: 5000,
 	}
@@ -63,6 +93,10 @@ func (c Config) Validate() error {
 	switch {
 	case len(c.AdminToken) < 8:
 		return errors.New("gate: admin token must be at least 8 characters")
+	case c.SalesToken != "" && len(c.SalesToken) < 8:
+		return errors.New("gate: sales token must be at least 8 characters")
+	case c.SalesToken != "" && c.SalesToken == c.AdminToken:
+		return errors.New("gate: the sales token must differ from the admin (operator) token")
 	case c.MaxBatch < 1 || c.MaxBatch > 4096:
 		return fmt.Errorf("gate: max batch %d must be 1-4096", c.MaxBatch)
 	case c.Workers < 1 || c.Workers > 256:
@@ -71,6 +105,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("gate: batch window %v must be 0-100ms", c.BatchWindow)
 	case c.ScanTimeout < 10*time.Millisecond:
 		return fmt.Errorf("gate: scan timeout %v is below 10ms", c.ScanTimeout)
+	case c.PurgeInterval < 0 || (c.PurgeInterval > 0 && c.ScanRetention < time.Second):
+		return fmt.Errorf("gate: purge interval %v must not be negative, and the scan retention %v at least 1s", c.PurgeInterval, c.ScanRetention)
 	case c.MaxScansPerRequest < 1 || c.MaxTicketsPerRequest < 1:
 		return errors.New("gate: request limits must be positive")
 	}

@@ -41,26 +41,10 @@ func (s *Server) configure(ctx *fasthttp.RequestCtx, c fsm.Configure) bool {
 }
 
 func (s *Server) handleGateAdd(ctx *fasthttp.RequestCtx) {
-	var req gateapi.GateJSON
-	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+	req, dir, err := decodeGateAdd(ctx.PostBody())
+	if err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
-	}
-	if !ticket.ValidName(req.ID) || !ticket.ValidName(req.Zone) {
-		httpapi.Error(ctx, http.StatusBadRequest, `"id" and "zone" are required, 1-%d bytes`, ticket.MaxNameLen)
-		return
-	}
-	if req.Token != "" {
-		httpapi.Error(ctx, http.StatusBadRequest, `"token" is made by the cluster, not sent`)
-		return
-	}
-	dir := fsm.DirBoth
-	if req.Direction != "" {
-		var err error
-		if dir, err = fsm.ParseDirection(req.Direction); err != nil {
-			httpapi.Error(ctx, http.StatusBadRequest, `"direction" must be in, out or both`)
-			return
-		}
 	}
 	raw := make([]byte, 24)
 	rand.Read(raw)
@@ -100,6 +84,10 @@ func (s *Server) handleGateList(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) handleGateDelete(ctx *fasthttp.RequestCtx) {
 	id := strings.TrimPrefix(string(ctx.Path()), gateapi.PathGates+"/")
+	if err := checkName("id", id); err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "gate %v", err)
+		return
+	}
 	if _, found, err := fsm.LookupGate(s.node, id); err != nil || !found {
 		httpapi.Error(ctx, http.StatusNotFound, "no gate %q", id)
 		return
@@ -110,21 +98,9 @@ func (s *Server) handleGateDelete(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) handleZoneSet(ctx *fasthttp.RequestCtx) {
-	var req gateapi.ZoneJSON
-	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+	req, err := decodeZoneSet(ctx.PostBody())
+	if err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
-		return
-	}
-	if !ticket.ValidName(req.ID) {
-		httpapi.Error(ctx, http.StatusBadRequest, `"id" is required, 1-%d bytes`, ticket.MaxNameLen)
-		return
-	}
-	if req.Occupancy != 0 {
-		httpapi.Error(ctx, http.StatusBadRequest, `"occupancy" is counted from scans, not set`)
-		return
-	}
-	if req.Cap > 0 && req.Warn > req.Cap {
-		httpapi.Error(ctx, http.StatusBadRequest, `"warn" must not exceed "cap"`)
 		return
 	}
 	if s.configure(ctx, fsm.Configure{Zones: []ticket.Zone{{ID: req.ID, Cap: req.Cap, Warn: req.Warn}}}) {
@@ -147,6 +123,10 @@ func (s *Server) handleZoneList(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) handleZoneDelete(ctx *fasthttp.RequestCtx) {
 	id := strings.TrimPrefix(string(ctx.Path()), gateapi.PathZones+"/")
+	if err := checkName("id", id); err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "zone %v", err)
+		return
+	}
 	if s.configure(ctx, fsm.Configure{DeleteZones: []string{id}}) {
 		httpapi.JSON(ctx, http.StatusOK, map[string]string{"removed": id})
 	}
@@ -162,13 +142,9 @@ func (s *Server) handleParkGet(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) handleParkSet(ctx *fasthttp.RequestCtx) {
-	var req gateapi.ParkJSON
-	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+	req, err := decodePark(ctx.PostBody())
+	if err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
-		return
-	}
-	if _, err := time.LoadLocation(req.TimeZone); err != nil || req.TimeZone == "" {
-		httpapi.Error(ctx, http.StatusBadRequest, `"time_zone" must be an IANA zone such as "Asia/Shanghai"`)
 		return
 	}
 	s.loc.Store(nil) // this node shows the new time zone at once

@@ -23,4 +23,21 @@
 // and so is the park's time zone used to render first_entry_at. The
 // single-scan JSON is hand-written (scanjson.go) for the plain form gates
 // send, with encoding/json for everything else.
+//
+// Credentials (Server.Register has the table): a gate's own token scans for
+// that gate; the OPERATOR token (Config.AdminToken) may call everything;
+// the sales service's token (Config.SalesToken, `admit node --sales-token`)
+// may issue, revoke, update, view tickets, read the event feed and read
+// gates, zones and the park, but not change configuration, scan, or reach
+// the cluster admin API (cluster/httpapi). A scan whose gate does not exist
+// and one with a wrong token get the same 403 and body, so answers do not
+// reveal gate ids; admit_gate_auth_failures_total{reason} tells them apart.
+//
+// Input hygiene (input.go): every text field accepted (gate and scan ids,
+// gate and zone ids, product, holder, zones, time zone, ids in paths) must
+// be clean text, ticket.CleanText: valid UTF-8 without control characters.
+// Anything else is a 400 naming the field, before it can reach the log and
+// the changefeed. On the scan path the check is a byte loop over the
+// decoded fields: no allocation. Every body decoder is fuzzed
+// (fuzz_test.go; the seeds run in every go test).
 package gate

@@ -31,9 +31,9 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 		errHas                    string
 	}{
 		{"no token", "POST", gateapi.PathScan, "", []byte(okScan), 401, "missing gate token"},
-		{"wrong token", "POST", gateapi.PathScan, "nope", []byte(okScan), 403, "wrong token"},
-		{"other gate's token", "POST", gateapi.PathScan, g2, []byte(okScan), 403, "wrong token for gate \"g1\""},
-		{"unregistered gate", "POST", gateapi.PathScan, g1, []byte(strings.Replace(okScan, `"g1"`, `"g9"`, 1)), 403, "not registered"},
+		{"wrong token", "POST", gateapi.PathScan, "nope", []byte(okScan), 403, "gate token not accepted"},
+		{"other gate's token", "POST", gateapi.PathScan, g2, []byte(okScan), 403, "gate token not accepted"},
+		{"unregistered gate", "POST", gateapi.PathScan, g1, []byte(strings.Replace(okScan, `"g1"`, `"g9"`, 1)), 403, "gate token not accepted"},
 		{"bad json", "POST", gateapi.PathScan, g1, []byte(`{"code":`), 400, "invalid JSON"},
 		{"not an object", "POST", gateapi.PathScan, g1, []byte(`[1,2]`), 400, "invalid JSON"},
 		{"unknown field", "POST", gateapi.PathScan, g1, []byte(`{"code":"A","gate":"g1","scan_id":"1","color":"red"}`), 400, "unknown field"},

@@ -18,7 +18,9 @@ type metrics struct {
 	batchScans   prometheus.Histogram
 	batchSeconds prometheus.Histogram
 	forwarded    prometheus.Counter
+	forwardedIn  prometheus.Counter
 	failures     *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
 }
 
 // zoneCollector reports each zone's occupancy and cap from this node's
@@ -78,13 +80,22 @@ func newMetrics(reg prometheus.Registerer, node fsm.Viewer) (*metrics, error) {
 			Name: "admit_scans_forwarded_total",
 			Help: "Scans this node sent to the leader because it was a follower.",
 		}),
+		forwardedIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "admit_scans_from_followers_total",
+			Help: "Scans followers sent to this node, as leader, to join its log entries.",
+		}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "admit_scan_failures_total",
 			Help: "Scans that got no decision, by kind (no_quorum, outcome_unknown, unknown_gate, scan_id_conflict, error).",
 		}, []string{"kind"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "admit_gate_auth_failures_total",
+			Help: "Scan requests refused for their token, by reason (missing_token, unknown_gate, wrong_token); " +
+				"the gate gets the same answer for unknown_gate and wrong_token.",
+		}, []string{"reason"}),
 	}
 	var err error
-	if m.reg, err = cluster.RegisterAll(reg, m.scans, m.rescans, m.scanSeconds, m.batchScans, m.batchSeconds, m.forwarded, m.failures, zoneCollector{node}); err != nil {
+	if m.reg, err = cluster.RegisterAll(reg, m.scans, m.rescans, m.scanSeconds, m.batchScans, m.batchSeconds, m.forwarded, m.forwardedIn, m.failures, m.authFailures, zoneCollector{node}); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -96,8 +107,12 @@ func (m *metrics) unregister() {
 	}
 }
 
-func (m *metrics) observeBatch(n int, follower bool, d time.Duration) {
-	m.batchScans.Observe(float64(n))
+// observeBatch records one batch this node sent: a log entry of its own
+// (entry), or scans handed to the leader's batcher.
+func (m *metrics) observeBatch(n int, follower, entry bool, d time.Duration) {
+	if entry {
+		m.batchScans.Observe(float64(n))
+	}
 	m.batchSeconds.Observe(d.Seconds())
 	if follower {
 		m.forwarded.Add(float64(n))

@@ -31,8 +31,12 @@ func validateScan(r *gateapi.ScanRequest) (s fsm.Scan, invalid bool, err error) 
 		return s, false, fmt.Errorf(`"code" is longer than %d characters`, maxCodeLen)
 	case !ticket.ValidName(r.Gate):
 		return s, false, fmt.Errorf(`"gate" must be 1-%d bytes`, ticket.MaxNameLen)
+	case !ticket.CleanText(r.Gate):
+		return s, false, errNotText("gate")
 	case r.ScanID == "" || len(r.ScanID) > fsm.MaxScanIDLen:
 		return s, false, fmt.Errorf(`"scan_id" must be 1-%d bytes, unique per gate (retries reuse it)`, fsm.MaxScanIDLen)
+	case !ticket.CleanText(r.ScanID):
+		return s, false, errNotText("scan_id")
 	case r.Persons > 10000:
 		return s, false, errors.New(`"persons" must be at most 10000`)
 	}
@@ -53,10 +57,15 @@ func validateScan(r *gateapi.ScanRequest) (s fsm.Scan, invalid bool, err error) 
 	return fsm.ScanFromCode(r.ScanID, r.Gate, dir, r.Persons, c), false, nil
 }
 
-// authorizeGate accepts the admin token for any gate, or the gate's own token.
+// errGateTokenRefused is the one answer to a scan whose token is not the
+// gate's (or whose gate does not exist): it names neither case.
+const errGateTokenRefused = "gate token not accepted: use the token printed by `admit gate add` for this gate"
+
+// authorizeGate accepts the operator token for any gate, or the gate's own token.
 func (s *Server) authorizeGate(ctx *fasthttp.RequestCtx, gate string) bool {
 	token := httpapi.BearerToken(ctx)
 	if token == "" {
+		s.m.authFailures.WithLabelValues("missing_token").Inc()
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="admit"`)
 		httpapi.Error(ctx, http.StatusUnauthorized, "missing gate token: send Authorization: Bearer <token>")
 		return false
@@ -79,11 +88,15 @@ func (s *Server) authorizeGate(ctx *fasthttp.RequestCtx, gate string) bool {
 		cancel()
 	}
 	if err != nil {
+		// An unknown gate and a wrong token get the same answer, so the
+		// answers do not tell which gate ids exist; the metric keeps the
+		// difference for the operator.
+		reason := "wrong_token"
 		if errors.Is(err, fsm.ErrUnknownGate) {
-			httpapi.Error(ctx, http.StatusForbidden, "gate %q is not registered on this cluster", gate)
-		} else {
-			httpapi.Error(ctx, http.StatusForbidden, "wrong token for gate %q", gate)
+			reason = "unknown_gate"
 		}
+		s.m.authFailures.WithLabelValues(reason).Inc()
+		httpapi.Error(ctx, http.StatusForbidden, "%s", errGateTokenRefused)
 		return false
 	}
 	s.tokens.put(gate, token, now)

@@ -2,12 +2,13 @@ package gate
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sync/atomic"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/valyala/fasthttp"
 
+	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/gateapi"
 )
@@ -15,7 +16,7 @@ import (
 // Node is what the gate API needs of a cluster node.
 type Node interface {
 	Applier
-	View(fn func(txn *badger.Txn) error) error
+	View(fn func(r cluster.Reader) error) error
 	AppliedIndex() uint64
 	// CatchUp waits until the node has applied what the leader committed.
 	CatchUp(ctx context.Context) error
@@ -28,6 +29,7 @@ type Server struct {
 	batcher *Batcher
 	m       *metrics
 	tokens  *tokenCache
+	purger  *purger
 	loc     atomic.Pointer[cachedLocation]
 }
 
@@ -40,23 +42,40 @@ func New(cfg Config, node Node) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, node: node, m: m, batcher: NewBatcher(node, cfg, m), tokens: newTokenCache()}, nil
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, node: node, m: m, batcher: NewBatcher(node, cfg, m), tokens: newTokenCache(),
+		purger: newPurger(node, cfg, log)}, nil
 }
 
-// Close stops the batcher and unregisters metrics.
+// Close stops the purger and the batcher and unregisters metrics.
 func (s *Server) Close() {
+	s.purger.close()
 	s.batcher.Close()
 	s.m.unregister()
 }
 
-// Register adds the gate API's routes to r.
+// Register adds the gate API's routes to r. Who may call what:
+//
+//	scan, scans                    the gate's own token, or the operator token
+//	issue, revoke, update,         the sales token or the operator token
+//	ticket views, events,
+//	GET gates, zones, park
+//	add/remove gates and zones,    the operator token only
+//	PUT park, exit-all
 func (s *Server) Register(r *httpapi.Router) {
-	admin := func(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	operator := func(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 		return httpapi.RequireToken(s.cfg.AdminToken, h)
+	}
+	sales := func(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return httpapi.RequireAnyToken(h, s.cfg.AdminToken, s.cfg.SalesToken)
 	}
 	gateToken := func(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 		return func(ctx *fasthttp.RequestCtx) {
 			if httpapi.BearerToken(ctx) == "" { // before reading the body
+				s.m.authFailures.WithLabelValues("missing_token").Inc()
 				ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="admit"`)
 				httpapi.Error(ctx, http.StatusUnauthorized, "missing gate token: send Authorization: Bearer <token>")
 				return
@@ -66,17 +85,17 @@ func (s *Server) Register(r *httpapi.Router) {
 	}
 	r.Handle(http.MethodPost, gateapi.PathScan, gateToken(s.handleScan))
 	r.Handle(http.MethodPost, gateapi.PathScans, gateToken(s.handleScans))
-	r.Handle(http.MethodPost, gateapi.PathIssue, admin(s.handleIssue))
-	r.HandlePrefix(http.MethodGet, gateapi.PathTickets, admin(s.handleTicket))
-	r.HandlePrefix(http.MethodPost, gateapi.PathTickets, admin(s.handleTicketChange))
-	r.Handle(http.MethodGet, gateapi.PathGates, admin(s.handleGateList))
-	r.Handle(http.MethodPost, gateapi.PathGates, admin(s.handleGateAdd))
-	r.HandlePrefix(http.MethodDelete, gateapi.PathGates+"/", admin(s.handleGateDelete))
-	r.Handle(http.MethodGet, gateapi.PathZones, admin(s.handleZoneList))
-	r.Handle(http.MethodPost, gateapi.PathZones, admin(s.handleZoneSet))
-	r.HandlePrefix(http.MethodDelete, gateapi.PathZones+"/", admin(s.handleZoneDelete))
-	r.Handle(http.MethodGet, gateapi.PathPark, admin(s.handleParkGet))
-	r.Handle(http.MethodPut, gateapi.PathPark, admin(s.handleParkSet))
-	r.Handle(http.MethodPost, gateapi.PathExitAll, admin(s.handleExitAll))
-	r.Handle(http.MethodGet, gateapi.PathEvents, admin(s.handleEvents))
+	r.Handle(http.MethodPost, gateapi.PathIssue, sales(s.handleIssue))
+	r.HandlePrefix(http.MethodGet, gateapi.PathTickets, sales(s.handleTicket))
+	r.HandlePrefix(http.MethodPost, gateapi.PathTickets, sales(s.handleTicketChange))
+	r.Handle(http.MethodGet, gateapi.PathGates, sales(s.handleGateList))
+	r.Handle(http.MethodPost, gateapi.PathGates, operator(s.handleGateAdd))
+	r.HandlePrefix(http.MethodDelete, gateapi.PathGates+"/", operator(s.handleGateDelete))
+	r.Handle(http.MethodGet, gateapi.PathZones, sales(s.handleZoneList))
+	r.Handle(http.MethodPost, gateapi.PathZones, operator(s.handleZoneSet))
+	r.HandlePrefix(http.MethodDelete, gateapi.PathZones+"/", operator(s.handleZoneDelete))
+	r.Handle(http.MethodGet, gateapi.PathPark, sales(s.handleParkGet))
+	r.Handle(http.MethodPut, gateapi.PathPark, operator(s.handleParkSet))
+	r.Handle(http.MethodPost, gateapi.PathExitAll, operator(s.handleExitAll))
+	r.Handle(http.MethodGet, gateapi.PathEvents, sales(s.handleEvents))
 }

@@ -18,23 +18,10 @@ import (
 )
 
 func (s *Server) handleIssue(ctx *fasthttp.RequestCtx) {
-	var req gateapi.IssueRequest
-	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+	tickets, err := decodeIssue(ctx.PostBody(), s.cfg.MaxTicketsPerRequest)
+	if err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
-	}
-	if len(req.Tickets) == 0 || len(req.Tickets) > s.cfg.MaxTicketsPerRequest {
-		httpapi.Error(ctx, http.StatusBadRequest, `"tickets" must hold 1-%d tickets`, s.cfg.MaxTicketsPerRequest)
-		return
-	}
-	tickets := make([]ticket.Ticket, len(req.Tickets))
-	for i := range req.Tickets {
-		t, err := req.Tickets[i].Ticket()
-		if err != nil {
-			httpapi.Error(ctx, http.StatusBadRequest, "tickets[%d]: %v", i, err)
-			return
-		}
-		tickets[i] = t
 	}
 	cmd, err := fsm.EncodeIssueBatch(tickets)
 	if err != nil {
@@ -148,36 +135,10 @@ func (s *Server) handleTicketChange(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, http.StatusBadRequest, "ticket id: %v", err)
 		return
 	}
-	var req gateapi.ChangeRequest
-	if err := httpapi.DecodeJSON(ctx, &req, false); err != nil {
+	cmd, err := decodeChange(action, id, ctx.PostBody())
+	if err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
-	}
-	if req.Version == 0 {
-		httpapi.Error(ctx, http.StatusBadRequest, `"version" is required: the ticket's version after the change`)
-		return
-	}
-	var cmd []byte
-	if action == "revoke" {
-		if req.Op != "" || !req.ValidUntil.IsZero() {
-			httpapi.Error(ctx, http.StatusBadRequest, `revoke takes only "version"`)
-			return
-		}
-		cmd = fsm.EncodeRevoke(fsm.Revoke{ID: id, Version: req.Version})
-	} else {
-		op, err := fsm.ParseUpdateOp(req.Op)
-		if err != nil {
-			httpapi.Error(ctx, http.StatusBadRequest, `"op" must be suspend, resume or extend`)
-			return
-		}
-		if (op == fsm.OpExtend) != !req.ValidUntil.IsZero() {
-			httpapi.Error(ctx, http.StatusBadRequest, `"valid_until" goes with op "extend", and only with it`)
-			return
-		}
-		if cmd, err = fsm.EncodeUpdate(fsm.Update{ID: id, Version: req.Version, Op: op, ValidUntil: unixMs(req.ValidUntil)}); err != nil {
-			httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
-			return
-		}
 	}
 	res, err := s.apply(cmd)
 	if err != nil {

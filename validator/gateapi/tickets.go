@@ -36,6 +36,10 @@ func unixMs(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
+// ErrNotText: a text field holds a control character or invalid UTF-8
+// (ticket.CleanText); the error names the field.
+var ErrNotText = errors.New("must be printable UTF-8 text (no control characters, no invalid bytes)")
+
 // Ticket converts and validates.
 func (j *TicketJSON) Ticket() (ticket.Ticket, error) {
 	var t ticket.Ticket
@@ -81,6 +85,19 @@ func (j *TicketJSON) Ticket() (ticket.Ticket, error) {
 	t.SlotStart, t.SlotEnd = unixMs(j.SlotStart), unixMs(j.SlotEnd)
 	if !ticket.ValidName(t.Product) {
 		return t, fmt.Errorf(`"product" must be 1-%d bytes`, ticket.MaxNameLen)
+	}
+	// Text that reaches the replicated log must be clean (see
+	// ticket.CleanText): the gate API refuses it here, naming the field.
+	if !ticket.CleanText(t.Product) {
+		return t, fmt.Errorf(`"product" %w`, ErrNotText)
+	}
+	if !ticket.CleanText(t.Holder) {
+		return t, fmt.Errorf(`"holder" %w`, ErrNotText)
+	}
+	for i, z := range t.Zones {
+		if !ticket.CleanText(z) {
+			return t, fmt.Errorf(`"zones[%d]" %w`, i, ErrNotText)
+		}
 	}
 	if err := t.Validate(); err != nil {
 		return t, err

@@ -18,8 +18,12 @@ import (
 	"github.com/admitpark/admit/validator/gate"
 )
 
-// AdminToken is the cluster admin token of every test park.
+// AdminToken is the cluster admin (operator) token of every test park.
 const AdminToken = "test-admin-token"
+
+// SalesToken is the sales service's scoped token of every test park
+// (gate.Config.SalesToken).
+const SalesToken = "test-sales-token"
 
 // Options shape a test park.
 type Options struct {
@@ -29,6 +33,9 @@ type Options struct {
 	// opens (every start, restarts included), after the harness's own
 	// settings: snapshot thresholds, log handlers.
 	Configure func(*cluster.Config)
+	// Gate, when set, adjusts each node's gate API config (retention,
+	// batching) before it starts.
+	Gate func(*gate.Config)
 }
 
 // Park is a running test cluster with its HTTP servers.
@@ -50,7 +57,7 @@ func New(t testing.TB, opts Options) *Park {
 	}
 	p := &Park{t: t, opts: opts, urls: map[string]string{}, stop: map[string]func(){}}
 	p.H = clustertest.New(t, opts.Nodes, clustertest.Options{
-		StateMachine: func(string) cluster.StateMachine { return fsm.NewMachine(fsm.DefaultCachedTickets) },
+		StateMachine: func(string) cluster.StateMachine { return fsm.NewMachine() },
 		Configure:    opts.Configure,
 	})
 	t.Cleanup(p.closeAll) // runs before the harness's cleanup
@@ -64,7 +71,11 @@ func New(t testing.TB, opts Options) *Park {
 func (p *Park) Serve(m *clustertest.Member) {
 	p.t.Helper()
 	cfg := gate.DefaultConfig(AdminToken)
+	cfg.SalesToken = SalesToken
 	cfg.Registerer = m.Registry
+	if p.opts.Gate != nil {
+		p.opts.Gate(&cfg)
+	}
 	srv, err := gate.New(cfg, m.Node())
 	if err != nil {
 		p.t.Fatal(err)
