@@ -1,6 +1,7 @@
 // Package cluster is the replicated store at the park: a Raft group
-// (hashicorp/raft over TCP) whose state lives in Badger. It knows nothing of
-// tickets; the validator plugs its state machine in through StateMachine.
+// (hashicorp/raft over TCP) whose state is applied in memory and written
+// behind to Badger. It knows nothing of tickets; the validator plugs its
+// state machine in through StateMachine.
 //
 // A Node owns, under its data dir: the Raft log (cluster/logstore, raft-wal),
 // Raft snapshots (raft.FileSnapshotStore), and the state (Badger, in state/).
@@ -14,13 +15,15 @@
 //
 //   - Apply is deterministic. Each log entry carries the leader's clock in
 //     its envelope (Entry.Time), so state machines never read the clock.
-//   - The last applied index is written in the same Badger transaction as
-//     the state it covers. On replay after a restart, entries at or below it
-//     are skipped: no entry is applied twice, and none acknowledged is lost
-//     (the Raft log, fsynced, holds everything after it).
-//   - A snapshot syncs Badger first, so the state on disk covers at least
-//     every index the compacted log no longer holds. A node therefore starts
-//     from Badger as it is (NoSnapshotRestoreOnStart), not from a snapshot.
+//   - Apply works on the state in memory; the flusher writes it to Badger
+//     behind, each segment in one transaction with the applied index it
+//     brings Badger to. On replay after a restart, entries at or below
+//     Badger's index are skipped: no entry is applied twice, and none
+//     acknowledged is lost (the Raft log, fsynced, holds everything after).
+//   - A snapshot flushes and syncs Badger first, so the state on disk covers
+//     at least every index the compacted log no longer holds. A node starts
+//     by loading Badger into memory (NoSnapshotRestoreOnStart), not from a
+//     snapshot.
 //   - A restore replaces all state. A marker file makes an interrupted
 //     restore visible at the next start, which then restores again.
 //   - A rejected command leaves no writes; a command too large for one

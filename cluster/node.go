@@ -76,7 +76,12 @@ func Open(cfg Config, sm StateMachine) (n *Node, err error) {
 		WithLogger(badgerLogger{log.With("component", "badger")}).
 		WithSyncWrites(false). // the Raft log is the durable record; see doc.go
 		WithDetectConflicts(false).
-		WithNumVersionsToKeep(1)
+		WithNumVersionsToKeep(1).
+		// Badger is written behind apply in large segments and read only
+		// at start: two memtables and a small block cache are enough, and
+		// the defaults (five, 256 MB) cost more memory than the state.
+		WithNumMemtables(2).
+		WithBlockCacheSize(16 << 20)
 	if n.db, err = badger.Open(bopts); err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}

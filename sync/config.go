@@ -3,12 +3,15 @@ package sync
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
@@ -37,7 +40,9 @@ const DefaultLockKey int64 = 0x61646d69_7473796e // "admitsyn"
 // insert may NOTIFY it to wake the relay at once (see doc.go).
 const NotifyChannel = "admit_outbox"
 
-// FeedCursorKey is the settings key holding the entry feed's cursor.
+// FeedCursorKey is the settings key holding the default cluster's entry
+// feed cursor; the feed of a park's own cluster keeps its cursor under
+// FeedCursorKey + "." + the park id (Config.CursorKey).
 const FeedCursorKey = "sync.feed.cursor"
 
 // Config configures a Relay and a Feed (the same type for both; each uses
@@ -46,7 +51,19 @@ type Config struct {
 	Pool        *pgxpool.Pool
 	ClusterURLs string // comma-separated node URLs, e.g. http://10.0.0.1:7101,http://10.0.0.2:7101
 	AdminToken  string // the cluster's admin token
-	Batch       int    // relay: issue rows per POST; feed: events per GET (1-10000)
+	// Park is the park whose own cluster this is (the clusters file): its
+	// relay sends only that park's outbox rows, its feed keeps its own
+	// cursor, and its events are stored with entry_events.cluster = Park.
+	// "" is the default cluster: rows with no park (NULL park_id, written
+	// before rows had one) and those of every park not in OtherParks.
+	Park string
+	// OtherParks, for the default cluster only: the parks that have a
+	// cluster of their own, whose rows the default relay leaves alone.
+	OtherParks []string
+	// Transport, when set, carries the calls to the cluster: HTTPS with
+	// the cluster's CA (httpclient.NewTransport). Nil: the default.
+	Transport http.RoundTripper
+	Batch     int // relay: issue rows per POST; feed: events per GET (1-10000)
 	// MaxBatchBytes caps the payload bytes of one issue POST (the cluster
 	// refuses bodies over 1 MiB by default).
 	MaxBatchBytes int
@@ -115,7 +132,118 @@ func (c Config) Validate() error {
 	if _, err := gateapi.ParseURLs(c.ClusterURLs); err != nil {
 		return bad("ClusterURLs: %v", err)
 	}
+	if c.Park != "" && len(c.OtherParks) > 0 {
+		return bad("OtherParks is for the default cluster (Park \"\") only")
+	}
+	for _, p := range append([]string{c.Park}, c.OtherParks...) {
+		if !validPark(p) {
+			return bad("park id %q: want 1-64 letters, digits, '-' or '_'", p)
+		}
+	}
 	return nil
+}
+
+// validPark: "" (the default cluster) or a park id as sales allows it,
+// safe in a settings key and a metric label.
+func validPark(p string) bool {
+	if len(p) > 64 {
+		return false
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// CursorKey is the settings key of this cluster's feed cursor:
+// FeedCursorKey for the default cluster, FeedCursorKey.PARK for a park's.
+func (c Config) CursorKey() string {
+	if c.Park == "" {
+		return FeedCursorKey
+	}
+	return FeedCursorKey + "." + c.Park
+}
+
+// route is the outbox rows this cluster's relay sends.
+func (c Config) route() outbox.Route {
+	return outbox.Route{Park: c.Park, Except: c.OtherParks}
+}
+
+// lockKey is the advisory lock of this cluster's relay: LockKey for the
+// default cluster; for a park's, LockKey mixed with a hash of the park id,
+// so each cluster has one active relay and the relays of different
+// clusters do not wait for each other.
+func (c Config) lockKey() int64 {
+	if c.Park == "" {
+		return c.LockKey
+	}
+	h := fnv.New64a()
+	h.Write([]byte("admit sync relay park " + c.Park))
+	k := c.LockKey ^ int64(h.Sum64())
+	if k == c.LockKey {
+		k++
+	}
+	return k
+}
+
+// Cluster is a park's own cluster, for PerCluster.
+type Cluster struct {
+	Park        string // the park id
+	ClusterURLs string // comma-separated node URLs
+	AdminToken  string
+	Transport   http.RoundTripper // nil: the default
+}
+
+// PerCluster returns one Config per cluster, each for one Relay and one
+// Feed: base itself for the default cluster (its OtherParks set to the
+// parks of clusters), then one per entry of clusters (Park, URLs, token
+// and transport from it; the rest from base). When clusters is not empty,
+// every config's metrics carry the label park (the park id; "" for the
+// default cluster), so the relays and feeds do not share gauges; with no
+// clusters base is returned as it is (no label).
+func PerCluster(base Config, clusters []Cluster) ([]Config, error) {
+	if base.Park != "" {
+		return nil, fmt.Errorf("%w: the default cluster's config has Park %q", ErrInvalidConfig, base.Park)
+	}
+	if len(clusters) == 0 {
+		return []Config{base}, nil
+	}
+	seen := map[string]bool{}
+	def := base
+	def.OtherParks = nil
+	for _, cl := range clusters {
+		if cl.Park == "" || seen[cl.Park] {
+			return nil, fmt.Errorf("%w: cluster park id %q empty or given twice", ErrInvalidConfig, cl.Park)
+		}
+		seen[cl.Park] = true
+		def.OtherParks = append(def.OtherParks, cl.Park)
+	}
+	out := []Config{labelled(def)}
+	for _, cl := range clusters {
+		c := base
+		c.Park, c.OtherParks = cl.Park, nil
+		c.ClusterURLs, c.AdminToken, c.Transport = cl.ClusterURLs, cl.AdminToken, cl.Transport
+		out = append(out, labelled(c))
+	}
+	for _, c := range out {
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("cluster of park %q: %w", c.Park, err)
+		}
+	}
+	return out, nil
+}
+
+// labelled gives c's metrics and log the park label.
+func labelled(c Config) Config {
+	if c.Registerer != nil {
+		c.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"park": c.Park}, c.Registerer)
+	}
+	if c.Log != nil {
+		c.Log = c.Log.With("park", c.Park)
+	}
+	return c
 }
 
 // client is the typed gate API client over ClusterURLs, with its one
@@ -126,7 +254,7 @@ func (c Config) client() (*gateapi.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gateapi.NewClient(gateapi.Config{URLs: urls, AdminToken: c.AdminToken, Timeout: c.Timeout})
+	return gateapi.NewClient(gateapi.Config{URLs: urls, AdminToken: c.AdminToken, Timeout: c.Timeout, Transport: c.Transport})
 }
 
 // nextBackoff doubles d within [Backoff, MaxBackoff].

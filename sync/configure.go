@@ -8,7 +8,10 @@ import (
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
-// sendConfigure sets the park's time zone (PUT /v1/park), upserts zones (POST /v1/zones per zone, idempotent) and
+// sendConfigure sets the park's time zone, park ID and signing public keys
+// (PUT /v1/park: the ID is set once, a different one is refused with 409
+// and the row waits for an operator; the keys replace the cluster's set),
+// upserts zones (POST /v1/zones per zone, idempotent) and
 // adds gates the cluster does not have yet (POST /v1/gates). A gate the
 // cluster already has is left alone: adding it again would give it a new
 // token and lock its device out.
@@ -17,9 +20,13 @@ func (r *Relay) sendConfigure(ctx context.Context, o *outbox.Row) error {
 	if err != nil {
 		return badRow(o, err)
 	}
-	if p.TimeZone != "" {
-		if err := r.client.SetPark(ctx, gateapi.ParkJSON{TimeZone: p.TimeZone}); err != nil {
-			return fmt.Errorf("park time zone %q: %w", p.TimeZone, clusterErr(err))
+	if p.TimeZone != "" || p.Park != "" || len(p.Keys) > 0 {
+		park := gateapi.ParkJSON{TimeZone: p.TimeZone, ID: p.Park}
+		for _, k := range p.Keys {
+			park.Keys = append(park.Keys, gateapi.KeyJSON(k))
+		}
+		if err := r.client.SetPark(ctx, park); err != nil {
+			return fmt.Errorf("park (id %q, time zone %q, %d keys): %w", p.Park, p.TimeZone, len(p.Keys), clusterErr(err))
 		}
 	}
 	for _, z := range p.Zones {

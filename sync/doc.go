@@ -1,10 +1,41 @@
-// Package sync links the sales database (PostgreSQL) and the park's gate
-// cluster: the outbox Relay tells the cluster what sales changed, and the
+// Package sync links the sales database (PostgreSQL) and the parks' gate
+// clusters: the outbox Relay tells a cluster what sales changed, and the
 // entry Feed copies the cluster's entry events back for reports. It links
 // nothing of sales: the outbox table is owned by sync/outbox (kinds,
 // payload types, the SQL that writes, reads and marks rows), which sales
 // calls to write rows in its own transactions; the gate API by
 // validator/gateapi.
+//
+// # One relay and one feed per cluster
+//
+// A park may have a cluster of its own (sales' clusters file,
+// `--clusters-file`); every other park shares the default cluster
+// (`--cluster`). PerCluster makes one Config per cluster, and each gets its
+// own Relay and Feed:
+//
+//   - Every outbox row names its park (outbox.park_id; NULL for rows
+//     written before rows had one). The relay of park P's cluster
+//     (Config.Park = P) sends only the rows with park_id = P; the default
+//     cluster's relay sends the rows with NULL park_id and those of every
+//     park without a cluster of its own (not in Config.OtherParks). Seq
+//     order holds per cluster; the relays do not wait for each other, so
+//     one cluster being down holds back only its own park's rows.
+//   - Each relay has its own advisory lock (LockKey for the default; for a
+//     park's, LockKey mixed with a hash of the park id): one active relay
+//     per cluster across processes. Every process that runs sync must be
+//     given the same clusters file, or two relays would send the same park's
+//     rows to different clusters.
+//   - A park's own cluster learns its park id (configure rows carry
+//     "park"); the default cluster may serve several parks, so its relay
+//     drops "park" from configure payloads and it is never told one.
+//   - Each feed keeps its cursor under its own settings key
+//     (Config.CursorKey: 'sync.feed.cursor' for the default cluster,
+//     'sync.feed.cursor.PARK' for a park's) and stores its events with
+//     entry_events.cluster = the park id (empty for the default): two
+//     clusters' log indexes and event seqs overlap, so events are keyed by
+//     (cluster, cursor) and (cluster, seq) (sales migration 6).
+//   - With a clusters file, every metric below carries the label park (the
+//     park id; "" for the default cluster).
 //
 // # Relay: outbox -> cluster
 //
@@ -25,6 +56,10 @@
 //	           POST /v1/tickets/issue {"tickets":[...]} (at most Batch rows
 //	           and MaxBatchBytes of stored payload). "applied" and "stale"
 //	           (the cluster has this version or newer) both acknowledge.
+//	           "unsigned", "bad_signature" and "wrong_park" (the cluster
+//	           refuses the ticket for good: no code, a code not signed by
+//	           the park's keys, another park) are logged as errors and
+//	           given up (outbox.GiveUp) so the rows after them go on.
 //	revoke     payload outbox.Change {"version":N}, sent as a
 //	           gateapi.ChangeRequest to POST /v1/tickets/{id}/revoke.
 //	           "revoked", "already_used" and "stale" acknowledge (the refund
@@ -36,7 +71,10 @@
 //	           resume a revoked ticket) is logged as an error and given up
 //	           (outbox.GiveUp: marked sent with a note and an audit_log
 //	           entry).
-//	configure  payload outbox.Configure: {"time_zone":...}: PUT /v1/park;
+//	configure  payload outbox.Configure: {"time_zone", "park", "keys"}:
+//	           PUT /v1/park (the park id is set once: another one is a
+//	           409 and the row waits for an operator; keys replace the
+//	           cluster's set);
 //	           {"zones":[{id,cap,warn}]}: POST /v1/zones per zone (an
 //	           upsert); {"gates":[{id,zone,direction}]}: GET /v1/gates, then
 //	           POST /v1/gates for each gate the cluster does not have. A gate
@@ -101,7 +139,8 @@
 // transaction, inserts the events into entry_events, sets
 // tickets.first_entry_at/first_entry_gate from the earliest admitted "in"
 // event where they are NULL, and stores the page's last cursor in settings
-// ('sync.feed.cursor', a JSON string "INDEX.POS"). The rows and the cursor
+// ('sync.feed.cursor', or 'sync.feed.cursor.PARK' for a park's own
+// cluster; a JSON string "INDEX.POS"). The rows and the cursor
 // commit together, so each event is stored exactly once across crashes and
 // restarts. The cursor row is locked and compared in that transaction, so
 // two feeds running at once do not store a page twice (the insert also

@@ -86,7 +86,8 @@ func (f *Feed) Pull(ctx context.Context) (int, error) {
 	if err != nil {
 		if gateapi.StatusOf(err) == http.StatusGone {
 			f.log.Error("SYNC FEED STOPPED: the cluster purged entry events this feed has not read; "+
-				"entry_events has a gap. Set settings 'sync.feed.cursor' past the purge point to go on", "after", after, "err", err)
+				"entry_events has a gap. Set the settings row named by cursor_key past the purge point to go on",
+				"cursor_key", f.cfg.CursorKey(), "after", after, "err", err)
 			return 0, fmt.Errorf("%w: after %q: %w", ErrEventsPurged, after, err)
 		}
 		return 0, fmt.Errorf("%w: %w", ErrCluster, err)
@@ -149,10 +150,10 @@ func (f *Feed) store(ctx context.Context, events []gateapi.EventJSON, after, nex
 		res = stored{}
 		// The cursor row is locked, and must still be where this page
 		// started: a second feed that stored the page first wins.
-		if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, to_jsonb(''::text)) ON CONFLICT DO NOTHING`, FeedCursorKey); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, to_jsonb(''::text)) ON CONFLICT DO NOTHING`, f.cfg.CursorKey()); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT value #>> '{}' FROM settings WHERE key = $1 FOR UPDATE`, FeedCursorKey).Scan(&res.now); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT value #>> '{}' FROM settings WHERE key = $1 FOR UPDATE`, f.cfg.CursorKey()).Scan(&res.now); err != nil {
 			return err
 		}
 		if res.now != after {
@@ -168,7 +169,7 @@ func (f *Feed) store(ctx context.Context, events []gateapi.EventJSON, after, nex
 			}
 			good = append(good, e)
 		}
-		n, err := insertEvents(ctx, tx, good)
+		n, err := insertEvents(ctx, tx, f.cfg.Park, good)
 		if isRowError(err) {
 			// One of them is refused for another reason: find it, row by row.
 			n, good, err = 0, nil, nil
@@ -176,7 +177,7 @@ func (f *Feed) store(ctx context.Context, events []gateapi.EventJSON, after, nex
 				if unstorable(e) != "" {
 					continue
 				}
-				k, ierr := insertEvents(ctx, tx, []gateapi.EventJSON{e})
+				k, ierr := insertEvents(ctx, tx, f.cfg.Park, []gateapi.EventJSON{e})
 				switch {
 				case isRowError(ierr):
 					res.quarantined = append(res.quarantined, quarantined{e, ierr.Error()})
@@ -192,13 +193,13 @@ func (f *Feed) store(ctx context.Context, events []gateapi.EventJSON, after, nex
 			return err
 		}
 		res.stored = n
-		if err := quarantine(ctx, tx, res.quarantined); err != nil {
+		if err := quarantine(ctx, tx, f.cfg.Park, res.quarantined); err != nil {
 			return err
 		}
 		if err := firstEntries(ctx, tx, good); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE settings SET value = to_jsonb($2::text), updated_at = now() WHERE key = $1`, FeedCursorKey, next)
+		_, err = tx.Exec(ctx, `UPDATE settings SET value = to_jsonb($2::text), updated_at = now() WHERE key = $1`, f.cfg.CursorKey(), next)
 		return err
 	})
 	return res, err
@@ -236,9 +237,10 @@ func isRowError(err error) bool {
 	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
 }
 
-// insertEvents inserts events into entry_events inside a savepoint, so a
-// refused row leaves tx usable; it returns the rows that were new.
-func insertEvents(ctx context.Context, tx pgx.Tx, events []gateapi.EventJSON) (int, error) {
+// insertEvents inserts events of cluster (the park id of the cluster the
+// events came from, "" the default) into entry_events inside a savepoint,
+// so a refused row leaves tx usable; it returns the rows that were new.
+func insertEvents(ctx context.Context, tx pgx.Tx, cluster string, events []gateapi.EventJSON) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
@@ -250,13 +252,13 @@ func insertEvents(ctx context.Context, tx pgx.Tx, events []gateapi.EventJSON) (i
 	if err != nil {
 		return 0, err
 	}
-	tag, err := sp.Exec(ctx, `INSERT INTO entry_events (cursor_index, cursor_pos, seq, scan_id, ticket_id, gate, zone,
+	tag, err := sp.Exec(ctx, `INSERT INTO entry_events (cluster, cursor_index, cursor_pos, seq, scan_id, ticket_id, gate, zone,
 			direction, persons, result, reason, at)
-		SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], $7::text[],
+		SELECT $13, * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], $7::text[],
 			$8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[])
 		ON CONFLICT DO NOTHING`,
 		cols.index, cols.pos, cols.seq, cols.scanID, cols.ticketID, cols.gate, cols.zone,
-		cols.direction, cols.persons, cols.result, cols.reason, cols.at)
+		cols.direction, cols.persons, cols.result, cols.reason, cols.at, cluster)
 	if err != nil {
 		sp.Rollback(ctx)
 		return 0, err
@@ -267,16 +269,16 @@ func insertEvents(ctx context.Context, tx pgx.Tx, events []gateapi.EventJSON) (i
 // quarantine keeps events in quarantined_events (sales migration 5), as
 // the cluster sent them in JSON (which escapes what PostgreSQL refuses in
 // text), with why.
-func quarantine(ctx context.Context, tx pgx.Tx, qs []quarantined) error {
+func quarantine(ctx context.Context, tx pgx.Tx, cluster string, qs []quarantined) error {
 	for _, q := range qs {
 		raw, err := json.Marshal(q.event)
 		if err != nil {
 			return err
 		}
 		idx, pos, _ := parseCursor(q.event.Cursor) // 0, 0 if it does not parse; seq is the key
-		if _, err := tx.Exec(ctx, `INSERT INTO quarantined_events (cursor_index, cursor_pos, seq, event, error)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-			idx, pos, int64(q.event.Seq), string(raw), cleanReason(q.reason)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO quarantined_events (cluster, cursor_index, cursor_pos, seq, event, error)
+			VALUES ($6, $1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+			idx, pos, int64(q.event.Seq), string(raw), cleanReason(q.reason), cluster); err != nil {
 			return err
 		}
 	}
@@ -353,7 +355,7 @@ func (f *Feed) observeLag(page *gateapi.EventsResponse, cursor string) {
 
 func (f *Feed) cursor(ctx context.Context) (string, error) {
 	var c string
-	err := f.cfg.Pool.QueryRow(ctx, `SELECT value #>> '{}' FROM settings WHERE key = $1`, FeedCursorKey).Scan(&c)
+	err := f.cfg.Pool.QueryRow(ctx, `SELECT value #>> '{}' FROM settings WHERE key = $1`, f.cfg.CursorKey()).Scan(&c)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,14 +12,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
-// Relay sends the outbox to the cluster. See doc.go for its invariants.
+// Relay sends the outbox to the cluster: the rows of its route (Config.Park,
+// Config.OtherParks). See doc.go for its invariants.
 type Relay struct {
 	cfg    Config
 	log    *slog.Logger
 	client *gateapi.Client
+	route  outbox.Route // the rows of this relay's cluster
 	m      *metrics
 
 	passMu  gosync.Mutex  // one SendPending at a time
@@ -36,7 +40,7 @@ func NewRelay(cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Relay{cfg: cfg, log: cfg.Log.With("component", "sync.relay"), client: cl,
+	return &Relay{cfg: cfg, log: cfg.Log.With("component", "sync.relay"), client: cl, route: cfg.route(),
 		m: newMetrics(cfg.Registerer), unknown: map[int64]int{}}, nil
 }
 
@@ -54,7 +58,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			break // ctx ended
 		}
 		r.setActive(true)
-		r.log.Info("sync relay active: holding the outbox lock", "lock_key", r.cfg.LockKey)
+		r.log.Info("sync relay active: holding the outbox lock", "lock_key", r.cfg.lockKey(), "park", r.cfg.Park)
 		err = r.serve(ctx, conn)
 		r.setActive(false)
 		closeConn(conn)
@@ -100,7 +104,7 @@ func (r *Relay) lock(ctx context.Context) (*pgx.Conn, error) {
 		}
 		if conn != nil {
 			var ok bool
-			err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, r.cfg.LockKey).Scan(&ok)
+			err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, r.cfg.lockKey()).Scan(&ok)
 			if err == nil && ok {
 				if _, err = conn.Exec(ctx, `LISTEN `+NotifyChannel); err == nil {
 					return conn, nil
@@ -196,4 +200,40 @@ func errConnClosed(c *pgx.Conn) error {
 		return errors.New("connection closed")
 	}
 	return nil
+}
+
+// loadUnsent reads the next unsent rows of this relay's cluster, in seq
+// order. The default cluster may serve several parks (as one cluster
+// served every park before clusters files), so it is never told a park
+// id: the default relay drops "park" from configure payloads (in memory;
+// the stored row is left as it is). A park's own cluster learns its id.
+func (r *Relay) loadUnsent(ctx context.Context) ([]outbox.Row, error) {
+	rows, err := outbox.LoadUnsentFor(ctx, r.cfg.Pool, r.route, r.cfg.Batch)
+	if err != nil || r.cfg.Park != "" {
+		return rows, err
+	}
+	for i := range rows {
+		if rows[i].Kind == outbox.KindConfigure && rows[i].Park != "" {
+			rows[i].Payload = withoutPark(rows[i].Payload)
+		}
+	}
+	return rows, nil
+}
+
+// withoutPark is a configure payload without its "park" field; a payload
+// that does not decode is returned as it is (the send reports it).
+func withoutPark(payload []byte) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(payload, &m) != nil {
+		return payload
+	}
+	if _, ok := m["park"]; !ok || len(m) == 1 { // a park alone: left whole rather than empty
+		return payload
+	}
+	delete(m, "park")
+	b, err := json.Marshal(m)
+	if err != nil {
+		return payload
+	}
+	return b
 }

@@ -46,7 +46,7 @@ func (r *Relay) SendPending(ctx context.Context) (int, error) {
 func (r *Relay) pass(ctx context.Context) (int, error) {
 	sent := 0
 	for {
-		rows, err := outbox.LoadUnsent(ctx, r.cfg.Pool, r.cfg.Batch)
+		rows, err := r.loadUnsent(ctx)
 		if err != nil {
 			r.m.errors.WithLabelValues("db").Inc()
 			return sent, fmt.Errorf("read outbox: %w", err)
@@ -104,16 +104,42 @@ func (r *Relay) sendIssues(ctx context.Context, rows []outbox.Row) error {
 	if len(resp.Outcomes) != len(rows) {
 		return fmt.Errorf("%w: %d outcomes for %d tickets", ErrNotAcknowledged, len(resp.Outcomes), len(rows))
 	}
+	var refused []int
 	for i, o := range resp.Outcomes {
-		if o != gateapi.OutcomeApplied && o != gateapi.OutcomeStale { // stale: the cluster has this version or newer
+		switch {
+		case o == gateapi.OutcomeApplied, o == gateapi.OutcomeStale: // stale: the cluster has this version or newer
+		case gateapi.IssueRefused(o):
+			refused = append(refused, i)
+		default:
 			return fmt.Errorf("%w: ticket of seq %d: outcome %q", ErrNotAcknowledged, rows[i].Seq, o)
 		}
 	}
-	seqs := make([]int64, len(rows))
+	seqs := make([]int64, 0, len(rows))
+	next := 0
 	for i := range rows {
-		seqs[i] = rows[i].Seq
+		if next < len(refused) && refused[next] == i {
+			next++
+			continue
+		}
+		seqs = append(seqs, rows[i].Seq)
 	}
-	return r.markSent(ctx, rows[0].Kind, seqs)
+	if len(seqs) > 0 {
+		if err := r.markSent(ctx, rows[0].Kind, seqs); err != nil {
+			return err
+		}
+	}
+	// A refused ticket (no code, a code not signed by the park's keys, or
+	// another park) is refused again on every resend: blocking the queue
+	// is no use. It is marked sent with the outcome as its note.
+	for _, i := range refused {
+		o := &rows[i]
+		r.log.Error("sync relay: the cluster refuses this ticket for good; marked sent with a note (check the park's signing keys and park id)",
+			"seq", o.Seq, "outcome", resp.Outcomes[i], "ticket", tickets[i].ID, "park", tickets[i].Park)
+		if err := r.giveUp(ctx, o, resp.Outcomes[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *Relay) sendOne(ctx context.Context, o *outbox.Row) error {
@@ -219,7 +245,7 @@ func (r *Relay) marked(kind string, ages []float64, err error) error {
 }
 
 func (r *Relay) updateBacklog(ctx context.Context) {
-	if n, err := outbox.Backlog(ctx, r.cfg.Pool); err == nil {
+	if n, err := outbox.BacklogFor(ctx, r.cfg.Pool, r.route); err == nil {
 		r.m.backlog.Set(float64(n))
 	}
 }

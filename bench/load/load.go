@@ -104,6 +104,9 @@ func Run(ctx context.Context, client *gateapi.Client, o Options, codes io.Writer
 				if err == nil {
 					out, err = client.Issue(ctx, req.Tickets)
 				}
+				if err == nil && out.Refused > 0 {
+					err = refusedError(out)
+				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })
 					return
@@ -139,6 +142,23 @@ feed:
 		firstErr = ctx.Err()
 	}
 	return Result{Issued: int(issued.Load()), Stale: int(stale.Load()), Duration: time.Since(start)}, firstErr
+}
+
+// ErrRefused: the cluster refused tickets (it holds the park's signing
+// keys, and synthetic tickets are signed with a key of their own).
+var ErrRefused = errors.New("the cluster refused the tickets")
+
+func refusedError(out gateapi.IssueResponse) error {
+	first := ""
+	for _, o := range out.Outcomes {
+		if gateapi.IssueRefused(o) {
+			first = o
+			break
+		}
+	}
+	return fmt.Errorf("%w: %d of %d refused (%s): a cluster that knows the park's signing keys admits only codes sales signed; "+
+		"load synthetic tickets into a cluster without keys (admit dev --sales=false, admit drill, admit bench)",
+		ErrRefused, out.Refused, len(out.Outcomes), first)
 }
 
 func makeBatch(o Options, key ed25519.PrivateKey, n int) (gateapi.IssueRequest, []string, error) {

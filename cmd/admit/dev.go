@@ -141,8 +141,15 @@ func runDev(cmd *cobra.Command, f *devFlags) error {
 	if !f.sales { // with sales, the demo park's gates come through sync
 		fmt.Fprintf(out, "  ./bin/admit gate add --id north-1 --zone main\n")
 	}
-	fmt.Fprintf(out, "  ./bin/admit tickets load --count 100000 --out codes.txt\n")
-	fmt.Fprintf(out, "  ./bin/admit scan \"$(head -1 codes.txt)\" --gate north-1     # ADMIT; run it again: DENY already_used\n")
+	if f.sales {
+		// The cluster now holds the park's signing keys and refuses codes
+		// signed by any other key, synthetic ones included.
+		fmt.Fprintf(out, "  # tickets come from sales (the cluster admits only codes signed by the park's keys);\n")
+		fmt.Fprintf(out, "  # for synthetic loads run `admit dev --sales=false --data-dir .data-bench`\n")
+	} else {
+		fmt.Fprintf(out, "  ./bin/admit tickets load --count 100000 --out codes.txt\n")
+		fmt.Fprintf(out, "  ./bin/admit scan \"$(head -1 codes.txt)\" --gate north-1     # ADMIT; run it again: DENY already_used\n")
+	}
 	fmt.Fprintf(out, "  curl -s %s/metrics | grep ^admit_\n", nodes[0].HTTPURL)
 	fmt.Fprintf(out, "  kill -9 <pid of the leader>    # watch a new leader take over below\n\n")
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/user"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/admitpark/admit/internal/httpclient"
 	"github.com/admitpark/admit/sales/auth"
 	"github.com/admitpark/admit/sales/db"
 	"github.com/admitpark/admit/sales/keys"
@@ -23,6 +25,7 @@ import (
 
 type salesFlags struct {
 	dsn, httpAddr, cluster, clusterToken, tokenFile, secretFile string
+	clusterCA, clustersFile                                     string
 	keyFile, testPaymentSecretFile                              string
 	migrate, testPayments, sync                                 bool
 }
@@ -59,6 +62,9 @@ On the server: admit sales admin unlock USER.`,
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:7401", "address for the sales API")
 	fl.StringVar(&f.cluster, "cluster", envOr("ADMIT_CLUSTER", "http://127.0.0.1:7101"), "gate cluster URL(s), comma-separated")
 	fl.StringVar(&f.tokenFile, "admin-token-file", "", "file with the cluster's admin token (default: $ADMIT_ADMIN_TOKEN)")
+	fl.StringVar(&f.clusterCA, "cluster-cacert", os.Getenv("ADMIT_CACERT"), "CA certificate that signs the cluster's HTTPS certificates (default $ADMIT_CACERT)")
+	fl.StringVar(&f.clustersFile, "clusters-file", os.Getenv("ADMIT_CLUSTERS_FILE"),
+		`JSON file of the parks with a cluster of their own: {"parks":{"ID":{"urls":"...","token_file":"...","cacert":"..."}}}; other parks use --cluster (default $ADMIT_CLUSTERS_FILE)`)
 	fl.StringVar(&f.clusterToken, "cluster-token", "", "refused: a token on the command line is visible to every local user")
 	_ = fl.MarkHidden("cluster-token")
 	fl.StringVar(&f.secretFile, "secret-file", "sales-secret", "file with the holder ID hash secret; created if missing")
@@ -215,6 +221,31 @@ func loadKEK(path string) (*keys.KEK, error) {
 	return nil, keys.ErrNoKEK
 }
 
+// clusterTransport is the transport for HTTPS to the cluster with its CA;
+// nil (the default transport) when no CA file is given.
+func clusterTransport(caFile string) (http.RoundTripper, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	tlsCfg, err := httpclient.TLSConfigFromCAFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--cluster-cacert: %w", err)
+	}
+	return httpclient.NewTransport(tlsCfg), nil
+}
+
+// parkClusters reads the clusters file (--clusters-file); none: nil.
+func parkClusters(path string) (map[string]server.ParkCluster, error) {
+	if path == "" {
+		return nil, nil
+	}
+	m, err := server.LoadClustersFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--clusters-file: %w", err)
+	}
+	return m, nil
+}
+
 // clusterToken reads the cluster's admin token from file, else from
 // $ADMIT_ADMIN_TOKEN; never from the command line.
 func clusterToken(f *salesFlags) (string, error) {
@@ -305,6 +336,12 @@ func runSales(cmd *cobra.Command, g *globalFlags, f *salesFlags) error {
 	cfg := server.DefaultConfig()
 	cfg.DSN, cfg.HTTPAddr, cfg.Migrate = f.dsn, f.httpAddr, f.migrate
 	cfg.ClusterURLs, cfg.ClusterToken = f.cluster, token
+	if cfg.ClusterTransport, err = clusterTransport(f.clusterCA); err != nil {
+		return err
+	}
+	if cfg.ParkClusters, err = parkClusters(f.clustersFile); err != nil {
+		return err
+	}
 	cfg.HolderSecret, cfg.KEK = secret, kek
 	cfg.Sync = f.sync
 	cfg.Logger, cfg.Registerer, cfg.Gatherer = log, reg, reg

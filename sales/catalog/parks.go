@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/admitpark/admit/sales/audit"
+	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/web"
 	"github.com/admitpark/admit/sync/outbox"
 )
@@ -77,7 +78,13 @@ func CreatePark(ctx context.Context, tx pgx.Tx, by web.Principal, in ParkInput) 
 	if err != nil {
 		return Park{}, fmt.Errorf("create park: %w", err)
 	}
-	if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{TimeZone: p.TimeZone}); err != nil {
+	// The park's cluster learns which park it serves, its time zone and the
+	// keys that sign the park's codes.
+	set, err := keys.ForClusters(ctx, tx)
+	if err != nil {
+		return Park{}, err
+	}
+	if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{Park: p.ID, TimeZone: p.TimeZone, Keys: set}); err != nil {
 		return Park{}, err
 	}
 	return p, audit.Record(ctx, tx, by, "park.create", "park", p.ID, in)
@@ -110,7 +117,7 @@ func UpdatePark(ctx context.Context, tx pgx.Tx, by web.Principal, in ParkInput) 
 		return Park{}, fmt.Errorf("update park: %w", err)
 	}
 	if p.TimeZone != old.TimeZone {
-		if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{TimeZone: p.TimeZone}); err != nil {
+		if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{Park: p.ID, TimeZone: p.TimeZone}); err != nil {
 			return Park{}, err
 		}
 	}
@@ -163,7 +170,7 @@ func SetZone(ctx context.Context, tx pgx.Tx, by web.Principal, parkID string, in
 	if err != nil {
 		return z, false, fmt.Errorf("set zone: %w", err)
 	}
-	if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{Zones: []outbox.Zone{{ID: z.ID, Cap: uint32(z.Cap), Warn: uint32(z.Warn)}}}); err != nil {
+	if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{Park: parkID, Zones: []outbox.Zone{{ID: z.ID, Cap: uint32(z.Cap), Warn: uint32(z.Warn)}}}); err != nil {
 		return z, false, err
 	}
 	action := "zone.update"
@@ -208,7 +215,7 @@ func SetGate(ctx context.Context, tx pgx.Tx, by web.Principal, parkID string, in
 	if err != nil {
 		return g, false, fmt.Errorf("set gate: %w", err)
 	}
-	if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{Gates: []outbox.Gate{{ID: g.ID, Zone: g.Zone, Direction: g.Direction}}}); err != nil {
+	if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{Park: parkID, Gates: []outbox.Gate{{ID: g.ID, Zone: g.Zone, Direction: g.Direction}}}); err != nil {
 		return g, false, err
 	}
 	action := "gate.update"

@@ -16,13 +16,17 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/code"
 )
 
@@ -48,8 +52,10 @@ type Public struct {
 // Ensure makes the keys usable with kek, at every start of the service: it
 // seals the plain seeds older versions stored (kek_id NULL), checks every
 // key is sealed with kek (ErrWrongKEK, naming both KEKs, otherwise), and
-// creates key 1 as the active key when the database has none. It returns
-// how many plain keys it sealed.
+// creates key 1 as the active key when the database has none. When the
+// public key set differs from the one last sent to the parks' clusters
+// (and at the first start of this version), it sends it (see ForClusters).
+// It returns how many plain keys it sealed.
 func Ensure(ctx context.Context, db Beginner, kek *KEK) (sealed int, err error) {
 	if kek == nil {
 		return 0, ErrNoKEK
@@ -98,11 +104,12 @@ func Ensure(ctx context.Context, db Beginner, kek *KEK) (sealed int, err error) 
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM signing_keys WHERE active`).Scan(&n); err != nil {
 			return err
 		}
-		if n > 0 {
-			return nil
+		if n == 0 {
+			if _, err := insertKey(ctx, tx, kek); err != nil {
+				return err
+			}
 		}
-		_, err = insertKey(ctx, tx, kek)
-		return err
+		return publish(ctx, tx)
 	})
 	return sealed, err
 }
@@ -146,7 +153,7 @@ func insertKey(ctx context.Context, db DB, kek *KEK) (int, error) {
 
 // Rotate retires the active key and makes a new one active, sealed with
 // kek; it returns the new key's id. Codes signed with the old key keep
-// verifying.
+// verifying. Every park's cluster is sent the new set (see ForClusters).
 func Rotate(ctx context.Context, tx pgx.Tx, kek *KEK) (uint8, error) {
 	if kek == nil {
 		return 0, ErrNoKEK
@@ -160,6 +167,9 @@ func Rotate(ctx context.Context, tx pgx.Tx, kek *KEK) (uint8, error) {
 	id, err := insertKey(ctx, tx, kek)
 	if err != nil {
 		return 0, fmt.Errorf("rotate signing key (at most 255 keys): %w", err)
+	}
+	if err := publish(ctx, tx); err != nil {
+		return 0, err
 	}
 	return uint8(id), nil
 }
@@ -299,4 +309,83 @@ func KeySet(ctx context.Context, db DB) (*code.KeySet, error) {
 		}
 	}
 	return ks, nil
+}
+
+// PublishedKey is the settings key holding the public key set last written
+// to the parks' clusters (a JSON array of outbox.Key).
+const PublishedKey = "keys.published"
+
+// ForClusters returns the public keys a park's cluster must know to admit
+// the codes sales signs: every key that verifies codes (the active key and
+// the retired ones, which still verify the codes they signed, as GET
+// /v1/keys publishes them), by id. The keys are global, not per park:
+// every park's cluster gets the same set. It locks signing_keys in SHARE
+// mode until tx ends, so a rotation cannot slip between this read and the
+// caller's outbox row (a new park's configure row): Ensure and Rotate hold
+// EXCLUSIVE.
+func ForClusters(ctx context.Context, tx DB) ([]outbox.Key, error) {
+	if _, err := tx.Exec(ctx, `LOCK TABLE signing_keys IN SHARE MODE`); err != nil {
+		return nil, err
+	}
+	return clusterKeys(ctx, tx)
+}
+
+func clusterKeys(ctx context.Context, db DB) ([]outbox.Key, error) {
+	rows, err := db.Query(ctx, `SELECT id, public_key FROM signing_keys ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (outbox.Key, error) {
+		var id int
+		var pub []byte
+		if err := r.Scan(&id, &pub); err != nil {
+			return outbox.Key{}, err
+		}
+		if len(pub) != ed25519.PublicKeySize {
+			return outbox.Key{}, fmt.Errorf("signing key %d: public key has %d bytes", id, len(pub))
+		}
+		return outbox.Key{ID: uint8(id), Public: base64.StdEncoding.EncodeToString(pub)}, nil
+	})
+}
+
+// publish writes, in tx (which holds signing_keys EXCLUSIVE), an outbox
+// configure row {"park","keys"} for every park when the key set differs
+// from the one last written (settings PublishedKey), and records the set.
+// A park created later gets the set in its own configure row (catalog).
+func publish(ctx context.Context, tx pgx.Tx) error {
+	set, err := clusterKeys(ctx, tx)
+	if err != nil {
+		return err
+	}
+	now, err := json.Marshal(set)
+	if err != nil {
+		return err
+	}
+	var last []byte
+	err = tx.QueryRow(ctx, `SELECT value::text FROM settings WHERE key = $1`, PublishedKey).Scan(&last)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if last != nil {
+		var old []outbox.Key
+		if json.Unmarshal(last, &old) == nil && slices.Equal(old, set) {
+			return nil
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT id FROM parks ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	parks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, p := range parks {
+		if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{Park: p, Keys: set}); err != nil {
+			return fmt.Errorf("send the signing keys to park %s's cluster: %w", p, err)
+		}
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2::jsonb)
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, PublishedKey, string(now))
+	return err
 }

@@ -151,7 +151,7 @@ func (a *API) issueOne(ctx context.Context, tx DB, o orderRow, park parkInfo, l 
 	tj := outbox.Ticket{
 		ID: ticket.FormatID(id), Version: 1, Product: l.productID, Kind: kind.String(), Entries: uint16(l.entries),
 		Zones: l.zones, ValidFrom: from, ValidUntil: until, SlotStart: slotStart, SlotEnd: slotEnd,
-		Status: ticket.Active.String(), Code: c, Holder: h.Name,
+		Status: ticket.Active.String(), Code: c, Holder: h.Name, Park: o.ParkID,
 	}
 	if len(tj.Zones) == 0 {
 		tj.Zones = nil

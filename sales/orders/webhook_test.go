@@ -86,7 +86,7 @@ func TestProviderWebhookPays(t *testing.T) {
 	if n := f.count(`SELECT count(*) FROM tickets WHERE order_id = $1`, o.ID); n != 2 {
 		t.Fatalf("%d tickets after replays", n)
 	}
-	if n := f.count(`SELECT count(*) FROM outbox`); n != 2 {
+	if n := f.count(`SELECT count(*) FROM outbox WHERE kind = 'issue'`); n != 2 {
 		t.Fatalf("%d outbox rows after replays", n)
 	}
 	if n := f.count(`SELECT count(*) FROM audit_log WHERE action IN ('payment.succeeded', 'order.paid', 'tickets.issue')`); n != 3 {

@@ -67,63 +67,72 @@ func moneyShort(ctx context.Context, db interface {
 	return "", nil
 }
 
-// attempt asks the cluster to revoke a pending refund's ticket and applies
-// the answer. present says the caller is the person who asked for the
-// refund (at a window when a cashier, so cash can be paid out at once).
-// With clusterDown set (an earlier call of the same batch got no answer),
-// the cluster is not called and the attempt counts as failed, so a batch
-// does not wait a timeout per ticket. down reports that the cluster gave no
-// answer.
-func (a *API) attempt(ctx context.Context, p web.Principal, id int64, now time.Time, present, clusterDown bool) (down bool, err error) {
-	var status string
+// clustersDown marks, within one batch of attempts, the clusters that gave
+// no answer, by the park of their clusters file entry ("" the default
+// cluster): later attempts on the same cluster do not call it.
+type clustersDown map[string]bool
+
+// attempt asks the ticket's park's cluster to revoke a pending refund's
+// ticket and applies the answer. present says the caller is the person who
+// asked for the refund (at a window when a cashier, so cash can be paid out
+// at once). When down marks that cluster (an earlier call of the same batch
+// got no answer), it is not called and the attempt counts as failed, so a
+// batch does not wait a timeout per ticket; a cluster that gives no answer
+// is marked in down. Other parks' clusters are still called.
+func (a *API) attempt(ctx context.Context, p web.Principal, id int64, now time.Time, present bool, down clustersDown) (err error) {
+	var status, park string
 	var tid [16]byte
 	var version int64
-	err = a.cfg.Pool.QueryRow(ctx, `SELECT r.status, r.ticket_id, t.version
-		FROM refunds r JOIN tickets t ON t.id = r.ticket_id WHERE r.id = $1`, id).Scan(&status, &tid, &version)
+	err = a.cfg.Pool.QueryRow(ctx, `SELECT r.status, r.ticket_id, t.version, t.park_id
+		FROM refunds r JOIN tickets t ON t.id = r.ticket_id WHERE r.id = $1`, id).Scan(&status, &tid, &version, &park)
 	if err != nil {
-		return false, fmt.Errorf("load refund %d: %w", id, err)
+		return fmt.Errorf("load refund %d: %w", id, err)
 	}
 	if status != StatusPendingRevoke {
-		return false, nil // finished by someone else
+		return nil // finished by someone else
 	}
+	revoker, cluster := a.cfg.revoker(park)
 	next := uint64(version) + 1
 	var orderID, amount int64
 	if err := a.cfg.Pool.QueryRow(ctx, `SELECT order_id, amount_minor FROM refunds WHERE id = $1`, id).Scan(&orderID, &amount); err != nil {
-		return false, fmt.Errorf("load refund %d: %w", id, err)
+		return fmt.Errorf("load refund %d: %w", id, err)
 	}
 	if why, err := moneyShort(ctx, a.cfg.Pool, orderID, amount, id); err != nil {
-		return false, fmt.Errorf("refund %d: check the payment: %w", id, err)
+		return fmt.Errorf("refund %d: check the payment: %w", id, err)
 	} else if why != "" {
 		// Money cannot go back: do not let the cluster revoke the ticket.
 		a.outcomes.WithLabelValues("money_short").Inc()
-		return false, a.refuseMoney(ctx, p, id, why, now)
+		return a.refuseMoney(ctx, p, id, why, now)
 	}
-	if clusterDown {
-		return true, a.pending(ctx, id, now, "cluster unavailable (an earlier call in the batch got no answer)", "", next)
+	if down[cluster] {
+		return a.pending(ctx, id, now, "cluster unavailable (an earlier call in the batch got no answer)", "", next)
 	}
 	rctx, cancel := context.WithTimeout(ctx, a.cfg.RevokeTimeout)
-	res, err := a.cfg.Revoker.Revoke(rctx, tid, next)
+	res, err := revoker.Revoke(rctx, tid, next)
 	cancel()
 	if err != nil {
 		a.outcomes.WithLabelValues("no_answer").Inc()
 		a.cfg.Log.Warn("refund: the cluster gave no answer; refund stays pending", "refund", id,
-			"ticket", ticket.FormatID(tid), "err", err)
-		return errors.Is(err, ErrClusterUnavailable), a.pending(ctx, id, now, "cluster: "+err.Error(), "", next)
+			"ticket", ticket.FormatID(tid), "park", park, "err", err)
+		if errors.Is(err, ErrClusterUnavailable) && down != nil {
+			down[cluster] = true
+		}
+		return a.pending(ctx, id, now, "cluster: "+err.Error(), "", next)
 	}
 	a.outcomes.WithLabelValues(res.Outcome).Inc()
 	switch res.Outcome {
 	case gateapi.OutcomeRevoked:
 		send, err := a.complete(ctx, p, id, next, now, present)
 		if err != nil || !send {
-			return false, err
+			return err
 		}
-		return false, a.sendMoney(ctx, p, id, now)
+		return a.sendMoney(ctx, p, id, now)
 	case gateapi.OutcomeAlreadyUsed:
-		return false, a.refuse(ctx, p, id, res, now)
+		return a.refuse(ctx, p, id, res, now)
 	case gateapi.OutcomeUnknown, gateapi.OutcomeStale:
-		return false, a.pending(ctx, id, now, "cluster answered "+res.Outcome, res.Outcome, next)
+		return a.pending(ctx, id, now, "cluster answered "+res.Outcome, res.Outcome, next)
 	}
-	return false, fmt.Errorf("refund %d: unexpected cluster outcome %q", id, res.Outcome)
+	return fmt.Errorf("refund %d: unexpected cluster outcome %q", id, res.Outcome)
 }
 
 // pending records a failed attempt: attempts+1, next_attempt_at after the
@@ -133,8 +142,10 @@ func (a *API) pending(ctx context.Context, id int64, now time.Time, why, outcome
 	return pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
 		var attempts int
 		var tid [16]byte
-		err := tx.QueryRow(ctx, `SELECT attempts, ticket_id FROM refunds WHERE id = $1 AND status = 'pending_revoke' FOR UPDATE`, id).
-			Scan(&attempts, &tid)
+		var park string
+		err := tx.QueryRow(ctx, `SELECT r.attempts, r.ticket_id, t.park_id FROM refunds r JOIN tickets t ON t.id = r.ticket_id
+			WHERE r.id = $1 AND r.status = 'pending_revoke' FOR UPDATE OF r`, id).
+			Scan(&attempts, &tid, &park)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -148,7 +159,7 @@ func (a *API) pending(ctx context.Context, id int64, now time.Time, why, outcome
 		}
 		switch outcome {
 		case gateapi.OutcomeUnknown:
-			if _, err := outbox.WriteRevoke(ctx, tx, tid, outbox.Change{Version: version}); err != nil {
+			if _, err := outbox.WriteRevoke(ctx, tx, park, tid, outbox.Change{Version: version}); err != nil {
 				return err
 			}
 		case gateapi.OutcomeStale:

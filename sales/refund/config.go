@@ -15,10 +15,15 @@ import (
 
 // Config is what the refund package needs.
 type Config struct {
-	Pool    *pgxpool.Pool
-	Clock   web.Clock
-	Log     *slog.Logger
-	Revoker Revoker // the park's cluster; see ClusterRevoker
+	Pool  *pgxpool.Pool
+	Clock web.Clock
+	Log   *slog.Logger
+	// Revoker revokes at the default cluster: for tickets of every park not
+	// in ParkRevokers. See ClusterRevoker.
+	Revoker Revoker
+	// ParkRevokers revoke at a park's own cluster, by park id: a ticket is
+	// revoked by its park's, else by Revoker.
+	ParkRevokers map[string]Revoker
 	// Registerer receives the metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Providers by Name(), for refunds of provider payments.
@@ -77,6 +82,12 @@ func (c Config) Validate() error {
 	if c.Revoker == nil {
 		errs = append(errs, errors.New("refund: Config.Revoker is required (a ClusterRevoker for the park's cluster)"))
 	}
+	for park, r := range c.ParkRevokers {
+		if park == "" || r == nil {
+			errs = append(errs, errors.New("refund: Config.ParkRevokers maps park ids to non-nil revokers"))
+			break
+		}
+	}
 	if c.RevokeTimeout <= 0 || c.Lease <= c.RevokeTimeout {
 		errs = append(errs, errors.New("refund: RevokeTimeout must be positive and Lease longer than it"))
 	}
@@ -93,6 +104,16 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// revoker is the Revoker of the ticket's park's cluster, and the cluster's
+// name: the park id when the park has a cluster of its own, else "" (the
+// default cluster and Revoker).
+func (c Config) revoker(park string) (Revoker, string) {
+	if r, ok := c.ParkRevokers[park]; ok && park != "" {
+		return r, park
+	}
+	return c.Revoker, ""
 }
 
 // backoff is the wait after the attempts-th failed attempt.

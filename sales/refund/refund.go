@@ -282,13 +282,11 @@ func (a *API) Request(ctx context.Context, p web.Principal, req Request) ([]Refu
 	// The refunds exist now: finish them even if the caller goes away (the
 	// Retrier would, after the lease).
 	wctx := context.WithoutCancel(ctx)
-	down := false
+	down := clustersDown{}
 	for _, id := range created {
-		d, err := a.attempt(wctx, p, id, now, true, down)
-		if err != nil {
+		if err := a.attempt(wctx, p, id, now, true, down); err != nil {
 			a.cfg.Log.Error("refund attempt failed; the retrier will try again", "refund", id, "err", err)
 		}
-		down = down || d
 	}
 	return a.list(ctx, `r.id = ANY($1)`, created)
 }

@@ -40,6 +40,7 @@ type ticketState struct {
 	holder                string
 	version               int64
 	code                  string
+	park                  string
 }
 
 // outboxTicket is the ticket as an outbox issue row carries it to the
@@ -48,7 +49,7 @@ func (t *ticketState) outboxTicket() outbox.Ticket {
 	j := outbox.Ticket{
 		ID: ticket.FormatID(t.id), Version: uint64(t.version), Product: t.product, Kind: t.kind,
 		Entries: uint16(t.entries), ValidFrom: t.validFrom.UTC(), ValidUntil: t.validUntil.UTC(),
-		Status: "active", Code: t.code, Holder: t.holder,
+		Status: "active", Code: t.code, Holder: t.holder, Park: t.park,
 	}
 	if len(t.zones) > 0 {
 		j.Zones = t.zones
@@ -81,10 +82,10 @@ func (a *API) Reprint(ctx context.Context, p web.Principal, id [16]byte, reason 
 	err := pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
 		var t ticketState
 		err := tx.QueryRow(ctx, `SELECT t.id, t.product_id, t.kind, t.status, t.entries,
-				t.zones, t.valid_from, t.valid_until, t.slot_start, t.slot_end, t.holder_name, t.version, t.code
+				t.zones, t.valid_from, t.valid_until, t.slot_start, t.slot_end, t.holder_name, t.version, t.code, t.park_id
 			FROM tickets t WHERE t.id = $1 FOR UPDATE`, id).
 			Scan(&t.id, &t.product, &t.kind, &t.status, &t.entries,
-				&t.zones, &t.validFrom, &t.validUntil, &t.slotStart, &t.slotEnd, &t.holder, &t.version, &t.code)
+				&t.zones, &t.validFrom, &t.validUntil, &t.slotStart, &t.slotEnd, &t.holder, &t.version, &t.code, &t.park)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("unknown_ticket", "no ticket %s", ticket.FormatID(id))
 		}

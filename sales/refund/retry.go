@@ -33,13 +33,11 @@ func (r *Retrier) RetryDue(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	var errs []error
-	down := false
+	down := clustersDown{}
 	for _, id := range revokes {
-		d, err := a.attempt(ctx, systemPrincipal, id, now, false, down)
-		if err != nil {
+		if err := a.attempt(ctx, systemPrincipal, id, now, false, down); err != nil {
 			errs = append(errs, err)
 		}
-		down = down || d
 	}
 	for _, id := range money {
 		if err := a.sendMoney(ctx, systemPrincipal, id, now); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/admitpark/admit/validator/gateapi"
@@ -46,9 +47,10 @@ type ClusterRevoker struct {
 }
 
 // NewClusterRevoker takes the nodes' URLs comma-separated
-// ("http://10.0.0.1:7101,http://10.0.0.2:7101"), the cluster's admin token
-// and a timeout per node call.
-func NewClusterRevoker(urls, adminToken string, timeout time.Duration) (*ClusterRevoker, error) {
+// ("http://10.0.0.1:7101,http://10.0.0.2:7101"), the cluster's admin token,
+// a timeout per node call, and the transport for HTTPS with the cluster's
+// CA (nil: the default).
+func NewClusterRevoker(urls, adminToken string, timeout time.Duration, transport http.RoundTripper) (*ClusterRevoker, error) {
 	list, err := gateapi.ParseURLs(urls)
 	if err != nil {
 		return nil, err
@@ -59,7 +61,7 @@ func NewClusterRevoker(urls, adminToken string, timeout time.Duration) (*Cluster
 	if timeout <= 0 {
 		return nil, errors.New("refund: the cluster call timeout must be positive")
 	}
-	c, err := gateapi.NewClient(gateapi.Config{URLs: list, AdminToken: adminToken, Timeout: timeout})
+	c, err := gateapi.NewClient(gateapi.Config{URLs: list, AdminToken: adminToken, Timeout: timeout, Transport: transport})
 	if err != nil {
 		return nil, err
 	}

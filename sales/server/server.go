@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	gosync "sync"
 	"time"
 
@@ -44,6 +45,15 @@ type Config struct {
 	// cluster, which must revoke a ticket before its refund.
 	ClusterURLs  string
 	ClusterToken string
+	// ClusterTransport carries the calls to the cluster (refunds, sync):
+	// HTTPS with the cluster's CA. Nil: the default transport.
+	ClusterTransport http.RoundTripper
+	// ParkClusters are the parks with a gate cluster of their own, by park
+	// id (the clusters file, LoadClustersFile): their outbox rows go to it,
+	// its entry events come back with a cursor of their own, and their
+	// refunds revoke there. Every other park (and every outbox row written
+	// before rows named their park) uses the cluster of ClusterURLs.
+	ParkClusters map[string]ParkCluster
 
 	// HolderSecret keys the HMAC of holders' ID numbers (look-ups). At
 	// least 32 bytes; keep it across restarts.
@@ -94,6 +104,11 @@ func (c Config) Validate() error {
 	}
 	if c.ClusterURLs == "" {
 		errs = append(errs, errors.New("the gate cluster's URL is required (--cluster): refunds must be revoked there first"))
+	}
+	for id, pc := range c.ParkClusters {
+		if id == "" || pc.URLs == "" || pc.Token == "" {
+			errs = append(errs, fmt.Errorf("park %q's cluster needs a park id, URLs and a token", id))
+		}
 	}
 	if c.Logger == nil || c.Clock == nil {
 		errs = append(errs, errors.New("logger and clock are required"))
@@ -184,12 +199,22 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	revoker, err := refund.NewClusterRevoker(cfg.ClusterURLs, cfg.ClusterToken, 3*time.Second)
+	revoker, err := refund.NewClusterRevoker(cfg.ClusterURLs, cfg.ClusterToken, 3*time.Second, cfg.ClusterTransport)
 	if err != nil {
 		return nil, err
 	}
 	rcfg := refund.DefaultConfig()
 	rcfg.Pool, rcfg.Clock, rcfg.Log, rcfg.Revoker, rcfg.Providers = pool, cfg.Clock, log.With("pkg", "refund"), revoker, byName
+	if len(cfg.ParkClusters) > 0 {
+		rcfg.ParkRevokers = map[string]refund.Revoker{}
+		for id, pc := range cfg.ParkClusters {
+			r, err := refund.NewClusterRevoker(pc.URLs, pc.Token, 3*time.Second, pc.Transport)
+			if err != nil {
+				return nil, fmt.Errorf("park %s's cluster: %w", id, err)
+			}
+			rcfg.ParkRevokers[id] = r
+		}
+	}
 	rcfg.Registerer, rcfg.KEK = cfg.Registerer, cfg.KEK
 	refundAPI, err := refund.NewAPI(rcfg)
 	if err != nil {
@@ -236,29 +261,21 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
 	if cfg.Sync {
 		scfg := sync.DefaultConfig()
-		scfg.Pool, scfg.ClusterURLs, scfg.AdminToken = pool, cfg.ClusterURLs, cfg.ClusterToken
+		scfg.Pool, scfg.ClusterURLs, scfg.AdminToken, scfg.Transport = pool, cfg.ClusterURLs, cfg.ClusterToken, cfg.ClusterTransport
 		scfg.Log, scfg.Registerer = log.With("pkg", "sync"), cfg.Registerer
-		relay, err := sync.NewRelay(scfg)
+		runners, err := SyncRunners(scfg, cfg.ParkClusters)
 		if err != nil {
 			cancel()
 			ln.Close()
 			return nil, err
 		}
-		feed, err := sync.NewFeed(scfg)
-		if err != nil {
-			cancel()
-			ln.Close()
-			return nil, err
+		for _, run := range runners {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				run(bg)
+			}()
 		}
-		s.wg.Add(2)
-		go func() {
-			defer s.wg.Done()
-			relay.Run(bg)
-		}()
-		go func() {
-			defer s.wg.Done()
-			feed.Run(bg)
-		}()
 	}
 	s.wg.Add(2)
 	go func() {
@@ -277,6 +294,39 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	go func() { s.served <- s.http.Serve(ln) }()
 	log.Info("sales service listening", "http", ln.Addr().String())
 	return s, nil
+}
+
+// SyncRunners builds one sync relay and one entry feed per cluster: the
+// default cluster of base, and each park's own cluster of parks (see
+// sync.PerCluster). It returns their Run functions.
+func SyncRunners(base sync.Config, parks map[string]ParkCluster) ([]func(context.Context) error, error) {
+	ids := make([]string, 0, len(parks))
+	for id := range parks {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	clusters := make([]sync.Cluster, 0, len(ids))
+	for _, id := range ids {
+		pc := parks[id]
+		clusters = append(clusters, sync.Cluster{Park: id, ClusterURLs: pc.URLs, AdminToken: pc.Token, Transport: pc.Transport})
+	}
+	cfgs, err := sync.PerCluster(base, clusters)
+	if err != nil {
+		return nil, err
+	}
+	var runs []func(context.Context) error
+	for _, c := range cfgs {
+		relay, err := sync.NewRelay(c)
+		if err != nil {
+			return nil, err
+		}
+		feed, err := sync.NewFeed(c)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, relay.Run, feed.Run)
+	}
+	return runs, nil
 }
 
 // housekeeping purges expired sessions and forgotten login_throttle rows

@@ -15,7 +15,15 @@
 //	issue      the ticket, its version   Ticket: the ticket with its current code
 //	revoke     the ticket, new version   Change {"version":N}
 //	update     the ticket, new version   Change {"version":N,"op":...,"valid_until":...}
-//	configure  none                      Configure {"time_zone"}, {"zones":[...]} or {"gates":[...]}
+//	configure  none                      Configure {"park","time_zone","keys"}, {"zones":[...]} or {"gates":[...]}
+//
+// park_id names the park whose cluster must learn the row: WriteIssue
+// takes it from Ticket.Park, WriteRevoke and WriteUpdate as an argument,
+// WriteConfigure from Configure.Park. NULL (rows written before the
+// column, or "" given) means the default cluster. A relay reads the rows of
+// its cluster with LoadUnsentFor and a Route (one park's rows, or for the
+// default cluster the rows with no park and those of every park without a
+// cluster of its own).
 //
 // The payload types are the outbox's own, not the gate API's: rows stay in
 // the database across upgrades, so their JSON is a storage format. It is

@@ -30,8 +30,10 @@ type DB interface {
 }
 
 // WriteIssue adds an issue row for t (ticket_id and version from t) after
-// checking that the cluster would accept it (ErrInvalidTicket). createdAt
-// is the row's created_at; zero means now() (the transaction's start).
+// checking that the cluster would accept it (ErrInvalidTicket). The row's
+// park_id is t.Park (the park whose cluster must learn the ticket; ""
+// leaves it NULL: the default cluster). createdAt is the row's created_at;
+// zero means now() (the transaction's start).
 func WriteIssue(ctx context.Context, tx Tx, t Ticket, createdAt time.Time) (seq int64, err error) {
 	if err := t.Validate(); err != nil {
 		return 0, err
@@ -40,13 +42,13 @@ func WriteIssue(ctx context.Context, tx Tx, t Ticket, createdAt time.Time) (seq 
 	if err != nil { // Validate checked it
 		return 0, fmt.Errorf("%w: %v", ErrInvalidTicket, err)
 	}
-	return insert(ctx, tx, KindIssue, &id, t.Version, t, createdAt)
+	return insert(ctx, tx, KindIssue, t.Park, &id, t.Version, t, createdAt)
 }
 
-// WriteRevoke adds a revoke row for the ticket at c.Version, unless the
-// outbox already holds one for this ticket and version (sent or not): a
-// second would change nothing. seq is 0 when no row was written.
-func WriteRevoke(ctx context.Context, tx Tx, ticketID [16]byte, c Change) (seq int64, err error) {
+// WriteRevoke adds a revoke row for the ticket of park at c.Version,
+// unless the outbox already holds one for this ticket and version (sent or
+// not): a second would change nothing. seq is 0 when no row was written.
+func WriteRevoke(ctx context.Context, tx Tx, park string, ticketID [16]byte, c Change) (seq int64, err error) {
 	if c.Version == 0 {
 		return 0, fmt.Errorf("%w: a revoke needs a version", ErrPayload)
 	}
@@ -54,10 +56,10 @@ func WriteRevoke(ctx context.Context, tx Tx, ticketID [16]byte, c Change) (seq i
 	if err != nil {
 		return 0, err
 	}
-	err = tx.QueryRow(ctx, `INSERT INTO outbox (kind, ticket_id, version, payload)
-		SELECT 'revoke', $1, $2, $3 WHERE NOT EXISTS (
+	err = tx.QueryRow(ctx, `INSERT INTO outbox (kind, ticket_id, version, payload, park_id)
+		SELECT 'revoke', $1, $2, $3, $4 WHERE NOT EXISTS (
 			SELECT 1 FROM outbox WHERE kind = 'revoke' AND ticket_id = $1 AND version = $2)
-		RETURNING seq`, ticketID, int64(c.Version), payload).Scan(&seq)
+		RETURNING seq`, ticketID, int64(c.Version), payload, parkArg(park)).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
@@ -67,23 +69,37 @@ func WriteRevoke(ctx context.Context, tx Tx, ticketID [16]byte, c Change) (seq i
 	return seq, nil
 }
 
-// WriteUpdate adds an update row (suspend, resume, extend) for the ticket.
-func WriteUpdate(ctx context.Context, tx Tx, ticketID [16]byte, c Change) (seq int64, err error) {
+// WriteUpdate adds an update row (suspend, resume, extend) for the ticket
+// of park.
+func WriteUpdate(ctx context.Context, tx Tx, park string, ticketID [16]byte, c Change) (seq int64, err error) {
 	if c.Version == 0 || c.Op == "" {
 		return 0, fmt.Errorf(`%w: an update needs a version and an op`, ErrPayload)
 	}
-	return insert(ctx, tx, KindUpdate, &ticketID, c.Version, c, time.Time{})
+	return insert(ctx, tx, KindUpdate, park, &ticketID, c.Version, c, time.Time{})
 }
 
-// WriteConfigure adds a configure row.
+// WriteConfigure adds a configure row; its park_id is c.Park ("" leaves it
+// NULL: the default cluster). Keys must be Ed25519 public keys in standard
+// base64 with distinct ids.
 func WriteConfigure(ctx context.Context, tx Tx, c Configure) (seq int64, err error) {
-	if len(c.Zones)+len(c.Gates) == 0 && c.TimeZone == "" {
+	if c.empty() {
 		return 0, fmt.Errorf("%w: an empty configure", ErrPayload)
 	}
-	return insert(ctx, tx, KindConfigure, nil, 0, c, time.Time{})
+	if err := c.validateKeys(); err != nil {
+		return 0, err
+	}
+	return insert(ctx, tx, KindConfigure, c.Park, nil, 0, c, time.Time{})
 }
 
-func insert(ctx context.Context, tx Tx, kind string, ticketID *[16]byte, version uint64, payload any, createdAt time.Time) (int64, error) {
+// parkArg is park as a query argument: NULL when "".
+func parkArg(park string) any {
+	if park == "" {
+		return nil
+	}
+	return park
+}
+
+func insert(ctx context.Context, tx Tx, kind, park string, ticketID *[16]byte, version uint64, payload any, createdAt time.Time) (int64, error) {
 	b, err := json.Marshal(payload)
 	if err != nil {
 		return 0, fmt.Errorf("outbox %s payload: %w", kind, err)
@@ -96,8 +112,8 @@ func insert(ctx context.Context, tx Tx, kind string, ticketID *[16]byte, version
 		at = createdAt
 	}
 	var seq int64
-	if err := tx.QueryRow(ctx, `INSERT INTO outbox (kind, ticket_id, version, payload, created_at)
-		VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now())) RETURNING seq`, kind, tid, ver, b, at).Scan(&seq); err != nil {
+	if err := tx.QueryRow(ctx, `INSERT INTO outbox (kind, ticket_id, version, payload, created_at, park_id)
+		VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now()), $6) RETURNING seq`, kind, tid, ver, b, at, parkArg(park)).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("outbox %s: %w", kind, err)
 	}
 	return seq, nil
@@ -112,6 +128,28 @@ type Row struct {
 	HasTicket bool
 	Version   int64  // the ticket's version after the row; 0 for configure
 	Payload   []byte // JSON, as stored; decode with Decode*
+	Park      string // park_id: the park whose cluster must learn the row; "" (NULL) the default cluster
+}
+
+// Route says which rows one relay sends: those of one park (Park), or, for
+// the default cluster (Park ""), the rows with no park and those of every
+// park not in Except (the parks that have a cluster of their own).
+type Route struct {
+	Park   string
+	Except []string
+}
+
+// where is the route's condition on outbox.park_id, with its one argument
+// as $n.
+func (r Route) where(n int) (string, any) {
+	if r.Park != "" {
+		return fmt.Sprintf("park_id = $%d", n), r.Park
+	}
+	except := r.Except
+	if except == nil {
+		except = []string{}
+	}
+	return fmt.Sprintf("(park_id IS NULL OR NOT park_id = ANY($%d::text[]))", n), except
 }
 
 // Ticket returns the row's ticket id as 32 hex digits, "" if none.
@@ -122,12 +160,27 @@ func (r Row) Ticket() string {
 	return ticket.FormatID(r.TicketID)
 }
 
-// LoadUnsent reads up to limit unsent rows in seq order. No high-water
-// mark: a row that committed late with a lower seq is read by the next
-// call.
+// LoadUnsent reads up to limit unsent rows of every park in seq order. No
+// high-water mark: a row that committed late with a lower seq is read by
+// the next call.
 func LoadUnsent(ctx context.Context, db DB, limit int) ([]Row, error) {
-	rows, err := db.Query(ctx, `SELECT seq, created_at, kind, ticket_id, version, payload
-		FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1`, limit)
+	return load(ctx, db, "true", nil, limit)
+}
+
+// LoadUnsentFor reads up to limit unsent rows of route in seq order, as
+// LoadUnsent does.
+func LoadUnsentFor(ctx context.Context, db DB, route Route, limit int) ([]Row, error) {
+	cond, arg := route.where(2)
+	return load(ctx, db, cond, arg, limit)
+}
+
+func load(ctx context.Context, db DB, cond string, arg any, limit int) ([]Row, error) {
+	args := []any{limit}
+	if arg != nil {
+		args = append(args, arg)
+	}
+	rows, err := db.Query(ctx, `SELECT seq, created_at, kind, ticket_id, version, payload, coalesce(park_id, '')
+		FROM outbox WHERE sent_at IS NULL AND `+cond+` ORDER BY seq LIMIT $1`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +188,7 @@ func LoadUnsent(ctx context.Context, db DB, limit int) ([]Row, error) {
 		var o Row
 		var id pgtype.UUID
 		var version pgtype.Int8
-		err := row.Scan(&o.Seq, &o.CreatedAt, &o.Kind, &id, &version, &o.Payload)
+		err := row.Scan(&o.Seq, &o.CreatedAt, &o.Kind, &id, &version, &o.Payload, &o.Park)
 		o.TicketID, o.HasTicket, o.Version = id.Bytes, id.Valid, version.Int64
 		return o, err
 	})
@@ -153,6 +206,14 @@ func IssuePending(ctx context.Context, db DB, ticketID [16]byte) (bool, error) {
 func Backlog(ctx context.Context, db DB) (int64, error) {
 	var n int64
 	err := db.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&n)
+	return n, err
+}
+
+// BacklogFor counts the unsent rows of route.
+func BacklogFor(ctx context.Context, db DB, route Route) (int64, error) {
+	cond, arg := route.where(1)
+	var n int64
+	err := db.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL AND `+cond, arg).Scan(&n)
 	return n, err
 }
 
@@ -197,7 +258,10 @@ func GiveUp(ctx context.Context, db DB, row Row, note string) ([]float64, error)
 }
 
 func markSent(ctx context.Context, tx pgx.Tx, seqs []int64, note string) ([]float64, error) {
-	res, err := tx.Query(ctx, `UPDATE outbox SET sent_at = clock_timestamp(), note = nullif($2, '')
+	// One time for the batch (the statement's), whatever order the plan
+	// updates the rows in: ordered by (sent_at, seq), rows read as sent in
+	// seq order.
+	res, err := tx.Query(ctx, `UPDATE outbox SET sent_at = statement_timestamp(), note = nullif($2, '')
 		WHERE seq = ANY($1) AND sent_at IS NULL
 		RETURNING extract(epoch FROM clock_timestamp() - created_at)::float8`, seqs, note)
 	if err != nil {

@@ -45,15 +45,15 @@ func TestWriteReadMark(t *testing.T) {
 	at := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 	var seqs []int64
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		s1, err := outbox.WriteRevoke(ctx, tx, id, outbox.Change{Version: 3})
+		s1, err := outbox.WriteRevoke(ctx, tx, "", id, outbox.Change{Version: 3})
 		if err != nil {
 			return err
 		}
-		again, err := outbox.WriteRevoke(ctx, tx, id, outbox.Change{Version: 3})
+		again, err := outbox.WriteRevoke(ctx, tx, "", id, outbox.Change{Version: 3})
 		if err != nil || again != 0 {
 			return fmt.Errorf("second revoke at version 3: seq %d, %v; want none written", again, err)
 		}
-		s2, err := outbox.WriteUpdate(ctx, tx, id, outbox.Change{Version: 4, Op: "extend", ValidUntil: at})
+		s2, err := outbox.WriteUpdate(ctx, tx, "", id, outbox.Change{Version: 4, Op: "extend", ValidUntil: at})
 		if err != nil {
 			return err
 		}

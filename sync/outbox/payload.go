@@ -1,6 +1,8 @@
 package outbox
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +58,7 @@ type Ticket struct {
 	Code       string    `json:"code,omitempty"`
 	Digest     string    `json:"digest,omitempty"`
 	Holder     string    `json:"holder,omitempty"`
+	Park       string    `json:"park,omitempty"` // the ticket's park; rows before it have none
 }
 
 // Validate reports whether the cluster would accept t (the gate API's own
@@ -83,6 +86,16 @@ type Configure struct {
 	TimeZone string `json:"time_zone,omitempty"` // the park's IANA zone: its days at the gates
 	Zones    []Zone `json:"zones,omitempty"`
 	Gates    []Gate `json:"gates,omitempty"`
+	// Park is the park's id: the cluster learns which park it serves.
+	Park string `json:"park,omitempty"`
+	// Keys are the park's ticket signing public keys (the whole set).
+	Keys []Key `json:"keys,omitempty"`
+}
+
+// Key is a ticket signing public key in a configure payload.
+type Key struct {
+	ID     uint8  `json:"id"`
+	Public string `json:"public"` // Ed25519 public key, standard base64
 }
 
 // Zone is a zone in a configure payload: what the cluster keeps of it.
@@ -130,10 +143,32 @@ func DecodeConfigure(payload []byte) (Configure, error) {
 	if err := decode(payload, &c); err != nil {
 		return c, err
 	}
-	if len(c.Zones)+len(c.Gates) == 0 && c.TimeZone == "" {
-		return c, fmt.Errorf(`%w: payload must be {"time_zone":...}, {"zones":[...]} or {"gates":[...]}: %s`, ErrPayload, payload)
+	if c.empty() {
+		return c, fmt.Errorf(`%w: payload must hold "time_zone", "zones", "gates", "park" or "keys": %s`, ErrPayload, payload)
 	}
 	return c, nil
+}
+
+// empty: c tells the cluster nothing.
+func (c Configure) empty() bool {
+	return len(c.Zones)+len(c.Gates)+len(c.Keys) == 0 && c.TimeZone == "" && c.Park == ""
+}
+
+// validateKeys checks that every key is an Ed25519 public key in standard
+// base64 and that no id repeats.
+func (c Configure) validateKeys() error {
+	seen := map[uint8]bool{}
+	for _, k := range c.Keys {
+		b, err := base64.StdEncoding.DecodeString(k.Public)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return fmt.Errorf("%w: key %d is not an Ed25519 public key in standard base64", ErrPayload, k.ID)
+		}
+		if seen[k.ID] {
+			return fmt.Errorf("%w: key id %d twice", ErrPayload, k.ID)
+		}
+		seen[k.ID] = true
+	}
+	return nil
 }
 
 // decode checks the payload's format (absent: 1) and decodes it into v.

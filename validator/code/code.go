@@ -194,6 +194,66 @@ func parse[T string | []byte](s T) (Code, error) {
 	return c, nil
 }
 
+// BinaryLen is the length in bytes of a format-1 code's binary form.
+const BinaryLen = binLen
+
+// MaxBinaryLen bounds the binary form of any code format this package may
+// parse (what 255 characters of Base45 hold).
+const MaxBinaryLen = maxBinLen
+
+// Binary returns the code's binary form (BinaryLen bytes), which FromBinary
+// reads back: what the cluster's log carries so that the state machine can
+// verify a code without its text.
+func (c Code) Binary() []byte { return append([]byte(nil), c.b[:]...) }
+
+// AppendBinary appends the code's binary form to dst.
+func (c Code) AppendBinary(dst []byte) []byte { return append(dst, c.b[:]...) }
+
+// FromBinary checks a code's binary form as Parse checks its text (format
+// version, length, validity range) and returns the code. It does not verify
+// the signature and does not allocate.
+func FromBinary(b []byte) (Code, error) {
+	var c Code
+	switch {
+	case len(b) == 0:
+		return c, errEmpty
+	case len(b) > maxBinLen:
+		return c, errInput
+	case b[offFormat] != FormatVersion:
+		return c, errVersion
+	case len(b) < binLen:
+		return c, errShort
+	case len(b) > binLen:
+		return c, errLong
+	}
+	copy(c.b[:], b)
+	from := binary.BigEndian.Uint32(c.b[offFrom:])
+	until := binary.BigEndian.Uint32(c.b[offUntil:])
+	if from != 0 && until != 0 && from > until {
+		return Code{}, errValidRange
+	}
+	return c, nil
+}
+
+// VerifyKey checks the code's signature against pub, the public key of the
+// code's KeyID (the caller picks it): ErrBadSignature when it does not
+// verify, ErrInvalidKey when pub is not an Ed25519 public key. Ed25519
+// verification is deterministic, so replicas agree on the answer.
+func VerifyKey(pub ed25519.PublicKey, c Code) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return wrap(ErrInvalidKey, "public key has the wrong size")
+	}
+	if c.b[offFormat] != FormatVersion {
+		return errVersion
+	}
+	var msg [len(signContext) + payloadLen]byte
+	copy(msg[copy(msg[:], signContext):], c.b[:payloadLen])
+	if !ed25519.Verify(pub, msg[:], c.b[offSig:]) {
+		return errBadSignature
+	}
+	return nil
+}
+
 // DigestOf parses s and returns its digest.
 func DigestOf(s string) (Digest, error) {
 	c, err := Parse(s)

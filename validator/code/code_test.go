@@ -445,3 +445,34 @@ func TestScanAllocs(t *testing.T) {
 	}
 	_ = sink
 }
+
+func TestBinaryRoundTripAndVerifyKey(t *testing.T) {
+	k := testKeySet(t, 1)
+	c, err := Parse(mustSign(t, k, testClaims()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Binary()
+	if len(b) != BinaryLen {
+		t.Fatalf("binary is %d bytes", len(b))
+	}
+	back, err := FromBinary(b)
+	if err != nil || back != c {
+		t.Fatalf("FromBinary: %v", err)
+	}
+	pub := testKey(1).Public().(ed25519.PublicKey)
+	if err := VerifyKey(pub, back); err != nil {
+		t.Fatalf("VerifyKey: %v", err)
+	}
+	if err := VerifyKey(testKey(2).Public().(ed25519.PublicKey), back); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("other key: %v", err)
+	}
+	if err := VerifyKey(pub[:31], back); !errors.Is(err, ErrInvalidKey) {
+		t.Fatalf("short key: %v", err)
+	}
+	for _, bad := range [][]byte{nil, b[:BinaryLen-1], append(bytes.Clone(b), 0), append([]byte{2}, b[1:]...), make([]byte, MaxBinaryLen+1)} {
+		if _, err := FromBinary(bad); err == nil {
+			t.Errorf("FromBinary(%d bytes) accepted", len(bad))
+		}
+	}
+}

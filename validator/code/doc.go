@@ -5,7 +5,9 @@
 // Two paths read codes. Online gates call Parse (or ParseBytes) and Digest
 // and ask the cluster whether that digest is the ticket's current one, so
 // they never verify signatures: a forged code, or one replaced by a reprint,
-// simply has another digest. Offline handhelds call KeySet.Verify and decide
+// simply has another digest. The cluster verifies a code once, when its
+// ticket is issued (FromBinary and VerifyKey against the park's keys it
+// holds; see validator/fsm), never per scan. Offline handhelds call KeySet.Verify and decide
 // zone validity from the ZoneMask claim. What Kind, Entries and the zone
 // bits mean belongs to validator/ticket and the park configuration.
 //

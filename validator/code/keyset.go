@@ -91,12 +91,7 @@ func (k *KeySet) Verify(c Code) error {
 	if pub == nil {
 		return fmt.Errorf("%w: no public key for id %d", ErrUnknownKey, c.b[offKeyID])
 	}
-	var msg [len(signContext) + payloadLen]byte
-	copy(msg[copy(msg[:], signContext):], c.b[:payloadLen])
-	if !ed25519.Verify(pub, msg[:], c.b[offSig:]) {
-		return errBadSignature
-	}
-	return nil
+	return VerifyKey(pub, c)
 }
 
 // Sign signs c with the private key registered under c.KeyID.

@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	_ "time/tzdata" // park time zones must load on a bare machine
 
 	"github.com/admitpark/admit/cluster"
+	"github.com/admitpark/admit/validator/code"
 	"github.com/admitpark/admit/validator/rules"
 	"github.com/admitpark/admit/validator/ticket"
 )
@@ -33,13 +33,13 @@ func (Machine) Apply(txn cluster.Txn, e cluster.Entry) ([]byte, error) {
 		return nil, err
 	}
 	switch c.Type {
-	case TypeIssueBatch:
-		return applyIssue(txn, c.Tickets)
+	case TypeIssueBatch, TypeIssueBatch2:
+		return applyIssue(txn, c.Issues)
 	case TypeRevoke:
 		return applyRevoke(txn, c.Revoke)
 	case TypeUpdate:
 		return applyUpdate(txn, c.Update)
-	case TypeConfigure:
+	case TypeConfigure, TypeConfigure2:
 		return applyConfigure(txn, &c.Configure)
 	case TypeScanBatch:
 		return applyScans(txn, e, c.Scans)
@@ -51,11 +51,79 @@ func (Machine) Apply(txn cluster.Txn, e cluster.Entry) ([]byte, error) {
 	return nil, fmt.Errorf("%w: command type %d", ErrMalformed, c.Type)
 }
 
-func applyIssue(txn cluster.Txn, tickets []ticket.Ticket) ([]byte, error) {
-	outcomes := make([]Outcome, len(tickets))
+// ErrParkChange: a Configure names a park other than the one the cluster
+// already serves.
+var ErrParkChange = errors.New("fsm: the cluster serves another park; its park ID cannot change")
+
+// proofs is what an issue is checked against: the park ID and signing
+// keys stored in the state.
+type proofs struct {
+	park    string
+	keys    [256][]byte // public keys by key id; nil = none
+	hasKeys bool
+}
+
+func loadProofs(txn cluster.Reader) (*proofs, error) {
+	p := &proofs{}
+	err := getValue(txn, keyPark, func(v []byte) error { p.park = string(v); return nil })
+	if err != nil && !errors.Is(err, cluster.ErrNotFound) {
+		return nil, err
+	}
+	err = iterate(txn, prefixKey, func(k, v []byte) error {
+		if len(k) != len(prefixKey)+1 || len(v) != 32 {
+			return fmt.Errorf("%w: signing key %x", ErrMalformed, k)
+		}
+		p.keys[k[len(prefixKey)]], p.hasKeys = v, true // values are never changed
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// refuse returns why is must not be written (0 when it may): a park other
+// than the cluster's, or, when the cluster holds signing keys, a missing
+// or bad code. It verifies one signature, so callers skip stale tickets
+// first.
+func (p *proofs) refuse(is *Issue) Outcome {
+	t := &is.Ticket
+	if !p.hasKeys {
+		return 0
+	}
+	if len(is.Code) == 0 {
+		return OutcomeUnsigned
+	}
+	c, err := code.FromBinary(is.Code)
+	if err != nil {
+		return OutcomeBadSignature
+	}
+	pub := p.keys[c.KeyID()]
+	switch {
+	case pub == nil,
+		c.TicketID() != t.ID, uint64(c.TicketVersion()) != t.Version,
+		c.Digest() != code.Digest(t.Digest),
+		code.VerifyKey(pub, c) != nil:
+		return OutcomeBadSignature
+	}
+	return 0
+}
+
+func applyIssue(txn cluster.Txn, issues []Issue) ([]byte, error) {
+	outcomes := make([]Outcome, len(issues))
+	p, err := loadProofs(txn)
+	if err != nil {
+		return nil, err
+	}
 	var old ticket.Ticket
-	for i := range tickets {
-		t := &tickets[i]
+	var scratch []byte
+	for i := range issues {
+		is := &issues[i]
+		t := &is.Ticket
+		if p.park != "" && is.Park != "" && is.Park != p.park {
+			outcomes[i] = OutcomeWrongPark
+			continue
+		}
 		key := appendTicketKey(nil, t.ID)
 		// A reissue keeps the usage: the record's tail is copied as is.
 		tail := emptyStateTail
@@ -65,7 +133,7 @@ func applyIssue(txn cluster.Txn, tickets []ticket.Ticket) ([]byte, error) {
 			if err != nil {
 				return err
 			}
-			found, tail = true, bytes.Clone(tl) // v is valid only here
+			found, tail = true, tl // values are never changed: tl stays valid
 			return old.UnmarshalBinary(tb)
 		})
 		if err != nil && !errors.Is(err, cluster.ErrNotFound) {
@@ -75,9 +143,14 @@ func applyIssue(txn cluster.Txn, tickets []ticket.Ticket) ([]byte, error) {
 			outcomes[i] = OutcomeStale
 			continue
 		}
-		rec := t.AppendBinary(append(make([]byte, 0, 128+len(tail)), ticketRecordV1, 0, 0, 0, 0))
-		binary.BigEndian.PutUint32(rec[1:], uint32(len(rec)-5))
-		if err := txn.Set(key, append(rec, tail...)); err != nil {
+		if o := p.refuse(is); o != 0 {
+			outcomes[i] = o
+			continue
+		}
+		scratch = t.AppendBinary(append(scratch[:0], ticketRecordV1, 0, 0, 0, 0))
+		binary.BigEndian.PutUint32(scratch[1:], uint32(len(scratch)-5))
+		scratch = append(scratch, tail...)
+		if err := txn.Set(key, exact(scratch)); err != nil { // the state keeps it: its own size
 			return nil, err
 		}
 		outcomes[i] = OutcomeApplied
@@ -183,6 +256,37 @@ func applyConfigure(txn cluster.Txn, c *Configure) ([]byte, error) {
 		}
 		if err := txn.Set(keyTZ, []byte(c.TimeZone)); err != nil {
 			return nil, err
+		}
+	}
+	if c.Park != "" {
+		var park string
+		err := getValue(txn, keyPark, func(v []byte) error { park = string(v); return nil })
+		switch {
+		case errors.Is(err, cluster.ErrNotFound):
+			if err := txn.Set(keyPark, []byte(c.Park)); err != nil {
+				return nil, err
+			}
+		case err != nil:
+			return nil, err
+		case park != c.Park:
+			return nil, fmt.Errorf("%w: it serves %q, not %q", ErrParkChange, park, c.Park)
+		}
+	}
+	if len(c.Keys) > 0 { // the set is replaced as a whole
+		var dels [][]byte
+		err := iterate(txn, prefixKey, func(k, _ []byte) error { dels = append(dels, k); return nil })
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range dels {
+			if err := txn.Delete(k); err != nil {
+				return nil, err
+			}
+		}
+		for _, k := range c.Keys {
+			if err := txn.Set(appendSigningKey(nil, k.ID), append([]byte(nil), k.Public[:]...)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, z := range c.Zones {

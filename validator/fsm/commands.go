@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/admitpark/admit/validator/code"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -28,10 +29,19 @@ const (
 	TypeScanBatch
 	TypeExitAll
 	TypePurgeScans
+	// TypeIssueBatch2 is an IssueBatch whose tickets carry their park and
+	// code (Issue), answered like an IssueBatch. The encoders write it only
+	// when some ticket has either; otherwise TypeIssueBatch.
+	TypeIssueBatch2
+	// TypeConfigure2 is a Configure that also sets the park ID or the
+	// signing keys, answered like a Configure. The encoder writes it only
+	// when either is set; otherwise TypeConfigure.
+	TypeConfigure2
 	numCommandTypes
 )
 
-var commandTypeNames = [numCommandTypes]string{"", "issue_batch", "revoke", "update", "configure", "scan_batch", "exit_all", "purge_scans"}
+var commandTypeNames = [numCommandTypes]string{"", "issue_batch", "revoke", "update", "configure", "scan_batch", "exit_all", "purge_scans",
+	"issue_batch2", "configure2"}
 
 func (t CommandType) String() string {
 	if t > 0 && t < numCommandTypes {
@@ -43,12 +53,12 @@ func (t CommandType) String() string {
 // Command is a decoded command; Type says which field holds it.
 type Command struct {
 	Type      CommandType
-	Tickets   []ticket.Ticket // TypeIssueBatch
-	Revoke    Revoke          // TypeRevoke
-	Update    Update          // TypeUpdate
-	Configure Configure       // TypeConfigure
-	Scans     []Scan          // TypeScanBatch
-	Purge     PurgeScans      // TypePurgeScans
+	Issues    []Issue    // TypeIssueBatch (Ticket only) and TypeIssueBatch2
+	Revoke    Revoke     // TypeRevoke
+	Update    Update     // TypeUpdate
+	Configure Configure  // TypeConfigure and TypeConfigure2
+	Scans     []Scan     // TypeScanBatch
+	Purge     PurgeScans // TypePurgeScans
 }
 
 // Smallest encodings of repeated items, to bound counts by the bytes present.
@@ -58,6 +68,8 @@ const (
 	minNameLen   = 2
 	minZoneLen   = minNameLen + 2
 	minGateLen   = 2*minNameLen + 32 + 1
+	minIssueLen  = minTicketLen + 1 + 1 // ticket, empty park, no code
+	keyLen       = 1 + 32
 )
 
 // DecodeCommand decodes any command. It never panics, rejects anything the
@@ -75,19 +87,15 @@ func DecodeCommand(b []byte) (Command, error) {
 	switch c.Type {
 	case TypeIssueBatch:
 		if n := r.Count("tickets", MaxIssueBatch, minTicketLen); n > 0 {
-			c.Tickets = make([]ticket.Ticket, n)
-			for i := range c.Tickets {
-				raw := r.Bytes("ticket", math.MaxInt32)
-				if r.Err != nil {
+			c.Issues = make([]Issue, n)
+			for i := range c.Issues {
+				if !r.ticket(&c.Issues[i].Ticket) {
 					break
-				}
-				if err := c.Tickets[i].UnmarshalBinary(raw); err != nil {
-					r.Fail("ticket", err)
-				} else if err := c.Tickets[i].Validate(); err != nil {
-					r.Fail("ticket", fmt.Errorf("%w: %v", ErrMalformed, err))
 				}
 			}
 		}
+	case TypeIssueBatch2:
+		c.Issues = decodeIssues(&r)
 	case TypeRevoke:
 		r.Fixed(c.Revoke.ID[:], "id")
 		c.Revoke.Version = r.Uvarint("version", math.MaxUint64)
@@ -102,8 +110,8 @@ func DecodeCommand(b []byte) (Command, error) {
 		if u.Op == OpExtend {
 			u.ValidUntil = r.Varint("valid_until")
 		}
-	case TypeConfigure:
-		decodeConfigure(&r, &c.Configure)
+	case TypeConfigure, TypeConfigure2:
+		decodeConfigure(&r, &c.Configure, c.Type == TypeConfigure2)
 	case TypeScanBatch:
 		c.Scans = decodeScans(&r)
 	case TypeExitAll:
@@ -117,6 +125,56 @@ func DecodeCommand(b []byte) (Command, error) {
 		return Command{}, err
 	}
 	return c, nil
+}
+
+// ticket reads one length-prefixed ticket that passes Validate.
+func (r *reader) ticket(t *ticket.Ticket) bool {
+	raw := r.Bytes("ticket", math.MaxInt32)
+	if r.Err != nil {
+		return false
+	}
+	if err := t.UnmarshalBinary(raw); err != nil {
+		r.Fail("ticket", err)
+	} else if err := t.Validate(); err != nil {
+		r.Fail("ticket", fmt.Errorf("%w: %v", ErrMalformed, err))
+	}
+	return r.Err == nil
+}
+
+// decodeIssues reads the body of an IssueBatch2: count, then per ticket
+// bytes ticket | str park | bytes code. At least one ticket has a park or
+// a code (else the command is an IssueBatch).
+func decodeIssues(r *reader) []Issue {
+	n := r.Count("tickets", MaxIssueBatch, minIssueLen)
+	if r.Err != nil || n == 0 {
+		r.Fail("tickets", ErrMalformed)
+		return nil
+	}
+	issues := make([]Issue, n)
+	for i := range issues {
+		is := &issues[i]
+		if !r.ticket(&is.Ticket) {
+			return nil
+		}
+		is.Park = r.Str("park", 0, ticket.MaxNameLen)
+		if b := r.Bytes("code", code.MaxBinaryLen); len(b) > 0 {
+			is.Code = b
+		}
+	}
+	if r.Err == nil && !hasProofs(issues) {
+		r.Fail("tickets", ErrMalformed) // canonical: that is an IssueBatch
+	}
+	return issues
+}
+
+// hasProofs reports whether any issue carries a park or a code.
+func hasProofs(issues []Issue) bool {
+	for i := range issues {
+		if issues[i].Park != "" || len(issues[i].Code) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func decodeScans(r *reader) []Scan {
@@ -145,7 +203,7 @@ func decodeScans(r *reader) []Scan {
 	return scans
 }
 
-func decodeConfigure(r *reader, c *Configure) {
+func decodeConfigure(r *reader, c *Configure, ext bool) {
 	c.TimeZone = r.Str("time_zone", 0, MaxTimeZoneLen)
 	if n := r.Count("zones", MaxConfigItems, minZoneLen); n > 0 {
 		c.Zones = make([]ticket.Zone, n)
@@ -168,6 +226,22 @@ func decodeConfigure(r *reader, c *Configure) {
 		}
 	}
 	c.DeleteGates = decodeNames(r, "delete_gates")
+	if !ext {
+		return
+	}
+	// Configure2: str park | uvarint n | n × (key id | public[32]), with a
+	// park or a key (canonical: else it is a Configure).
+	c.Park = r.Str("park", 0, ticket.MaxNameLen)
+	if n := r.Count("keys", MaxKeys, keyLen); n > 0 {
+		c.Keys = make([]Key, n)
+		for i := range c.Keys {
+			c.Keys[i].ID = r.Byte("key_id")
+			r.Fixed(c.Keys[i].Public[:], "public_key")
+		}
+	}
+	if r.Err == nil && c.Park == "" && len(c.Keys) == 0 {
+		r.Fail("park", ErrMalformed)
+	}
 }
 
 func decodeNames(r *reader, field string) []string {
@@ -187,13 +261,19 @@ func decodeNames(r *reader, field string) []string {
 func (c *Command) appendTo(dst []byte) []byte {
 	dst = append(dst, CommandVersion, byte(c.Type))
 	switch c.Type {
-	case TypeIssueBatch:
-		dst = binary.AppendUvarint(dst, uint64(len(c.Tickets)))
+	case TypeIssueBatch, TypeIssueBatch2:
+		dst = binary.AppendUvarint(dst, uint64(len(c.Issues)))
 		var buf []byte
-		for i := range c.Tickets {
-			buf = c.Tickets[i].AppendBinary(buf[:0])
+		for i := range c.Issues {
+			is := &c.Issues[i]
+			buf = is.Ticket.AppendBinary(buf[:0])
 			dst = binary.AppendUvarint(dst, uint64(len(buf)))
 			dst = append(dst, buf...)
+			if c.Type == TypeIssueBatch2 {
+				dst = appendString(dst, is.Park)
+				dst = binary.AppendUvarint(dst, uint64(len(is.Code)))
+				dst = append(dst, is.Code...)
+			}
 		}
 	case TypeRevoke:
 		dst = append(dst, c.Revoke.ID[:]...)
@@ -205,8 +285,8 @@ func (c *Command) appendTo(dst []byte) []byte {
 		if c.Update.Op == OpExtend {
 			dst = binary.AppendVarint(dst, c.Update.ValidUntil)
 		}
-	case TypeConfigure:
-		dst = appendConfigure(dst, &c.Configure)
+	case TypeConfigure, TypeConfigure2:
+		dst = appendConfigure(dst, &c.Configure, c.Type == TypeConfigure2)
 	case TypeScanBatch:
 		dst = appendScans(dst, c.Scans)
 	case TypePurgeScans:
@@ -231,7 +311,7 @@ func appendScans(dst []byte, scans []Scan) []byte {
 	return dst
 }
 
-func appendConfigure(dst []byte, c *Configure) []byte {
+func appendConfigure(dst []byte, c *Configure, ext bool) []byte {
 	dst = appendString(dst, c.TimeZone)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Zones)))
 	for _, z := range c.Zones {
@@ -247,7 +327,17 @@ func appendConfigure(dst []byte, c *Configure) []byte {
 		dst = append(dst, g.TokenHash[:]...)
 		dst = append(dst, byte(g.Direction))
 	}
-	return appendNames(dst, c.DeleteGates)
+	dst = appendNames(dst, c.DeleteGates)
+	if !ext {
+		return dst
+	}
+	dst = appendString(dst, c.Park)
+	dst = binary.AppendUvarint(dst, uint64(len(c.Keys)))
+	for _, k := range c.Keys {
+		dst = append(dst, k.ID)
+		dst = append(dst, k.Public[:]...)
+	}
+	return dst
 }
 
 func appendNames(dst []byte, names []string) []byte {
@@ -258,19 +348,65 @@ func appendNames(dst []byte, names []string) []byte {
 	return dst
 }
 
-// EncodeIssueBatch encodes an IssueBatch: upsert each ticket when its
-// Version is newer than the stored one. Tickets must pass Validate.
+// EncodeIssueBatch encodes tickets without codes or parks (digest only):
+// EncodeIssues with nothing but the tickets. Once the cluster holds
+// signing keys, apply refuses such tickets (OutcomeUnsigned).
 func EncodeIssueBatch(tickets []ticket.Ticket) ([]byte, error) {
-	if len(tickets) == 0 || len(tickets) > MaxIssueBatch {
+	issues := make([]Issue, len(tickets))
+	for i := range tickets {
+		issues[i].Ticket = tickets[i]
+	}
+	return EncodeIssues(issues)
+}
+
+// EncodeIssues encodes an issue command: upsert each ticket when its
+// Version is newer than the stored one and its proofs hold (see Issue and
+// doc.go). Tickets must pass Validate, text must be clean
+// (ticket.CleanText), a park a valid name, a code well formed
+// (code.FromBinary). It writes an IssueBatch when no ticket carries a park
+// or a code, else an IssueBatch2.
+func EncodeIssues(issues []Issue) ([]byte, error) {
+	if len(issues) == 0 || len(issues) > MaxIssueBatch {
 		return nil, fmt.Errorf("fsm: issue batch must hold 1 to %d tickets", MaxIssueBatch)
 	}
-	for i := range tickets {
-		if err := tickets[i].Validate(); err != nil {
-			return nil, fmt.Errorf("fsm: ticket %d (%s): %w", i, ticket.FormatID(tickets[i].ID), err)
+	size := 2 + binary.MaxVarintLen64
+	for i := range issues {
+		is := &issues[i]
+		if err := is.check(); err != nil {
+			return nil, fmt.Errorf("fsm: ticket %d (%s): %w", i, ticket.FormatID(is.Ticket.ID), err)
+		}
+		size += 128 + len(is.Park) + len(is.Code)
+	}
+	c := Command{Type: TypeIssueBatch, Issues: issues}
+	if hasProofs(issues) {
+		c.Type = TypeIssueBatch2
+	}
+	return c.appendTo(make([]byte, 0, size)), nil
+}
+
+// check rejects what EncodeIssues refuses.
+func (is *Issue) check() error {
+	t := &is.Ticket
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	if !ticket.CleanText(t.Product) || !ticket.CleanText(t.Holder) {
+		return fmt.Errorf("%w: product or holder", ErrNotText)
+	}
+	for _, z := range t.Zones {
+		if !ticket.CleanText(z) {
+			return fmt.Errorf("%w: zone %q", ErrNotText, z)
 		}
 	}
-	c := Command{Type: TypeIssueBatch, Tickets: tickets}
-	return c.appendTo(make([]byte, 0, 2+len(tickets)*128)), nil
+	if is.Park != "" && !ticket.ValidCleanName(is.Park) {
+		return fmt.Errorf("%w: park %q must be 1 to %d bytes of clean text", ErrNotText, is.Park, ticket.MaxNameLen)
+	}
+	if len(is.Code) > 0 {
+		if _, err := code.FromBinary(is.Code); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EncodeRevoke encodes a Revoke.
@@ -292,9 +428,13 @@ func EncodeUpdate(u Update) ([]byte, error) {
 }
 
 // EncodeConfigure checks c as Apply will (except gate-zone references to
-// zones already stored) and encodes it.
+// zones already stored and the park ID already set) and encodes it. Every
+// name must be clean text (ticket.CleanText).
 func EncodeConfigure(c Configure) ([]byte, error) {
 	if err := c.checkFormat(); err != nil {
+		return nil, err
+	}
+	if err := c.checkText(); err != nil {
 		return nil, err
 	}
 	if err := c.checkConsistent(); err != nil {
@@ -304,6 +444,9 @@ func EncodeConfigure(c Configure) ([]byte, error) {
 		return nil, err
 	}
 	cmd := Command{Type: TypeConfigure, Configure: c}
+	if c.Park != "" || len(c.Keys) > 0 {
+		cmd.Type = TypeConfigure2
+	}
 	return cmd.appendTo(nil), nil
 }
 
@@ -331,6 +474,30 @@ func (c *Configure) checkFormat() error {
 	for _, n := range slices.Concat(c.DeleteZones, c.DeleteGates) {
 		if !ticket.ValidName(n) {
 			return fmt.Errorf("fsm: ID %q must be 1 to %d bytes", n, ticket.MaxNameLen)
+		}
+	}
+	if len(c.Park) > ticket.MaxNameLen {
+		return fmt.Errorf("fsm: park ID longer than %d bytes", ticket.MaxNameLen)
+	}
+	if len(c.Keys) > MaxKeys {
+		return fmt.Errorf("fsm: more than %d keys", MaxKeys)
+	}
+	return nil
+}
+
+// checkText rejects names that are not clean text. Only the encoders
+// check it: apply must decide old log entries as it did.
+func (c *Configure) checkText() error {
+	names := []string{c.TimeZone, c.Park}
+	for _, z := range c.Zones {
+		names = append(names, z.ID)
+	}
+	for _, g := range c.Gates {
+		names = append(names, g.ID, g.Zone)
+	}
+	for _, n := range slices.Concat(names, c.DeleteZones, c.DeleteGates) {
+		if !ticket.CleanText(n) {
+			return fmt.Errorf("%w: %q", ErrNotText, n)
 		}
 	}
 	return nil
@@ -369,6 +536,13 @@ func (c *Configure) checkConsistent() error {
 		}
 		gates[id] = true
 	}
+	var keys [256]bool
+	for _, k := range c.Keys {
+		if keys[k.ID] {
+			return fmt.Errorf("fsm: key id %d listed twice", k.ID)
+		}
+		keys[k.ID] = true
+	}
 	return nil
 }
 
@@ -386,6 +560,9 @@ func AppendScanBatch(dst []byte, scans []Scan) ([]byte, error) {
 	for i := range scans {
 		if err := scans[i].check(); err != nil {
 			return dst, fmt.Errorf("scan %d: %w", i, err)
+		}
+		if !ticket.CleanText(scans[i].ScanID) || !ticket.CleanText(scans[i].Gate) {
+			return dst, fmt.Errorf("scan %d: %w: scan ID or gate", i, ErrNotText)
 		}
 	}
 	dst = append(dst, CommandVersion, byte(TypeScanBatch))

@@ -44,14 +44,19 @@ func sampleCommands(t testing.TB) map[string][]byte {
 	full := tkt(1, ticket.Group, withZones("main", "coaster"))
 	full.Holder, full.IDHash = "张三", HashToken("id")
 	return map[string][]byte{
-		"issue":     must(EncodeIssueBatch([]ticket.Ticket{full, tkt(2, ticket.Single)})),
-		"revoke":    EncodeRevoke(Revoke{ID: [16]byte{1}, Version: 300}),
-		"suspend":   must(EncodeUpdate(Update{ID: [16]byte{1}, Version: 2, Op: OpSuspend})),
-		"extend":    must(EncodeUpdate(Update{ID: [16]byte{1}, Version: 3, Op: OpExtend, ValidUntil: t0})),
-		"configure": must(EncodeConfigure(sampleConfigure())),
-		"scans":     must(EncodeScanBatch(sampleScans())),
-		"exit_all":  EncodeExitAll(),
-		"purge":     must(EncodePurgeScans(PurgeScans{Before: t0, Limit: 100})),
+		"issue":      must(EncodeIssueBatch([]ticket.Ticket{full, tkt(2, ticket.Single)})),
+		"revoke":     EncodeRevoke(Revoke{ID: [16]byte{1}, Version: 300}),
+		"suspend":    must(EncodeUpdate(Update{ID: [16]byte{1}, Version: 2, Op: OpSuspend})),
+		"extend":     must(EncodeUpdate(Update{ID: [16]byte{1}, Version: 3, Op: OpExtend, ValidUntil: t0})),
+		"configure":  must(EncodeConfigure(sampleConfigure())),
+		"configure2": must(EncodeConfigure(Configure{Park: "sunny", Keys: []Key{{ID: 1, Public: [32]byte{1}}, {ID: 0, Public: [32]byte{2}}}})),
+		"issue2": must(EncodeIssues([]Issue{
+			{Ticket: full, Park: "sunny", Code: sampleCodeBytes(t, full)},
+			{Ticket: tkt(2, ticket.Single)},
+		})),
+		"scans":    must(EncodeScanBatch(sampleScans())),
+		"exit_all": EncodeExitAll(),
+		"purge":    must(EncodePurgeScans(PurgeScans{Before: t0, Limit: 100})),
 	}
 }
 

@@ -4,7 +4,7 @@
 // built with the Encode* functions and submitted with cluster.Node.Apply,
 // and results come back through the Decode* functions. The read functions
 // (Ticket, LookupGate, Gates, Zones, Location, CheckGateToken, LookupScan,
-// EventsAfter) read a node's local Badger state.
+// EventsAfter) read a node's local state (in memory; see cluster).
 //
 // # Commands
 //
@@ -15,13 +15,53 @@
 // the encoders produce (canonical: decoding and encoding again gives the
 // same bytes).
 //
-//	IssueBatch  upsert tickets whose Version is newer; per ticket applied|stale
-//	Revoke      revoke an unused ticket; revoked|already_used|unknown|stale
-//	Update      suspend|resume|extend with a newer Version; applied|stale|unknown|conflict
-//	Configure   zones, gates, park time zone; all or nothing
-//	ScanBatch   decide scans in order at the leader's time; a ScanResult each
-//	ExitAll     nightly: nobody is inside; O(zones)
-//	PurgeScans  drop events and scan-ID records before a time, bounded
+//	IssueBatch   upsert tickets whose Version is newer; per ticket
+//	             applied|stale|unsigned|bad_signature|wrong_park
+//	IssueBatch2  the same, each ticket with its park and code (below)
+//	Revoke       revoke an unused ticket; revoked|already_used|unknown|stale
+//	Update       suspend|resume|extend with a newer Version; applied|stale|unknown|conflict
+//	Configure    zones, gates, park time zone; all or nothing
+//	Configure2   the same, plus the park ID (set once) and signing keys
+//	ScanBatch    decide scans in order at the leader's time; a ScanResult each
+//	ExitAll      nightly: nobody is inside; O(zones)
+//	PurgeScans   drop events and scan-ID records before a time, bounded
+//
+// IssueBatch2 and Configure2 were added after the others; entries of the
+// old types stay in Raft logs and decode and apply as they always did.
+// The encoders write the new type only when it carries something new
+// (EncodeIssues: a ticket with a park or a code; EncodeConfigure: a park
+// ID or keys), and its decoder refuses one that does not, so each command
+// still has one encoding. Bodies (after the two header bytes):
+//
+//	IssueBatch   n | n × bytes ticket
+//	IssueBatch2  n | n × (bytes ticket | str park | bytes code)
+//	Configure    str tz | zones | delete zones | gates | delete gates
+//	Configure2   the Configure body | str park | n | n × (key id | public[32])
+//
+// where "code" is the binary form of the ticket's code (code.Code.Binary,
+// 101 bytes) or empty. Every node must run a version that knows the new
+// types before any is written: an older node would reject the entry that
+// the others apply.
+//
+// # Signed issue and one park
+//
+// Once a Configure has stored signing keys, apply writes a ticket only if
+// its code parses, names a stored key ID, verifies under that key
+// (Ed25519, deterministic), and was made for the ticket's ID and Version
+// with Digest = the code's digest; otherwise the ticket's outcome is
+// unsigned (no code; every old-format IssueBatch) or bad_signature, and
+// nothing is written. So a write to the log alone cannot mint a ticket
+// that admits. A code is verified once, at issue, and only when the
+// ticket would be written (a stale resend is not verified); scans compare
+// digests as before. Without keys (tests, benchmarks with throwaway keys)
+// codes are not checked. The key set is replaced as a whole and cannot be
+// emptied. Once a park ID is set, a ticket naming another park is refused
+// (wrong_park); a ticket without a park is not checked; a Configure with
+// another park ID is rejected (ErrParkChange).
+//
+// The encoders also refuse names, scan IDs, products, holders and zones
+// that are not clean text (ticket.CleanText, ErrNotText). The decoders
+// and apply do not: entries already in the log must decide as they did.
 //
 // # Key layout
 //
@@ -38,23 +78,23 @@
 //	m/seq                           uint64 BE: Seq of the last event
 //	m/tz                            IANA name of the park time zone (absent = UTC)
 //	m/purged                        index:8 BE | pos:4 BE of the last purged event
+//	m/park                          the park ID this cluster serves (absent = not set)
+//	k/<key id:1>                    Ed25519 public key of that signing key ID, 32 bytes
 //
 // A ticket and its usage share one key, and a ScanBatch writes its events
 // as one record: a scan then costs two reads (scan ID, ticket) and two
-// writes (ticket, scan ID) plus a share of the batch's events key. That is
-// what the 100k scans/s target needs; Badger's per-key cost dominates.
+// writes (ticket, scan ID) plus a share of the batch's events key, all in
+// memory; the cluster writes them to Badger behind apply.
 // Events are still addressed one by one by Cursor (log index, position).
 //
 // # Invariants
 //
 //   - Apply is deterministic: it reads e.Time (never the clock) and
-//     iterates only slices and Badger keys, never a map. The only state it
-//     keeps outside its transaction is the state cache (cache.go: ticket
-//     records, gates, zones, counters, time zone; NewMachine), which holds
-//     exact copies of Badger values and publishes a transaction's writes
-//     only when the cluster reports its commit (cluster.Committer), and a
-//     process-wide cache of loaded time zones by name, a pure function of
-//     the name. A time zone's rules come
+//     iterates only slices and the state's keys in order, never a map. It
+//     keeps no state outside its cluster.Txn but a process-wide cache of
+//     loaded time zones by name, a pure function of the name. Every value
+//     it writes is an allocation of its own, never changed afterwards. A
+//     time zone's rules come
 //     from the system tzdata if present, else the tzdata built in: nodes
 //     should run the same image so park days agree.
 //   - A ticket's usage (Used/Inside per zone) is stored with the ticket,
@@ -72,9 +112,9 @@
 //     unknown gates and conflicts write nothing. Events are removed only by
 //     PurgeScans, a whole batch at a time, oldest first, with the scan-ID
 //     records they decided.
-//   - Scans within one batch see each other's effects (Badger transactions
-//     read their own writes), so two scans of one single-entry ticket in a
-//     batch admit once.
+//   - Scans within one batch see each other's effects (a Txn reads its own
+//     writes), so two scans of one single-entry ticket in a batch admit
+//     once.
 //   - Ticket versions only grow: every admin change needs a newer Version,
 //     so a resent or reordered command is harmless.
 //   - A gate's zone exists: Configure rejects gates naming missing zones and

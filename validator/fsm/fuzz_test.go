@@ -27,7 +27,20 @@ func FuzzDecodeCommand(f *testing.F) {
 					}
 				}
 			}
-			if c.Type == TypeConfigure {
+			if c.Type == TypeIssueBatch || c.Type == TypeIssueBatch2 {
+				for i := range c.Issues {
+					if err := c.Issues[i].Ticket.Validate(); err != nil {
+						t.Fatalf("decoded a ticket the encoder refuses: %v", err)
+					}
+				}
+				if (c.Type == TypeIssueBatch2) != hasProofs(c.Issues) {
+					t.Fatalf("%s with proofs %v", c.Type, hasProofs(c.Issues))
+				}
+			}
+			if c.Type == TypeConfigure || c.Type == TypeConfigure2 {
+				if (c.Type == TypeConfigure2) != (c.Configure.Park != "" || len(c.Configure.Keys) > 0) {
+					t.Fatalf("%s with park %q and %d keys", c.Type, c.Configure.Park, len(c.Configure.Keys))
+				}
 				if err := c.Configure.checkFormat(); err != nil {
 					t.Fatalf("decoded configure the encoder refuses: %v", err)
 				}

@@ -18,6 +18,7 @@ const (
 	prefixGate   = "g/"
 	prefixScanID = "x/"
 	prefixEvent  = "e/"
+	prefixKey    = "k/" // k/<key id:1>: the Ed25519 public key, 32 bytes
 )
 
 var (
@@ -25,6 +26,7 @@ var (
 	keySeq    = []byte("m/seq")    // uint64 BE: Seq of the last event written
 	keyTZ     = []byte("m/tz")     // IANA name of the park time zone; absent = UTC
 	keyPurged = []byte("m/purged") // Cursor (index, pos) of the last purged event
+	keyPark   = []byte("m/park")   // the park ID this cluster serves; absent = not set
 )
 
 // Encoding versions of stored records (the first byte of each value).
@@ -37,6 +39,10 @@ const (
 
 func appendTicketKey(dst []byte, id [16]byte) []byte {
 	return append(append(dst, prefixTicket...), id[:]...)
+}
+
+func appendSigningKey(dst []byte, id uint8) []byte {
+	return append(append(dst, prefixKey...), id)
 }
 
 func appendZoneKey(dst []byte, zone string) []byte {

@@ -136,3 +136,27 @@ func LookupScan(db Viewer, gate, scanID string) (res ScanResult, found bool, err
 	res.Rescan = true
 	return res, true, nil
 }
+
+// Park returns the park ID this cluster serves ("" until one is set) and
+// its signing public keys, sorted by key ID (none until configured).
+func Park(db Viewer) (id string, keys []Key, err error) {
+	err = db.View(func(txn cluster.Reader) error {
+		p, err := loadProofs(txn)
+		if err != nil {
+			return err
+		}
+		id = p.park
+		for i, pub := range p.keys {
+			if pub != nil {
+				k := Key{ID: uint8(i)}
+				copy(k.Public[:], pub)
+				keys = append(keys, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return id, keys, nil
+}

@@ -20,6 +20,7 @@ const (
 	MaxTimeZoneLen  = 64    // bytes in an IANA time zone name
 	DefaultPurgeMax = 10000 // keys one PurgeScans deletes when Limit is 0
 	MaxPurgeMax     = 50000 // upper bound on PurgeScans.Limit
+	MaxKeys         = 256   // signing keys in one Configure (one per key id)
 )
 
 // Direction is a gate's direction, or the direction a scan asks for.
@@ -188,10 +189,28 @@ const (
 	OutcomeRevoked             // the ticket is revoked (now, or already)
 	OutcomeAlreadyUsed         // revoke refused: the ticket entered a zone
 	OutcomeConflict            // the operation does not apply to the ticket's status or validity
+	// OutcomeUnsigned: issue refused, the cluster holds signing keys and
+	// the ticket came without its code. Nothing changed.
+	OutcomeUnsigned
+	// OutcomeBadSignature: issue refused, the ticket's code does not
+	// parse, names a key id the cluster does not hold, is not signed by
+	// that key, or was made for another ticket id, version or digest.
+	// Nothing changed.
+	OutcomeBadSignature
+	// OutcomeWrongPark: issue refused, the ticket names a park other than
+	// the cluster's. Nothing changed.
+	OutcomeWrongPark
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"", "applied", "stale", "unknown", "revoked", "already_used", "conflict"}
+var outcomeNames = [numOutcomes]string{"", "applied", "stale", "unknown", "revoked", "already_used", "conflict",
+	"unsigned", "bad_signature", "wrong_park"}
+
+// Refused reports whether o refuses an issue for good: the ticket's proof
+// (code, signature, park) does not hold, and a resend gets the same answer.
+func (o Outcome) Refused() bool {
+	return o == OutcomeUnsigned || o == OutcomeBadSignature || o == OutcomeWrongPark
+}
 
 // String returns the API name, e.g. "already_used".
 func (o Outcome) String() string {
@@ -266,14 +285,41 @@ type Update struct {
 // Configure changes the park configuration. Lists apply in this order:
 // zone upserts, gate upserts, gate deletes, zone deletes. The command is
 // rejected as a whole if an ID is listed twice, a gate names a zone that
-// does not exist afterwards, a deleted zone still has gates, or the time
-// zone does not load.
+// does not exist afterwards, a deleted zone still has gates, the time
+// zone does not load, or Park differs from the park ID already set
+// (ErrParkChange).
 type Configure struct {
 	TimeZone    string        // IANA name such as "Asia/Shanghai"; "" = unchanged
 	Zones       []ticket.Zone // upserts of ID, Cap, Warn; Occupancy is ignored and kept
 	DeleteZones []string
 	Gates       []Gate // upserts
 	DeleteGates []string
+	// Park is the park this cluster serves: set once, then only the same
+	// ID again. "" = unchanged.
+	Park string
+	// Keys replace the park's signing public keys as a whole set; empty =
+	// unchanged (the set cannot be emptied: once a cluster holds keys,
+	// every issue is verified). At most one key per ID.
+	Keys []Key
+}
+
+// Key is a ticket signing public key (Ed25519) under the key ID codes
+// carry (code.Claims.KeyID).
+type Key struct {
+	ID     uint8
+	Public [32]byte
+}
+
+// Issue is one ticket of an issue command with what apply checks it
+// against when the cluster holds signing keys or a park ID.
+type Issue struct {
+	Ticket ticket.Ticket
+	// Park is the ticket's park; "" = not checked.
+	Park string
+	// Code is the binary form of the ticket's current code
+	// (code.Code.Binary); nil = digest only, refused once the cluster
+	// holds signing keys.
+	Code []byte
 }
 
 // ExitAllResult answers ExitAll.

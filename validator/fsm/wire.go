@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/binary"
+	"errors"
 
 	"github.com/admitpark/admit/validator/internal/wire"
 )
@@ -13,6 +14,11 @@ var (
 	ErrTruncated = wire.ErrTruncated
 	ErrMalformed = wire.ErrMalformed
 )
+
+// ErrNotText: an encoder was given a name, scan ID or other text with a
+// control character or invalid UTF-8 (ticket.CleanText). Only encoders
+// check it; apply decides old log entries as it always did.
+var ErrNotText = errors.New("fsm: not clean text (control character or invalid UTF-8)")
 
 // reader reads this package's encodings (wire.Reader, plus headers and
 // enums).

@@ -1,7 +1,9 @@
 package gate
 
 import (
+	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/admitpark/admit/cluster"
 	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/fsm"
 	"github.com/admitpark/admit/validator/gateapi"
@@ -138,19 +141,69 @@ func (s *Server) handleParkGet(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	httpapi.JSON(ctx, http.StatusOK, gateapi.ParkJSON{TimeZone: loc.String()})
+	id, keys, err := fsm.Park(s.node)
+	if err != nil {
+		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	httpapi.JSON(ctx, http.StatusOK, parkJSON(loc.String(), id, keys))
 }
 
+func parkJSON(tz, id string, keys []fsm.Key) gateapi.ParkJSON {
+	p := gateapi.ParkJSON{TimeZone: tz, ID: id}
+	for _, k := range keys {
+		p.Keys = append(p.Keys, gateapi.KeyJSON{ID: k.ID, Public: base64.StdEncoding.EncodeToString(k.Public[:])})
+	}
+	return p
+}
+
+// handleParkSet applies PUT /v1/park. The park ID is set once: another ID
+// is a 409 (checked here against this node's state, and by the state
+// machine, which rejects the Configure).
 func (s *Server) handleParkSet(ctx *fasthttp.RequestCtx) {
-	req, err := decodePark(ctx.PostBody())
+	req, c, err := decodePark(ctx.PostBody())
+	if err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if c.Park != "" && s.parkConflict(ctx, c.Park, false) {
+		return
+	}
+	cmd, err := fsm.EncodeConfigure(c)
 	if err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
 	}
 	s.loc.Store(nil) // this node shows the new time zone at once
-	if s.configure(ctx, fsm.Configure{TimeZone: req.TimeZone}) {
-		httpapi.JSON(ctx, http.StatusOK, req)
+	res, err := s.apply(cmd)
+	if err == nil {
+		err = fsm.DecodeConfigureResult(res)
 	}
+	if err != nil {
+		// A rejection may be another park ID set meanwhile: say so.
+		if c.Park != "" && errors.Is(err, cluster.ErrRejected) && s.parkConflict(ctx, c.Park, true) {
+			return
+		}
+		httpapi.ClusterError(ctx, err)
+		return
+	}
+	httpapi.JSON(ctx, http.StatusOK, req)
+}
+
+// parkConflict answers 409 and returns true when the cluster serves a park
+// other than want. catchUp first applies what the leader has committed.
+func (s *Server) parkConflict(ctx *fasthttp.RequestCtx, want string, catchUp bool) bool {
+	if catchUp {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		s.node.CatchUp(cctx)
+		cancel()
+	}
+	id, _, err := fsm.Park(s.node)
+	if err != nil || id == "" || id == want {
+		return false
+	}
+	httpapi.Error(ctx, http.StatusConflict, "this cluster serves park %q; its park id cannot change to %q", id, want)
+	return true
 }
 
 func (s *Server) handleExitAll(ctx *fasthttp.RequestCtx) {

@@ -3,6 +3,12 @@
 // turnstiles and handhelds, ticket look-ups, and the admin calls that
 // configure gates and zones and issue tickets into the cluster.
 //
+// Issue passes each ticket's code (binary) and park into the log
+// (fsm.EncodeIssues); the state machine, which knows the park's signing
+// keys and park ID (PUT /v1/park), decides and refuses per ticket
+// (unsigned, bad_signature, wrong_park in IssueResponse.Outcomes). The
+// park ID is set once: another one is a 409.
+//
 // Scans are group-committed: a Batcher on each node gathers the scans that
 // arrive while earlier batches are in flight into one ScanBatch log entry
 // (one Raft round and one fsync for many turnstiles); while the node is busy

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"crypto/ed25519"
 	"reflect"
 	"strings"
 	"testing"
@@ -8,6 +9,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/code"
+	"github.com/admitpark/admit/validator/fsm"
 	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
@@ -83,6 +86,17 @@ func FuzzScanBatch(f *testing.F) {
 	})
 }
 
+// sampleCodeID and sampleCode are a ticket id and a code signed for it
+// (version 1) with a fixed key, for seeds.
+var sampleCodeID, sampleCode = func() (string, string) {
+	id := [16]byte{0xab, 1}
+	c, err := code.Sign(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)), code.Claims{KeyID: 1, TicketID: id, Version: 1})
+	if err != nil {
+		panic(err)
+	}
+	return ticket.FormatID(id), c
+}()
+
 // FuzzIssueBody: POST /v1/tickets/issue.
 func FuzzIssueBody(f *testing.F) {
 	d := `"digest":"` + strings.Repeat("0", 32) + `"`
@@ -91,12 +105,22 @@ func FuzzIssueBody(f *testing.F) {
 	f.Add([]byte(`{"tickets":[{"id":"` + strings.Repeat("ab", 16) + `","version":1,"product":"d\u0000","kind":"single",` + d + `}]}`))
 	f.Add([]byte(`{"tickets":[]}`))
 	f.Add([]byte(`{"tickets":[{"valid_from":"2025-01-01T00:00:00Z"}]}`))
+	f.Add([]byte(`{"tickets":[{"id":"` + strings.Repeat("ab", 16) + `","version":1,"product":"day","kind":"single","park":"sunny",` + d + `}]}`))
+	f.Add([]byte(`{"tickets":[{"id":"` + strings.Repeat("ab", 16) + `","version":1,"product":"day","kind":"single","park":"s",` + d + `}]}`))
+	f.Add([]byte(`{"tickets":[{"id":"` + sampleCodeID + `","version":1,"product":"day","kind":"single","code":"` + sampleCode + `"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		tickets, err := decodeIssue(body, 8)
+		issues, err := decodeIssue(body, 8)
 		if err != nil {
 			return
 		}
-		for _, tk := range tickets {
+		if _, err := fsm.EncodeIssues(issues); err != nil {
+			t.Fatalf("accepted %q that the command encoder refuses: %v", body, err)
+		}
+		for _, is := range issues {
+			tk := is.Ticket
+			if is.Park != "" && !ticket.ValidCleanName(is.Park) {
+				t.Fatalf("accepted %q with park %q", body, is.Park)
+			}
 			if err := tk.Validate(); err != nil {
 				t.Fatalf("accepted %q: %v", body, err)
 			}
@@ -167,13 +191,23 @@ func FuzzParkBody(f *testing.F) {
 	f.Add([]byte(`{"time_zone":"Asia/Shanghai"}`))
 	f.Add([]byte(`{"time_zone":"UTC\u0000"}`))
 	f.Add([]byte(`{"time_zone":"../../etc/passwd"}`))
+	f.Add([]byte(`{"id":"sunny","keys":[{"id":1,"public":"` + strings.Repeat("A", 43) + `="}]}`))
+	f.Add([]byte(`{"keys":[{"id":1,"public":"` + strings.Repeat("A", 43) + `="},{"id":1,"public":"` + strings.Repeat("B", 43) + `="}]}`))
+	f.Add([]byte(`{"id":"s"}`))
+	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := decodePark(body)
+		p, c, err := decodePark(body)
 		if err != nil {
 			return
 		}
-		if p.TimeZone == "" || !ticket.CleanText(p.TimeZone) {
+		if p.TimeZone == "" && p.ID == "" && len(p.Keys) == 0 {
+			t.Fatalf("accepted %q that changes nothing", body)
+		}
+		if !ticket.CleanText(p.TimeZone) || (p.ID != "" && !ticket.ValidCleanName(p.ID)) || len(c.Keys) != len(p.Keys) {
 			t.Fatalf("accepted %q: %+v", body, p)
+		}
+		if _, err := fsm.EncodeConfigure(c); err != nil {
+			t.Fatalf("accepted %q that the command encoder refuses: %v", body, err)
 		}
 	})
 }

@@ -1,11 +1,13 @@
 package gate
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/code"
 	"github.com/admitpark/admit/validator/fsm"
 	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
@@ -36,8 +38,11 @@ func checkName(field, s string) error {
 	return nil
 }
 
-// decodeIssue reads the body of POST /v1/tickets/issue into tickets.
-func decodeIssue(body []byte, max int) ([]ticket.Ticket, error) {
+// decodeIssue reads the body of POST /v1/tickets/issue into issues: each
+// ticket with its park and, when sent with its code, the code's binary
+// form, so that the state machine can verify it (the edge does not know
+// the park's keys; apply decides).
+func decodeIssue(body []byte, max int) ([]fsm.Issue, error) {
 	var req gateapi.IssueRequest
 	if err := httpapi.DecodeJSONBytes(body, &req, false); err != nil {
 		return nil, err
@@ -45,15 +50,28 @@ func decodeIssue(body []byte, max int) ([]ticket.Ticket, error) {
 	if len(req.Tickets) == 0 || len(req.Tickets) > max {
 		return nil, fmt.Errorf(`"tickets" must hold 1-%d tickets`, max)
 	}
-	tickets := make([]ticket.Ticket, len(req.Tickets))
+	issues := make([]fsm.Issue, len(req.Tickets))
 	for i := range req.Tickets {
-		t, err := req.Tickets[i].Ticket()
+		j := &req.Tickets[i]
+		t, err := j.Ticket()
 		if err != nil {
 			return nil, fmt.Errorf("tickets[%d]: %w", i, err)
 		}
-		tickets[i] = t
+		issues[i] = fsm.Issue{Ticket: t, Park: j.Park}
+		if j.Park != "" {
+			if err := checkName("park", j.Park); err != nil {
+				return nil, fmt.Errorf("tickets[%d]: %w", i, err)
+			}
+		}
+		if j.Code != "" { // Ticket parsed it already
+			c, err := code.Parse(j.Code)
+			if err != nil {
+				return nil, fmt.Errorf("tickets[%d]: %w", i, err)
+			}
+			issues[i].Code = c.Binary()
+		}
 	}
-	return tickets, nil
+	return issues, nil
 }
 
 // decodeGateAdd reads the body of POST /v1/gates.
@@ -99,19 +117,49 @@ func decodeZoneSet(body []byte) (gateapi.ZoneJSON, error) {
 	return req, nil
 }
 
-// decodePark reads the body of PUT /v1/park.
-func decodePark(body []byte) (gateapi.ParkJSON, error) {
+// decodePark reads the body of PUT /v1/park into the Configure to apply.
+// Each field is optional ("" or no keys: unchanged); at least one is set.
+func decodePark(body []byte) (gateapi.ParkJSON, fsm.Configure, error) {
 	var req gateapi.ParkJSON
+	var c fsm.Configure
 	if err := httpapi.DecodeJSONBytes(body, &req, false); err != nil {
-		return req, err
+		return req, c, err
 	}
-	if !ticket.CleanText(req.TimeZone) {
-		return req, errNotText("time_zone")
+	if req.TimeZone == "" && req.ID == "" && len(req.Keys) == 0 {
+		return req, c, errors.New(`set "time_zone", "id" or "keys"`)
 	}
-	if _, err := time.LoadLocation(req.TimeZone); err != nil || req.TimeZone == "" {
-		return req, errors.New(`"time_zone" must be an IANA zone such as "Asia/Shanghai"`)
+	if req.TimeZone != "" {
+		if !ticket.CleanText(req.TimeZone) {
+			return req, c, errNotText("time_zone")
+		}
+		if _, err := time.LoadLocation(req.TimeZone); err != nil || req.TimeZone == "Local" {
+			return req, c, errors.New(`"time_zone" must be an IANA zone such as "Asia/Shanghai"`)
+		}
 	}
-	return req, nil
+	if req.ID != "" {
+		if err := checkName("id", req.ID); err != nil {
+			return req, c, err
+		}
+	}
+	if len(req.Keys) > fsm.MaxKeys {
+		return req, c, fmt.Errorf(`"keys" holds at most %d keys`, fsm.MaxKeys)
+	}
+	seen := map[uint8]bool{}
+	for i, k := range req.Keys {
+		b, err := base64.StdEncoding.Strict().DecodeString(k.Public)
+		if err != nil || len(b) != 32 {
+			return req, c, fmt.Errorf(`"keys[%d].public" must be an Ed25519 public key: 32 bytes in standard base64`, i)
+		}
+		if seen[k.ID] {
+			return req, c, fmt.Errorf(`"keys[%d].id" %d is listed twice`, i, k.ID)
+		}
+		seen[k.ID] = true
+		key := fsm.Key{ID: k.ID}
+		copy(key.Public[:], b)
+		c.Keys = append(c.Keys, key)
+	}
+	c.TimeZone, c.Park = req.TimeZone, req.ID
+	return req, c, nil
 }
 
 // decodeChange reads the body of POST /v1/tickets/{id}/revoke or /update

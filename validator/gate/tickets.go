@@ -18,12 +18,12 @@ import (
 )
 
 func (s *Server) handleIssue(ctx *fasthttp.RequestCtx) {
-	tickets, err := decodeIssue(ctx.PostBody(), s.cfg.MaxTicketsPerRequest)
+	issues, err := decodeIssue(ctx.PostBody(), s.cfg.MaxTicketsPerRequest)
 	if err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
 	}
-	cmd, err := fsm.EncodeIssueBatch(tickets)
+	cmd, err := fsm.EncodeIssues(issues)
 	if err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
@@ -46,6 +46,10 @@ func (s *Server) handleIssue(ctx *fasthttp.RequestCtx) {
 			out.Applied++
 		case fsm.OutcomeStale:
 			out.Stale++
+		default:
+			if o.Refused() {
+				out.Refused++
+			}
 		}
 	}
 	httpapi.JSON(ctx, http.StatusOK, out)

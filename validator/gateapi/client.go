@@ -161,7 +161,9 @@ func (c *Client) Park(ctx context.Context) (ParkJSON, error) {
 	return p, c.admin.Do(ctx, http.MethodGet, PathPark, nil, &p)
 }
 
-// SetPark sets the park-wide configuration (its time zone).
+// SetPark sets the park-wide configuration: its time zone, the park ID
+// (set once; another one later is a 409) and the signing public keys (the
+// whole set; none = unchanged). Empty fields are left as they are.
 func (c *Client) SetPark(ctx context.Context, p ParkJSON) error {
 	return c.admin.Do(ctx, http.MethodPut, PathPark, p, nil)
 }

@@ -21,6 +21,20 @@ type ZoneJSON struct {
 // ParkJSON is the park-wide configuration.
 type ParkJSON struct {
 	TimeZone string `json:"time_zone"`
+	// ID is the park this cluster serves. Set once; the cluster then
+	// refuses tickets for another park. Empty: unchanged.
+	ID string `json:"id,omitempty"`
+	// Keys are the park's ticket signing public keys. When the cluster has
+	// any, it admits into its state only tickets whose code is signed by
+	// one of them (verified once, at issue). Nil: unchanged; a PUT with
+	// keys replaces the set.
+	Keys []KeyJSON `json:"keys,omitempty"`
+}
+
+// KeyJSON is a ticket signing public key.
+type KeyJSON struct {
+	ID     uint8  `json:"id"`     // the key id codes carry
+	Public string `json:"public"` // Ed25519 public key, 32 bytes, standard base64
 }
 
 // EventJSON is one entry event of the changefeed.

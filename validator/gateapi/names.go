@@ -40,10 +40,22 @@ const (
 	OutcomeRevoked     = "revoked"      // the ticket is revoked (now, or already)
 	OutcomeAlreadyUsed = "already_used" // revoke refused: the ticket entered a zone
 	OutcomeConflict    = "conflict"     // the operation does not apply to the ticket's status
+	// Issue refusals: the ticket's proof does not hold, nothing changed,
+	// and sending it again gets the same answer.
+	OutcomeUnsigned     = "unsigned"      // the cluster holds signing keys and the ticket came without its code
+	OutcomeBadSignature = "bad_signature" // the code is not signed by one of the park's keys, or not for this ticket
+	OutcomeWrongPark    = "wrong_park"    // the ticket names another park than the cluster's
 )
 
 // Outcomes lists every outcome, in the server's order.
-var Outcomes = []string{OutcomeApplied, OutcomeStale, OutcomeUnknown, OutcomeRevoked, OutcomeAlreadyUsed, OutcomeConflict}
+var Outcomes = []string{OutcomeApplied, OutcomeStale, OutcomeUnknown, OutcomeRevoked, OutcomeAlreadyUsed, OutcomeConflict,
+	OutcomeUnsigned, OutcomeBadSignature, OutcomeWrongPark}
+
+// IssueRefused reports whether an issue outcome refuses the ticket for
+// good (unsigned, bad_signature, wrong_park).
+func IssueRefused(outcome string) bool {
+	return outcome == OutcomeUnsigned || outcome == OutcomeBadSignature || outcome == OutcomeWrongPark
+}
 
 // Directions of a gate or a scan.
 const (

@@ -27,6 +27,9 @@ type TicketJSON struct {
 	Code       string    `json:"code,omitempty"`
 	Digest     string    `json:"digest,omitempty"`
 	Holder     string    `json:"holder,omitempty"`
+	// Park is the park the ticket belongs to; a cluster that knows its
+	// park refuses a ticket of another. Empty: not checked.
+	Park string `json:"park,omitempty"`
 }
 
 func unixMs(t time.Time) int64 {
@@ -110,12 +113,14 @@ type IssueRequest struct {
 	Tickets []TicketJSON `json:"tickets"`
 }
 
-// IssueResponse says, per ticket in request order, "applied" or "stale"
-// (the cluster already has this version or a newer one).
+// IssueResponse says, per ticket in request order, "applied", "stale"
+// (the cluster already has this version or a newer one), or a refusal:
+// "unsigned", "bad_signature", "wrong_park" (see IssueRefused).
 type IssueResponse struct {
 	Outcomes []string `json:"outcomes"`
 	Applied  int      `json:"applied"`
 	Stale    int      `json:"stale"`
+	Refused  int      `json:"refused,omitempty"`
 }
 
 // ZoneUseJSON is a ticket's use of one zone.
