@@ -60,6 +60,11 @@ type Config struct {
 	// OtherParks, for the default cluster only: the parks that have a
 	// cluster of their own, whose rows the default relay leaves alone.
 	OtherParks []string
+	// DefaultClusterPark, for the default cluster only: the one park it
+	// serves, when it serves one. Its configure rows then keep their park
+	// id, so the cluster learns it and refuses other parks' tickets; empty:
+	// the default cluster is told no park (it may serve several).
+	DefaultClusterPark string
 	// Transport, when set, carries the calls to the cluster: HTTPS with
 	// the cluster's CA (httpclient.NewTransport). Nil: the default.
 	Transport http.RoundTripper

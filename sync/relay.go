@@ -204,16 +204,17 @@ func errConnClosed(c *pgx.Conn) error {
 
 // loadUnsent reads the next unsent rows of this relay's cluster, in seq
 // order. The default cluster may serve several parks (as one cluster
-// served every park before clusters files), so it is never told a park
-// id: the default relay drops "park" from configure payloads (in memory;
-// the stored row is left as it is). A park's own cluster learns its id.
+// served every park before clusters files), so it is told no park id
+// unless Config.DefaultClusterPark names the one it serves: the default
+// relay drops "park" from other configure payloads (in memory; the stored
+// row is left as it is). A park's own cluster learns its id.
 func (r *Relay) loadUnsent(ctx context.Context) ([]outbox.Row, error) {
 	rows, err := outbox.LoadUnsentFor(ctx, r.cfg.Pool, r.route, r.cfg.Batch)
 	if err != nil || r.cfg.Park != "" {
 		return rows, err
 	}
 	for i := range rows {
-		if rows[i].Kind == outbox.KindConfigure && rows[i].Park != "" {
+		if rows[i].Kind == outbox.KindConfigure && rows[i].Park != "" && rows[i].Park != r.cfg.DefaultClusterPark {
 			rows[i].Payload = withoutPark(rows[i].Payload)
 		}
 	}

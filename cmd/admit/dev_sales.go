@@ -99,7 +99,7 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 	n, err := localproc.Start(localproc.Config{Name: "sales", Bin: exe, Env: salesEnv, LogPath: filepath.Join(dir, "node.log"),
 		ParentDeathSignal: syscall.SIGTERM, Args: []string{"sales",
 			"--http-addr", fmt.Sprintf("%s:%d", f.host, f.salesPort),
-			"--cluster", clusterURLs, "--admin-token-file", filepath.Join(f.dataDir, "admin-token"),
+			"--cluster", clusterURLs, "--cluster-park", demo.Park, "--admin-token-file", filepath.Join(f.dataDir, "admin-token"),
 			"--key-file", kekFile, "--secret-file", filepath.Join(f.dataDir, "sales-secret"),
 			"--test-payments", "--test-payment-secret-file", filepath.Join(f.dataDir, "sales-test-payment-secret"), "--sync"}})
 	if err != nil {

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/user"
@@ -25,7 +27,7 @@ import (
 
 type salesFlags struct {
 	dsn, httpAddr, cluster, clusterToken, tokenFile, secretFile string
-	clusterCA, clustersFile                                     string
+	clusterCA, clustersFile, tlsCert, tlsKey, clusterPark       string
 	keyFile, testPaymentSecretFile                              string
 	migrate, testPayments, sync                                 bool
 }
@@ -60,9 +62,13 @@ On the server: admit sales admin unlock USER.`,
 	pf.StringVar(&f.keyFile, "key-file", "", "file with the key-encryption key of the signing keys (64 hex digits, mode 0600); default $ADMIT_KEK")
 	fl := cmd.Flags()
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:7401", "address for the sales API")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "certificate (PEM) to serve the sales API over HTTPS; with --tls-key")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "private key (PEM) of --tls-cert")
 	fl.StringVar(&f.cluster, "cluster", envOr("ADMIT_CLUSTER", "http://127.0.0.1:7101"), "gate cluster URL(s), comma-separated")
 	fl.StringVar(&f.tokenFile, "admin-token-file", "", "file with the cluster's admin token (default: $ADMIT_ADMIN_TOKEN)")
 	fl.StringVar(&f.clusterCA, "cluster-cacert", os.Getenv("ADMIT_CACERT"), "CA certificate that signs the cluster's HTTPS certificates (default $ADMIT_CACERT)")
+	fl.StringVar(&f.clusterPark, "cluster-park", os.Getenv("ADMIT_CLUSTER_PARK"),
+		"the one park the default --cluster serves, if it serves one: it then learns the park id and refuses other parks' tickets (default $ADMIT_CLUSTER_PARK)")
 	fl.StringVar(&f.clustersFile, "clusters-file", os.Getenv("ADMIT_CLUSTERS_FILE"),
 		`JSON file of the parks with a cluster of their own: {"parks":{"ID":{"urls":"...","token_file":"...","cacert":"..."}}}; other parks use --cluster (default $ADMIT_CLUSTERS_FILE)`)
 	fl.StringVar(&f.clusterToken, "cluster-token", "", "refused: a token on the command line is visible to every local user")
@@ -221,6 +227,15 @@ func loadKEK(path string) (*keys.KEK, error) {
 	return nil, keys.ErrNoKEK
 }
 
+// isLoopbackHost reports whether host is a loopback name or address.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // clusterTransport is the transport for HTTPS to the cluster with its CA;
 // nil (the default transport) when no CA file is given.
 func clusterTransport(caFile string) (http.RoundTripper, error) {
@@ -336,9 +351,22 @@ func runSales(cmd *cobra.Command, g *globalFlags, f *salesFlags) error {
 	cfg := server.DefaultConfig()
 	cfg.DSN, cfg.HTTPAddr, cfg.Migrate = f.dsn, f.httpAddr, f.migrate
 	cfg.ClusterURLs, cfg.ClusterToken = f.cluster, token
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	} else if host, _, err := net.SplitHostPort(f.httpAddr); err == nil && !isLoopbackHost(host) {
+		log.Warn("sales API served over plain HTTP on a non-loopback address: passwords and session tokens cross the network in clear; use --tls-cert/--tls-key", "addr", f.httpAddr)
+	}
 	if cfg.ClusterTransport, err = clusterTransport(f.clusterCA); err != nil {
 		return err
 	}
+	cfg.ClusterPark = f.clusterPark
 	if cfg.ParkClusters, err = parkClusters(f.clustersFile); err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 )
 
 func newSyncCmd(g *globalFlags) *cobra.Command {
-	var dsn, cluster, token, tokenFile, caFile, clustersFile, metricsAddr string
+	var dsn, cluster, token, tokenFile, caFile, clustersFile, clusterPark, metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Relay sales' outbox to the gate cluster and pull entry events back",
@@ -63,7 +63,7 @@ take over when it dies.`,
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			cfg := sync.DefaultConfig()
 			cfg.Pool, cfg.ClusterURLs, cfg.AdminToken, cfg.Log, cfg.Registerer = pool, cluster, token, log, reg
-			cfg.Transport = transport
+			cfg.Transport, cfg.DefaultClusterPark = transport, clusterPark
 			runners, err := server.SyncRunners(cfg, parks)
 			if err != nil {
 				return err
@@ -90,6 +90,8 @@ take over when it dies.`,
 	fl.StringVar(&token, "cluster-token", "", "refused: a token on the command line is visible to every local user")
 	_ = fl.MarkHidden("cluster-token")
 	fl.StringVar(&caFile, "cluster-cacert", os.Getenv("ADMIT_CACERT"), "CA certificate that signs the cluster's HTTPS certificates (default $ADMIT_CACERT)")
+	fl.StringVar(&clusterPark, "cluster-park", os.Getenv("ADMIT_CLUSTER_PARK"),
+		"the one park the default --cluster serves, if it serves one (default $ADMIT_CLUSTER_PARK)")
 	fl.StringVar(&clustersFile, "clusters-file", os.Getenv("ADMIT_CLUSTERS_FILE"),
 		"JSON file of the parks with a cluster of their own (see admit sales --help); other parks use --cluster (default $ADMIT_CLUSTERS_FILE)")
 	fl.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:7501", "address for /metrics and /healthz")

@@ -7,6 +7,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,9 @@ type Config struct {
 	DSN      string        // PostgreSQL
 	Pool     db.PoolConfig //
 	HTTPAddr string        // host:port; port 0 picks one
+	// TLS, when set, serves the API over HTTPS (certificate and key from
+	// TLSCertFile/TLSKeyFile or given here). Plain HTTP is for loopback.
+	TLS *tls.Config
 	// Migrate applies pending migrations at start (else they must be
 	// applied with `admit sales migrate` first).
 	Migrate bool
@@ -48,6 +52,9 @@ type Config struct {
 	// ClusterTransport carries the calls to the cluster (refunds, sync):
 	// HTTPS with the cluster's CA. Nil: the default transport.
 	ClusterTransport http.RoundTripper
+	// ClusterPark is the one park the default cluster serves, if it serves
+	// one: the cluster then learns the park id (sync.Config.DefaultClusterPark).
+	ClusterPark string
 	// ParkClusters are the parks with a gate cluster of their own, by park
 	// id (the clusters file, LoadClustersFile): their outbox rows go to it,
 	// its entry events come back with a cursor of their own, and their
@@ -262,6 +269,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if cfg.Sync {
 		scfg := sync.DefaultConfig()
 		scfg.Pool, scfg.ClusterURLs, scfg.AdminToken, scfg.Transport = pool, cfg.ClusterURLs, cfg.ClusterToken, cfg.ClusterTransport
+		scfg.DefaultClusterPark = cfg.ClusterPark
 		scfg.Log, scfg.Registerer = log.With("pkg", "sync"), cfg.Registerer
 		runners, err := SyncRunners(scfg, cfg.ParkClusters)
 		if err != nil {
@@ -291,8 +299,11 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		defer s.wg.Done()
 		housekeeping(bg, authAPI, log) // expired sessions, forgotten wrong-password counts
 	}()
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
+	}
 	go func() { s.served <- s.http.Serve(ln) }()
-	log.Info("sales service listening", "http", ln.Addr().String())
+	log.Info("sales service listening", "addr", ln.Addr().String(), "https", cfg.TLS != nil)
 	return s, nil
 }
 
