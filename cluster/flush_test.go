@@ -98,6 +98,7 @@ func TestFlushNeverSeparatesIndexFromState(t *testing.T) {
 		}
 	})
 	r := rand.New(rand.NewPCG(3, 4))
+	batches := 0
 	for i := 1; i <= n; {
 		var batch []*raft.Log
 		for k := r.IntN(8) + 1; k > 0 && i <= n; k-- {
@@ -105,6 +106,11 @@ func TestFlushNeverSeparatesIndexFromState(t *testing.T) {
 			i++
 		}
 		f.ApplyBatch(batch)
+		if batches++; batches%40 == 0 { // seal often: many segments, written while the reader reads
+			f.flush.mu.Lock()
+			f.flush.sealLocked()
+			f.flush.mu.Unlock()
+		}
 		runtime.Gosched() // let the reader and the flusher in, as raft's pauses do
 	}
 	wantApplied(t, f, n)

@@ -49,7 +49,7 @@ var appliedKey = []byte(reservedPrefix + "applied")
 // Log entries carry an envelope: kind byte, leader time, command.
 const (
 	envelopeCommand byte = 1
-	envelopeHeader       = 9
+	envelopeHeader  int  = 9
 )
 
 func encodeEnvelope(now time.Time, cmd []byte) []byte {

@@ -228,28 +228,6 @@ func fillValue(prefix string, i, size int) []byte {
 	return v
 }
 
-// dump reads every key and value, the cluster's reserved keys included.
-func dump(t testing.TB, db *badger.DB) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.DefaultIteratorOptions)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			out[string(it.Item().KeyCopy(nil))] = string(v)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("read state: %v", err)
-	}
-	return out
-}
-
 // flushed writes what f holds in memory only to Badger and returns it.
 func flushed(t testing.TB, f *fsm) *badger.DB {
 	t.Helper()
@@ -560,16 +538,6 @@ func TestApplyBatchEntryTooBigAloneIsRejected(t *testing.T) {
 		t.Fatalf("rejected entry's write is in memory: %v", err)
 	}
 	wantKey(t, flushed(t, f), "b", "4")
-}
-
-func applyNoPanic(t *testing.T, f *fsm, logs []*raft.Log) (res []any) {
-	t.Helper()
-	defer func() {
-		if p := recover(); p != nil {
-			t.Fatalf("ApplyBatch panicked: %v", p)
-		}
-	}()
-	return f.ApplyBatch(logs)
 }
 
 func TestApplyBatchConfigurationAndMalformedEntries(t *testing.T) {

@@ -152,15 +152,6 @@ type write struct {
 // writes maps a key to its latest staged write.
 type writes map[string]write
 
-// size is what w costs Badger in one transaction, roughly: keys and values.
-func (w writes) size() int {
-	n := 0
-	for k, v := range w {
-		n += len(k) + len(v.v) + 16
-	}
-	return n
-}
-
 // entryTxn is the Txn of one entry: its writes staged over the state.
 // The apply goroutine reads the state without mu: it is the only writer.
 type entryTxn struct {

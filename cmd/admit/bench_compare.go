@@ -84,7 +84,7 @@ func findCompareBin() (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("%s not found (looked %s): run `make bench`, which builds it into bin/ with admit, "+
-		"or build it: cd bench/compare && go build -o ../../bin/%s .", compareBin, where, compareBin)
+		"or build it: cd bench/compare && go build -o ../../bin/%s", compareBin, where, compareBin)
 }
 
 // runCompanion runs bin with args on this process's terminal, passes

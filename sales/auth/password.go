@@ -34,9 +34,9 @@ var TestArgon2 = Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, K
 func (p Argon2Params) Validate() error {
 	switch {
 	case p.Time < 1:
-		return errors.New("Time must be at least 1")
+		return errors.New("argon2 time must be at least 1")
 	case p.Threads < 1:
-		return errors.New("Threads must be at least 1")
+		return errors.New("argon2 threads must be at least 1")
 	case p.MemoryKiB < 8*uint32(p.Threads):
 		return fmt.Errorf("MemoryKiB must be at least 8 × Threads (%d)", 8*uint32(p.Threads))
 	case p.SaltLen < 16:

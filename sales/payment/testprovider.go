@@ -136,7 +136,7 @@ func (p *TestProvider) VerifyWebhook(h http.Header, body []byte) (Event, error) 
 	if wb.AmountMinor < 0 {
 		return Event{}, errors.New(`test provider webhook: "amount_minor" is negative`)
 	}
-	return Event{ProviderRef: wb.ProviderRef, Status: wb.Status, AmountMinor: wb.AmountMinor}, nil
+	return Event(wb), nil
 }
 
 // Refund records a refund once per refundID; a repeated call with the same

@@ -152,8 +152,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		var check func(s string, multiline bool)
-		check = func(s string, multiline bool) {
+		check := func(s string, multiline bool) {
 			if !utf8.ValidString(s) {
 				t.Fatalf("accepted invalid UTF-8 %q", s)
 			}

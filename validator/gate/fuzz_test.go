@@ -106,7 +106,7 @@ func FuzzIssueBody(f *testing.F) {
 	f.Add([]byte(`{"tickets":[]}`))
 	f.Add([]byte(`{"tickets":[{"valid_from":"2025-01-01T00:00:00Z"}]}`))
 	f.Add([]byte(`{"tickets":[{"id":"` + strings.Repeat("ab", 16) + `","version":1,"product":"day","kind":"single","park":"sunny",` + d + `}]}`))
-	f.Add([]byte(`{"tickets":[{"id":"` + strings.Repeat("ab", 16) + `","version":1,"product":"day","kind":"single","park":"s",` + d + `}]}`))
+	f.Add([]byte(`{"tickets":[{"id":"` + strings.Repeat("ab", 16) + `","version":1,"product":"day","kind":"single","park":"s\u0001",` + d + `}]}`))
 	f.Add([]byte(`{"tickets":[{"id":"` + sampleCodeID + `","version":1,"product":"day","kind":"single","code":"` + sampleCode + `"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		issues, err := decodeIssue(body, 8)
@@ -193,7 +193,7 @@ func FuzzParkBody(f *testing.F) {
 	f.Add([]byte(`{"time_zone":"../../etc/passwd"}`))
 	f.Add([]byte(`{"id":"sunny","keys":[{"id":1,"public":"` + strings.Repeat("A", 43) + `="}]}`))
 	f.Add([]byte(`{"keys":[{"id":1,"public":"` + strings.Repeat("A", 43) + `="},{"id":1,"public":"` + strings.Repeat("B", 43) + `="}]}`))
-	f.Add([]byte(`{"id":"s"}`))
+	f.Add([]byte(`{"id":"s\u007f"}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, c, err := decodePark(body)
