@@ -120,34 +120,53 @@ func TestJoinRetriesAfter503(t *testing.T) {
 }
 
 // A node that cannot be reached yet (the first node still starting) is
-// asked again until it answers.
+// asked again until it answers. The test keeps its port: while the node is
+// "down" every connection is dropped at once, so no request reaches it.
 func TestJoinRetriesWhileUnreachable(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now: connection refused
-	cfg, logged := testConfig("http://" + addr)
-	done := make(chan error, 1)
-	go func() { done <- Join(t.Context(), cfg) }()
-	if msg := waitFor(t, logged, "retry after connection refused"); msg != "join failed; retrying" {
-		t.Fatalf("logged %q", msg)
-	}
-	ln, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("port %s taken meanwhile: %v", addr, err)
-	}
+	down := &dropListener{Listener: ln}
+	down.dropping.Store(true)
 	f := &fakeNode{statuses: []int{http.StatusOK}, got: make(chan httpapi.JoinRequest, 10)}
 	srv := httptest.NewUnstartedServer(f)
 	srv.Listener.Close()
-	srv.Listener = ln
+	srv.Listener = down
 	srv.Start()
 	defer srv.Close()
+
+	cfg, logged := testConfig(srv.URL)
+	done := make(chan error, 1)
+	go func() { done <- Join(t.Context(), cfg) }()
+	if msg := waitFor(t, logged, "a retry after the dropped connection"); msg != "join failed; retrying" {
+		t.Fatalf("logged %q", msg)
+	}
+	if n := f.calls.Load(); n != 0 {
+		t.Fatalf("%d requests reached the node while it was down", n)
+	}
+	down.dropping.Store(false)
 	if err := waitFor(t, done, "join to return"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, f.got, "join request at the node once it listens")
+}
+
+// dropListener closes every connection it accepts while dropping is set:
+// a node that is not up yet, on a port the test keeps.
+type dropListener struct {
+	net.Listener
+	dropping atomic.Bool
+}
+
+func (l *dropListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || !l.dropping.Load() {
+			return c, err
+		}
+		c.Close()
+	}
 }
 
 // 400, 401 and 403 are the cluster's final word: one request, no retry.

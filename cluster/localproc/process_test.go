@@ -3,11 +3,14 @@ package localproc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/admitpark/admit/cluster/clustertest"
 )
 
 func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
@@ -22,13 +25,12 @@ func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
 // waitLog waits until the log holds n "started" lines.
 func waitLog(t *testing.T, p *Process, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(p.Tail(10), "started") < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("log has %q; waited 10 s for %d started lines", p.Tail(10), n)
+	clustertest.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if tail := p.Tail(10); strings.Count(tail, "started") < n {
+			return fmt.Errorf("log has %q", tail)
 		}
-		time.Sleep(5 * time.Millisecond) // polling the log file
-	}
+		return nil
+	}, "%d started lines in the log", n)
 }
 
 func TestProcessStopRestartTail(t *testing.T) {
