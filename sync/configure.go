@@ -20,6 +20,9 @@ func (r *Relay) sendConfigure(ctx context.Context, o *outbox.Row) error {
 	if err != nil {
 		return badRow(o, err)
 	}
+	if !r.tellsPark(o.Park) {
+		p.Park = ""
+	}
 	if p.TimeZone != "" || p.Park != "" || len(p.Keys) > 0 {
 		park := gateapi.ParkJSON{TimeZone: p.TimeZone, ID: p.Park}
 		for _, k := range p.Keys {

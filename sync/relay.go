@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -203,38 +202,15 @@ func errConnClosed(c *pgx.Conn) error {
 }
 
 // loadUnsent reads the next unsent rows of this relay's cluster, in seq
-// order. The default cluster may serve several parks (as one cluster
-// served every park before clusters files), so it is told no park id
-// unless Config.DefaultClusterPark names the one it serves: the default
-// relay drops "park" from other configure payloads (in memory; the stored
-// row is left as it is). A park's own cluster learns its id.
+// order.
 func (r *Relay) loadUnsent(ctx context.Context) ([]outbox.Row, error) {
-	rows, err := outbox.LoadUnsentFor(ctx, r.cfg.Pool, r.route, r.cfg.Batch)
-	if err != nil || r.cfg.Park != "" {
-		return rows, err
-	}
-	for i := range rows {
-		if rows[i].Kind == outbox.KindConfigure && rows[i].Park != "" && rows[i].Park != r.cfg.DefaultClusterPark {
-			rows[i].Payload = withoutPark(rows[i].Payload)
-		}
-	}
-	return rows, nil
+	return outbox.LoadUnsentFor(ctx, r.cfg.Pool, r.route, r.cfg.Batch)
 }
 
-// withoutPark is a configure payload without its "park" field; a payload
-// that does not decode is returned as it is (the send reports it).
-func withoutPark(payload []byte) []byte {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(payload, &m) != nil {
-		return payload
-	}
-	if _, ok := m["park"]; !ok || len(m) == 1 { // a park alone: left whole rather than empty
-		return payload
-	}
-	delete(m, "park")
-	b, err := json.Marshal(m)
-	if err != nil {
-		return payload
-	}
-	return b
+// tellsPark says whether this relay's cluster is told the park id of a
+// configure row of park: a park's own cluster is; the default cluster may
+// serve several parks (as one cluster served every park before clusters
+// files), so it is told only the one Config.DefaultClusterPark names.
+func (r *Relay) tellsPark(park string) bool {
+	return r.cfg.Park != "" || park == "" || park == r.cfg.DefaultClusterPark
 }

@@ -65,19 +65,7 @@ func Ensure(ctx context.Context, db Beginner, kek *KEK) (sealed int, err error) 
 		if _, err := tx.Exec(ctx, `LOCK TABLE signing_keys IN EXCLUSIVE MODE`); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id, private_key, kek_id FROM signing_keys ORDER BY id FOR UPDATE`)
-		if err != nil {
-			return err
-		}
-		type row struct {
-			id    int
-			priv  []byte
-			kekID *string
-		}
-		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.id, &x.priv, &x.kekID)
-		})
+		list, err := lockStoredKeys(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -174,6 +162,27 @@ func Rotate(ctx context.Context, tx pgx.Tx, kek *KEK) (uint8, error) {
 	return uint8(id), nil
 }
 
+// storedKey is a signing_keys row as stored: the private half plain (kekID
+// nil, from before sealing) or sealed with the KEK kekID names.
+type storedKey struct {
+	id    int
+	priv  []byte
+	kekID *string
+}
+
+// lockStoredKeys reads every signing key, locking the rows for the
+// transaction, in id order.
+func lockStoredKeys(ctx context.Context, tx pgx.Tx) ([]storedKey, error) {
+	rows, err := tx.Query(ctx, `SELECT id, private_key, kek_id FROM signing_keys ORDER BY id FOR UPDATE`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (storedKey, error) {
+		var k storedKey
+		return k, r.Scan(&k.id, &k.priv, &k.kekID)
+	})
+}
+
 // Rewrap seals every private key with newKEK: keys sealed with oldKEK are
 // opened with it, plain ones (kek_id NULL) are sealed directly, keys
 // already under newKEK are left alone; a key under any other KEK fails the
@@ -185,19 +194,7 @@ func Rewrap(ctx context.Context, db Beginner, oldKEK, newKEK *KEK) (int, error) 
 	}
 	moved := 0
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, private_key, kek_id FROM signing_keys ORDER BY id FOR UPDATE`)
-		if err != nil {
-			return err
-		}
-		type row struct {
-			id    int
-			priv  []byte
-			kekID *string
-		}
-		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.id, &x.priv, &x.kekID)
-		})
+		list, err := lockStoredKeys(ctx, tx)
 		if err != nil {
 			return err
 		}

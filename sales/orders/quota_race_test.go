@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -103,33 +101,9 @@ func buyThroughGate(t *testing.T, f *fixture, n int, days []string, buy func(i i
 		t.Fatal(err)
 	}
 	defer own.Close()
-	gate, err := own.Begin(f.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = gate.Rollback(f.ctx) }()
-	var locked int
-	if err := gate.QueryRow(f.ctx, `SELECT count(*) FROM (SELECT 1 FROM quota_usage WHERE visit_date = ANY($1::date[])
-		ORDER BY visit_date, array_position(ARRAY['park', 'product', 'slot'], scope), scope_id FOR UPDATE) l`, days).Scan(&locked); err != nil {
-		t.Fatal(err)
-	}
-	if locked == 0 {
-		t.Fatal("no counter rows to lock: sell a place first")
-	}
-
 	replies := make([]reply, n)
-	var done atomic.Int64
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			defer done.Add(1)
-			replies[i] = buy(i)
-		})
-	}
-	pgtest.AwaitLockQueue(t, f.ctx, own, n, func() int { return int(done.Load()) })
-	if err := gate.Rollback(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
+	pgtest.RaceBehindLock(t, f.ctx, own, `SELECT count(*) FROM (SELECT 1 FROM quota_usage WHERE visit_date = ANY($1::date[])
+		ORDER BY visit_date, array_position(ARRAY['park', 'product', 'slot'], scope), scope_id FOR UPDATE) l`, []any{days},
+		n, func(i int) { replies[i] = buy(i) })
 	return replies
 }

@@ -3,8 +3,6 @@ package quota_test
 import (
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,34 +120,9 @@ func TestRaceEachLimitAlone(t *testing.T) {
 // It returns each buyer's error.
 func raceThroughGate(t *testing.T, f *fixture, n int, buy func(i int) error) []error {
 	t.Helper()
-	gate, err := f.pool.Begin(f.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = gate.Rollback(f.ctx) }()
-	var locked int
-	if err := gate.QueryRow(f.ctx, `SELECT count(*) FROM (SELECT 1 FROM quota_usage WHERE visit_date = $1::date
-		ORDER BY array_position(ARRAY['park', 'product', 'slot'], scope), scope_id FOR UPDATE) l`,
-		day.Format(time.DateOnly)).Scan(&locked); err != nil {
-		t.Fatal(err)
-	}
-	if locked == 0 {
-		t.Fatal("no counter rows to lock: sell a place first")
-	}
-
 	errs := make([]error, n)
-	var done atomic.Int64
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			defer done.Add(1)
-			errs[i] = buy(i)
-		})
-	}
-	pgtest.AwaitLockQueue(t, f.ctx, f.pool, n, func() int { return int(done.Load()) })
-	if err := gate.Rollback(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
+	pgtest.RaceBehindLock(t, f.ctx, f.pool, `SELECT count(*) FROM (SELECT 1 FROM quota_usage WHERE visit_date = $1::date
+		ORDER BY array_position(ARRAY['park', 'product', 'slot'], scope), scope_id FOR UPDATE) l`, []any{day.Format(time.DateOnly)},
+		n, func(i int) { errs[i] = buy(i) })
 	return errs
 }

@@ -310,8 +310,9 @@ func TestClusterPerPark(t *testing.T) {
 	}
 }
 
-// adminLogin makes the first admin, sets its password and logs in.
-func adminLogin(t *testing.T, s *sales) string {
+// firstLogin makes the first admin and logs in with its one-time
+// password; it returns that password and the login.
+func firstLogin(t *testing.T, s *sales) (string, auth.LoginResult) {
 	t.Helper()
 	acfg := auth.DefaultConfig()
 	acfg.Pool = s.srv.Pool
@@ -325,8 +326,15 @@ func adminLogin(t *testing.T, s *sales) string {
 	}
 	var login auth.LoginResult
 	must(t, 200, "POST", s.base+"/v1/login", "", map[string]string{"username": "admin", "password": ini.Password}, &login)
+	return ini.Password, login
+}
+
+// adminLogin makes the first admin, sets its password and logs in.
+func adminLogin(t *testing.T, s *sales) string {
+	t.Helper()
+	once, login := firstLogin(t, s)
 	const pw = "the-admins-long-password"
-	must(t, 200, "POST", s.base+"/v1/me/password", login.Token, map[string]string{"old_password": ini.Password, "new_password": pw}, nil)
+	must(t, 200, "POST", s.base+"/v1/me/password", login.Token, map[string]string{"old_password": once, "new_password": pw}, nil)
 	must(t, 200, "POST", s.base+"/v1/login", "", map[string]string{"username": "admin", "password": pw}, &login)
 	return login.Token
 }

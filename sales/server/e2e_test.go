@@ -105,18 +105,7 @@ func TestParkEndToEnd(t *testing.T) {
 	s := startSales(t, p, dsn)
 
 	// 1. The admin's first login, the park, its catalog and a cashier.
-	acfg := auth.DefaultConfig()
-	acfg.Pool = s.srv.Pool
-	a, err := auth.NewAPI(acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ini, err := a.Init(t.Context())
-	if err != nil || !ini.Created {
-		t.Fatalf("auth init: %+v %v", ini, err)
-	}
-	var login auth.LoginResult
-	must(t, 200, "POST", s.base+"/v1/login", "", map[string]string{"username": "admin", "password": ini.Password}, &login)
+	once, login := firstLogin(t, s)
 	if !login.MustChangePassword {
 		t.Error("the one-time password does not ask for a change")
 	}
@@ -125,7 +114,7 @@ func TestParkEndToEnd(t *testing.T) {
 	}
 	const adminPassword = "the-admins-long-password"
 	must(t, 200, "POST", s.base+"/v1/me/password", login.Token,
-		map[string]string{"old_password": ini.Password, "new_password": adminPassword}, nil)
+		map[string]string{"old_password": once, "new_password": adminPassword}, nil)
 	must(t, 200, "POST", s.base+"/v1/login", "", map[string]string{"username": "admin", "password": adminPassword}, &login)
 	admin := login.Token
 

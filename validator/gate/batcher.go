@@ -31,7 +31,10 @@ var ErrStopped = errors.New("gate: batcher stopped")
 
 // Batcher groups concurrent scans into ScanBatch commands.
 type Batcher struct {
-	node    Applier
+	node Applier
+	// leader is node as a leaderCaller when leader batching is on; nil
+	// when the node cannot hand scans to the leader or it is off.
+	leader  leaderCaller
 	cfg     Config
 	m       *metrics
 	queue   chan *pending
@@ -55,12 +58,15 @@ type outcome struct {
 // NewBatcher starts cfg.Workers workers; Close stops them.
 func NewBatcher(node Applier, cfg Config, m *metrics) *Batcher {
 	b := &Batcher{node: node, cfg: cfg, m: m, queue: make(chan *pending, cfg.MaxBatch*cfg.Workers), done: make(chan struct{})}
+	if lc, ok := node.(leaderCaller); ok && cfg.LeaderBatching {
+		b.leader = lc // before the workers start: they read it
+	}
 	for i := 0; i < cfg.Workers; i++ {
 		b.wg.Add(1)
 		go b.work()
 	}
-	if lc, ok := node.(leaderCaller); ok && cfg.LeaderBatching {
-		lc.SetLeaderHandler(b.serveFollower)
+	if b.leader != nil {
+		b.leader.SetLeaderHandler(b.serveFollower)
 	}
 	return b
 }
@@ -88,8 +94,8 @@ func (b *Batcher) serveFollower(ctx context.Context, cmd []byte) ([]byte, error)
 // follower to the leader's batcher (or, without leader batching, as a log
 // entry of its own, which the cluster forwards).
 func (b *Batcher) submit(ctx context.Context, cmd []byte) ([]byte, error) {
-	if lc, ok := b.node.(leaderCaller); ok && b.cfg.LeaderBatching && !b.node.IsLeader() {
-		res, err := lc.CallLeader(ctx, cmd)
+	if b.leader != nil && !b.node.IsLeader() {
+		res, err := b.leader.CallLeader(ctx, cmd)
 		if !errors.Is(err, cluster.ErrLeaderIsLocal) {
 			return res, err
 		}
@@ -99,8 +105,8 @@ func (b *Batcher) submit(ctx context.Context, cmd []byte) ([]byte, error) {
 
 // Close stops the workers after the batches in flight; queued scans fail.
 func (b *Batcher) Close() {
-	if lc, ok := b.node.(leaderCaller); ok && b.cfg.LeaderBatching {
-		lc.SetLeaderHandler(nil)
+	if b.leader != nil {
+		b.leader.SetLeaderHandler(nil)
 	}
 	b.stopped.Do(func() { close(b.done) })
 	b.wg.Wait()
@@ -213,8 +219,7 @@ func (b *Batcher) work() {
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ScanTimeout)
 		res, err := b.submit(ctx, buf)
 		cancel()
-		_, canCall := b.node.(leaderCaller)
-		b.m.observeBatch(len(scans), follower, !follower || !canCall || !b.cfg.LeaderBatching, time.Since(start))
+		b.m.observeBatch(len(scans), follower, !follower || b.leader == nil, time.Since(start))
 		if err != nil {
 			b.fail(batch, err)
 			continue
