@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // salesDir is the root of the sales packages, seen from this package.
@@ -323,4 +324,31 @@ func resolve(doc map[string]any, ref string) (any, error) {
 		}
 	}
 	return cur, nil
+}
+
+func TestOpenAPIMergeRefusesDuplicates(t *testing.T) {
+	base := []byte(`{"openapi":"3.1.0","paths":{"/a":{}},"components":{"schemas":{"A":{}}}}`)
+	frags := fstest.MapFS{
+		"openapi.d/b.json": {Data: []byte(`{"paths":{"/b":{}},"components":{"schemas":{"B":{}}}}`)},
+	}
+	out, err := mergeOpenAPI(base, frags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths      map[string]any `json:"paths"`
+		Components struct {
+			Schemas map[string]any `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Paths) != 2 || len(doc.Components.Schemas) != 2 {
+		t.Fatalf("merged document has paths %v and schemas %v, want both of each", doc.Paths, doc.Components.Schemas)
+	}
+	frags["openapi.d/c.json"] = &fstest.MapFile{Data: []byte(`{"components":{"schemas":{"A":{}}}}`)}
+	if _, err := mergeOpenAPI(base, frags); err == nil || !strings.Contains(err.Error(), `"A" is already defined`) {
+		t.Fatalf("a schema defined twice: err = %v, want it named", err)
+	}
 }

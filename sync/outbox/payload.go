@@ -59,6 +59,9 @@ type Ticket struct {
 	Digest     string    `json:"digest,omitempty"`
 	Holder     string    `json:"holder,omitempty"`
 	Park       string    `json:"park,omitempty"` // the ticket's park; rows before it have none
+	// Credentials that open the ticket besides its code (cards, ID-number
+	// hashes, typed ticket numbers); rows before them have none.
+	Credentials []gateapi.CredentialJSON `json:"credentials,omitempty"`
 }
 
 // Validate reports whether the cluster would accept t (the gate API's own

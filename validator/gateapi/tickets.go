@@ -30,6 +30,16 @@ type TicketJSON struct {
 	// Park is the park the ticket belongs to; a cluster that knows its
 	// park refuses a ticket of another. Empty: not checked.
 	Park string `json:"park,omitempty"`
+	// Credentials open this ticket besides its code: each binding is
+	// replaced as a whole by a newer version. For CredentialIDCard the
+	// value is the keyed hash (hex), never the ID number.
+	Credentials []CredentialJSON `json:"credentials,omitempty"`
+}
+
+// CredentialJSON binds a credential to a ticket.
+type CredentialJSON struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
 }
 
 func unixMs(t time.Time) int64 {
