@@ -93,6 +93,10 @@ type Configure struct {
 	Park string `json:"park,omitempty"`
 	// Keys are the park's ticket signing public keys (the whole set).
 	Keys []Key `json:"keys,omitempty"`
+	// IDCardKey keys the hashes of ID numbers (gateapi.IDCardHash), 32
+	// bytes in standard base64: the cluster hashes an ID card read at a
+	// gate and looks the hash up; it never sees ID numbers at rest.
+	IDCardKey string `json:"id_card_key,omitempty"`
 }
 
 // Key is a ticket signing public key in a configure payload.
@@ -147,14 +151,14 @@ func DecodeConfigure(payload []byte) (Configure, error) {
 		return c, err
 	}
 	if c.empty() {
-		return c, fmt.Errorf(`%w: payload must hold "time_zone", "zones", "gates", "park" or "keys": %s`, ErrPayload, payload)
+		return c, fmt.Errorf(`%w: payload must hold "time_zone", "zones", "gates", "park", "keys" or "id_card_key": %s`, ErrPayload, payload)
 	}
 	return c, nil
 }
 
 // empty: c tells the cluster nothing.
 func (c Configure) empty() bool {
-	return len(c.Zones)+len(c.Gates)+len(c.Keys) == 0 && c.TimeZone == "" && c.Park == ""
+	return len(c.Zones)+len(c.Gates)+len(c.Keys) == 0 && c.TimeZone == "" && c.Park == "" && c.IDCardKey == ""
 }
 
 // validateKeys checks that every key is an Ed25519 public key in standard
