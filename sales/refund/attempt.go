@@ -9,9 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/admitpark/admit/sales/audit"
+	"github.com/admitpark/admit/sales/quota"
 	"github.com/admitpark/admit/sales/revenue"
 	"github.com/admitpark/admit/sales/shift"
-	"github.com/admitpark/admit/sales/quota"
 	"github.com/admitpark/admit/sales/web"
 	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/gateapi"

@@ -63,7 +63,9 @@ func revenueQuery(pk park, q Params) query {
 
 // dateOf is t's calendar date as a date value (pgx sends a time.Time at
 // UTC midnight as that date).
-func dateOf(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
+func dateOf(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
 
 // soldEnteredQuery: per visit date and product, tickets sold (issued),
 // entered (admitted in at least once), refunded, and unused (neither);
