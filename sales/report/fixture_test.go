@@ -38,9 +38,14 @@ type clock struct {
 	now time.Time
 }
 
-func (c *clock) Now() time.Time                { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) time.Time { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d); return c.now }
-func (c *clock) Set(t time.Time)               { c.mu.Lock(); c.now = t; c.mu.Unlock() }
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return c.now
+}
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 // revoked stands in for the park's cluster answering every revoke
 // "revoked" (the revoke protocol runs against a real cluster in
