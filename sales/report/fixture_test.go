@@ -68,7 +68,7 @@ var testKEK = func() *keys.KEK {
 // world is one test's sales service in process: a fresh database, the
 // orders, refund, shift and report APIs on one moved-by-hand clock.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	pool    *pgxpool.Pool
 	clock   *clock
@@ -82,7 +82,7 @@ type world struct {
 	reg     *prometheus.Registry
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	loc, err := time.LoadLocation(parkTZ)
 	if err != nil {

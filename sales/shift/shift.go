@@ -74,6 +74,8 @@ type ListFilter struct {
 	UserID   int64
 	Status   string
 	From, To time.Time
+	// Limit bounds the shifts returned; 0 means Config.MaxList.
+	Limit int
 }
 
 // API serves shifts.
@@ -320,7 +322,7 @@ func (a *API) Current(ctx context.Context, p web.Principal) (Shift, error) {
 	return a.Get(ctx, p, id)
 }
 
-// List returns the shifts f selects, oldest first, at most Config.MaxList;
+// List returns the shifts f selects, oldest first, at most f.Limit;
 // a cashier sees only their own. Open shifts carry their live report.
 func (a *API) List(ctx context.Context, p web.Principal, f ListFilter) ([]Shift, error) {
 	switch p.Role {
@@ -335,6 +337,10 @@ func (a *API) List(ctx context.Context, p web.Principal, f ListFilter) ([]Shift,
 		return nil, err
 	}
 	now := a.cfg.Clock.Now()
+	limit := a.cfg.MaxList
+	if f.Limit > 0 {
+		limit = f.Limit
+	}
 	var from, to *time.Time
 	if !f.From.IsZero() {
 		from = &f.From
@@ -345,7 +351,7 @@ func (a *API) List(ctx context.Context, p web.Principal, f ListFilter) ([]Shift,
 	rows, err := a.cfg.Pool.Query(ctx, `SELECT `+shiftCols+shiftFrom+`
 		WHERE ($1 = '' OR s.park_id = $1) AND ($2 = 0 OR s.user_id = $2) AND ($3 = '' OR s.status = $3)
 		  AND ($4::timestamptz IS NULL OR s.opened_at >= $4) AND ($5::timestamptz IS NULL OR s.opened_at < $5)
-		ORDER BY s.opened_at, s.id LIMIT $6`, f.ParkID, f.UserID, f.Status, from, to, a.cfg.MaxList)
+		ORDER BY s.opened_at, s.id LIMIT $6`, f.ParkID, f.UserID, f.Status, from, to, limit)
 	if err != nil {
 		return nil, err
 	}
