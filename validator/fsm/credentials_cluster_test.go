@@ -28,7 +28,7 @@ func TestCredentialIndexSurvivesRestartAndSnapshotRestore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := submit(ctx, h.Leader().Node(), cmd)
+		res, err := submit(ctx, h.WaitLeader(10*time.Second).Node(), cmd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,6 +44,7 @@ func TestCredentialIndexSurvivesRestartAndSnapshotRestore(t *testing.T) {
 	}
 	apply(EncodeIssues(issues))
 
+	h.WaitLeader(10 * time.Second)
 	m := h.Followers()[0]
 	h.Kill(m)
 	// While m is down: cards move (version 2 of the first ten binds D..),
@@ -55,14 +56,14 @@ func TestCredentialIndexSurvivesRestartAndSnapshotRestore(t *testing.T) {
 	for i := range 20 {
 		apply(EncodeScanBatch([]Scan{credScan(fmt.Sprintf("s%d", i), "g1", card(fmt.Sprintf("C%02d", i)))}))
 	}
-	if _, err := h.Leader().Node().Snapshot(ctx, ""); err != nil {
+	if _, err := h.WaitLeader(10*time.Second).Node().Snapshot(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 { // more entries after the snapshot, so the log tail is past m
 		apply(EncodeScanBatch([]Scan{credScan(fmt.Sprintf("t%d", i), "g1", card(fmt.Sprintf("D%02d", i)))}))
 	}
 	h.Restart(m)
-	leader := h.Leader().Node()
+	leader := h.WaitLeader(10 * time.Second).Node()
 	h.WaitApplied(leader.AppliedIndex(), 10*time.Second)
 
 	// m missed entries the leader compacted: it was sent the snapshot.
