@@ -106,8 +106,12 @@ func TestTwoOfflineAdmitsMakeOneConflict(t *testing.T) {
 	leaderIndex := p.h.WaitLeader(10 * time.Second).Node().AppliedIndex()
 	p.h.WaitApplied(leaderIndex, 10*time.Second)
 	for i, m := range p.h.Members {
-		var cs gateapi.ConflictsResponse
-		if _, err := gatetest.CallOK(p.URL(m), http.MethodGet, gateapi.PathConflicts, gatetest.SalesToken, nil, &cs); err != nil {
+		cl, err := gateapi.NewClient(gateapi.Config{URLs: []string{p.URL(m)}, AdminToken: gatetest.SalesToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := cl.Conflicts(t.Context(), "", 0)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if len(cs.Conflicts) != 1 || cs.Total != 1 {
