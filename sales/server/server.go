@@ -239,7 +239,12 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 	}
 
+	cons, err := newConsole(cfg, pool, authAPI, ordersAPI, refundAPI, lookupAPI, log)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
+	cons.APIRoutes(mux, authAPI)
 	authAPI.Routes(mux, authAPI)
 	catalogAPI.Routes(mux, authAPI)
 	ordersAPI.Routes(mux, authAPI)
@@ -253,9 +258,11 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if cfg.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusNotFound, "no such endpoint: %s %s (see /openapi.json)", r.Method, r.URL.Path)
 	})
+	mux.Handle("/", cons) // the web console
+
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
