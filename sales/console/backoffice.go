@@ -317,9 +317,9 @@ func (c *Console) handleAPIKey(w http.ResponseWriter, r *http.Request, s *sess) 
 
 // auditRow is one audit record.
 type auditRow struct {
-	At                       time.Time
+	At                        time.Time
 	Who, Action, Object, Addr string
-	Details                  string
+	Details                   string
 }
 
 type auditData struct {

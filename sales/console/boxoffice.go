@@ -70,24 +70,24 @@ type boxProduct struct {
 }
 
 type slotOption struct {
-	ID                 int64
-	ProductID, Label   string
-	ProductName        string
+	ID               int64
+	ProductID, Label string
+	ProductName      string
 }
 
 // sellForm is what the cashier typed, kept when a sale is refused.
 type sellForm struct {
 	ProductID, VisitDate, Quantity, Tendered, Holders, Phone string
-	SlotID                                                  int64
+	SlotID                                                   int64
 }
 
 // saleResult is a completed cash sale.
 type saleResult struct {
-	Order            orders.Order
-	Total, Tendered  string
-	Change           string
-	Products         map[string]string
-	Loc              *time.Location
+	Order           orders.Order
+	Total, Tendered string
+	Change          string
+	Products        map[string]string
+	Loc             *time.Location
 }
 
 func (c *Console) boxData(ctx context.Context, s *sess, park catalog.Park) (boxData, error) {
@@ -371,15 +371,15 @@ type ticketData struct {
 }
 
 type entry struct {
-	At                                   time.Time
+	At                                    time.Time
 	Gate, Zone, Direction, Result, Reason string
 }
 
 type refundPreview struct {
-	Allowed         bool
-	Why             string
-	Fee, Back       string
-	Deadline        time.Time
+	Allowed   bool
+	Why       string
+	Fee, Back string
+	Deadline  time.Time
 }
 
 type reprinted struct{ Version int64 }

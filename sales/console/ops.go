@@ -40,8 +40,8 @@ type ZoneLoad struct {
 	ID        string `json:"id"`
 	Name      string `json:"name"`
 	Occupancy int    `json:"occupancy"`
-	Cap       int    `json:"cap"`  // 0: none
-	Warn      int    `json:"warn"` // 0: none
+	Cap       int    `json:"cap"`   // 0: none
+	Warn      int    `json:"warn"`  // 0: none
 	Level     string `json:"level"` // ok, warn, full
 }
 
@@ -68,9 +68,9 @@ type ClusterHealth struct {
 // SyncState is what sales has not yet told the cluster, and how fresh
 // the entries it got back are.
 type SyncState struct {
-	Backlog        int64      `json:"backlog"`                   // outbox rows not yet sent
+	Backlog        int64      `json:"backlog"` // outbox rows not yet sent
 	OldestUnsentAt *time.Time `json:"oldest_unsent_at,omitempty"`
-	LagSeconds     float64    `json:"lag_seconds"` // age of the oldest unsent row
+	LagSeconds     float64    `json:"lag_seconds"`             // age of the oldest unsent row
 	LastEntryAt    *time.Time `json:"last_entry_at,omitempty"` // newest entry event received
 }
 

@@ -263,7 +263,6 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	})
 	mux.Handle("/", cons) // the web console
 
-
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, err
