@@ -119,12 +119,12 @@ func ParseMoney(s, currency string) (int64, error) {
 		s = strings.TrimPrefix(s, c.sym)
 	}
 	s = strings.ReplaceAll(strings.TrimSpace(s), ",", "")
-	if s == "" || len(s) > 15 {
+	if s == "" || len(s) > 24 {
 		return 0, errAmount
 	}
 	d := digitsOf(currency)
 	whole, frac, hasDot := strings.Cut(s, ".")
-	if whole == "" && !hasDot {
+	if whole == "" && frac == "" {
 		return 0, errAmount
 	}
 	if len(frac) > d || (hasDot && d == 0) {
@@ -138,8 +138,11 @@ func ParseMoney(s, currency string) (int64, error) {
 	for len(frac) < d {
 		frac += "0"
 	}
+	if len(whole+frac) > 18 { // int64 holds any 18 digits
+		return 0, errAmount
+	}
 	n, err := strconv.ParseInt(whole+frac, 10, 64)
-	if err != nil || (whole == "" && frac == "") {
+	if err != nil {
 		return 0, errAmount
 	}
 	return n, nil
