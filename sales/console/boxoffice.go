@@ -26,6 +26,7 @@ func (c *Console) boxRoutes() {
 	c.mux.Handle("POST /box/tickets/{id}/reprint", c.route(rolesBox, c.handleReprint))
 	c.mux.Handle("GET /box/tickets/{id}/print", c.route(rolesBox, c.handlePrintTicket))
 	c.mux.Handle("GET /box/orders/{number}/print", c.route(rolesBox, c.handlePrintOrder))
+	c.shiftRoutes()
 }
 
 // parkOf is the park a screen works on: a cashier's window's park, else
@@ -59,7 +60,7 @@ type boxData struct {
 	Slots    []slotOption
 	Form     sellForm
 	Sale     *saleResult
-	Shift    any // the cashier's shift, once shifts exist (see shifts.go)
+	Shift    *shiftView // the cashier's shift (shifts.go); nil for admins
 	IdemKey  string
 }
 

@@ -35,6 +35,8 @@ import (
 	"github.com/admitpark/admit/sales/lookup"
 	"github.com/admitpark/admit/sales/orders"
 	"github.com/admitpark/admit/sales/refund"
+	"github.com/admitpark/admit/sales/report"
+	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sales/web"
 )
 
@@ -51,6 +53,8 @@ type Config struct {
 	Orders *orders.API
 	Refund *refund.API
 	Lookup *lookup.API
+	Shifts  *shift.API
+	Reports *report.API
 	// Cluster reaches the park's gate cluster for the gate view and for
 	// registering a gate's device (its token); see cluster.go.
 	Cluster ClusterConfig
@@ -71,8 +75,8 @@ func DefaultConfig() Config {
 // Validate reports what is missing.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Pool == nil || c.Auth == nil || c.Orders == nil || c.Refund == nil || c.Lookup == nil {
-		errs = append(errs, errors.New("console: pool, auth, orders, refund and lookup are required"))
+	if c.Pool == nil || c.Auth == nil || c.Orders == nil || c.Refund == nil || c.Lookup == nil || c.Shifts == nil || c.Reports == nil {
+		errs = append(errs, errors.New("console: pool, auth, orders, refund, lookup, shifts and reports are required"))
 	}
 	if c.PollEvery < 500*time.Millisecond {
 		errs = append(errs, errors.New("console: PollEvery must be at least 500ms"))
@@ -218,7 +222,7 @@ type page struct {
 	Error   string
 	Data    any
 	Poll    string // the gate view's refresh, "2s"
-	Version string
+	Back    string // where the language switch returns: this page, if it is one to GET
 }
 
 // render writes the named page (a full page, or its "body" alone for an
@@ -235,6 +239,10 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, s *sess, status
 	if s.P.Role != "" {
 		pg.Nav = c.nav(s, r.URL.Path)
 		pg.CSRF = s.CSRF
+		pg.Back = homeOf(s.P.Role)
+		if r.Method == http.MethodGet {
+			pg.Back = r.URL.RequestURI()
+		}
 	}
 	exec := "layout"
 	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Target") != "" {

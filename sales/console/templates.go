@@ -18,7 +18,14 @@ var funcs = template.FuncMap{
 		}
 		return *t
 	},
-	"add": func(a, b int) int { return a + b },
+	"add":  func(a, b int) int { return a + b },
+	"list": func(s ...string) []string { return s },
+	"derefm": func(n *int64) int64 {
+		if n == nil {
+			return 0
+		}
+		return *n
+	},
 	"deref_int": func(n *int) int {
 		if n == nil {
 			return 0

@@ -260,7 +260,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 	}
 
-	cons, err := newConsole(cfg, pool, authAPI, ordersAPI, refundAPI, lookupAPI, log)
+	cons, err := newConsole(cfg, pool, authAPI, ordersAPI, refundAPI, lookupAPI, shiftAPI, reportAPI, log)
 	if err != nil {
 		return nil, err
 	}

@@ -86,25 +86,34 @@
         e.preventDefault();
         r.checked = true;
         update();
-        var h = form.querySelector("[data-holders]");
-        var next = (h && !h.hidden) ? document.getElementById("holders") : document.getElementById("tendered");
-        next.focus();
+        pickedKey = e.key; // the focus moves on at keyup, so the digit is not typed into the next field
       }
     }
+  });
+
+  var pickedKey = null;
+  document.addEventListener("keyup", function (e) {
+    if (pickedKey === null || e.key !== pickedKey) { return; }
+    pickedKey = null;
+    var form = sellForm();
+    if (!form) { return; }
+    var h = form.querySelector("[data-holders]");
+    var next = (h && !h.hidden) ? document.getElementById("holders") : document.getElementById("tendered");
+    next.focus();
   });
 
   document.addEventListener("input", update);
   document.addEventListener("change", update);
 
   function init() {
-    Array.prototype.forEach.call(document.querySelectorAll("[data-back]"), function (el) {
-      el.value = location.pathname + location.search;
-    });
     var form = sellForm();
     if (form) {
       update();
       var p = selected(form) || form.querySelector('input[name="product"]');
-      if (p && !document.querySelector(".error")) { p.focus(); }
+      var open = document.getElementById("open-shift");
+      if (open && open.dataset.needShift === "true") {
+        document.getElementById("float").focus();
+      } else if (p && !document.querySelector(".error")) { p.focus(); }
     }
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
