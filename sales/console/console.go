@@ -48,11 +48,11 @@ var assetFS embed.FS
 
 // Config wires the console to the sales service's parts.
 type Config struct {
-	Pool   *pgxpool.Pool
-	Auth   *auth.API
-	Orders *orders.API
-	Refund *refund.API
-	Lookup *lookup.API
+	Pool    *pgxpool.Pool
+	Auth    *auth.API
+	Orders  *orders.API
+	Refund  *refund.API
+	Lookup  *lookup.API
 	Shifts  *shift.API
 	Reports *report.API
 	// Cluster reaches the park's gate cluster for the gate view and for
@@ -213,16 +213,16 @@ func (c *Console) nav(s *sess, path string) []navItem {
 
 // page is what every template gets.
 type page struct {
-	L       *Locale
-	S       *sess
-	Title   string
-	Nav     []navItem
-	CSRF    string
-	Flash   string
-	Error   string
-	Data    any
-	Poll    string // the gate view's refresh, "2s"
-	Back    string // where the language switch returns: this page, if it is one to GET
+	L     *Locale
+	S     *sess
+	Title string
+	Nav   []navItem
+	CSRF  string
+	Flash string
+	Error string
+	Data  any
+	Poll  string // the gate view's refresh, "2s"
+	Back  string // where the language switch returns: this page, if it is one to GET
 }
 
 // render writes the named page (a full page, or its "body" alone for an

@@ -47,8 +47,8 @@ type chart struct {
 
 type bar struct {
 	X, W, GrossY, GrossH, RefundY, RefundH int
-	Label, Title                          string
-	LabelX                                int
+	Label, Title                           string
+	LabelX                                 int
 }
 
 type tick struct {

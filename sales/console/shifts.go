@@ -24,7 +24,7 @@ func (c *Console) shiftRoutes() {
 // shiftView is the shift panel.
 type shiftView struct {
 	Open     *shift.Shift
-	Required bool // window sales need an open shift
+	Required bool         // window sales need an open shift
 	Closed   *shift.Shift // just closed: its report
 }
 
