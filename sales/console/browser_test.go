@@ -246,7 +246,7 @@ func (tb *tab) navigateBy(action chromedp.Action[chromedp.Void]) {
 
 func (tb *tab) shot(name string) {
 	tb.t.Helper()
-	b, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(90))
+	b, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		tb.t.Fatalf("screenshot %s: %v", name, err)
 	}

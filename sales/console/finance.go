@@ -202,9 +202,9 @@ func barChart(pts []chartPoint, currency string, l *Locale) *chart {
 	}
 	ch := &chart{W: w, H: h, Base: base, Legend: [2]string{l.T("finance.gross"), l.T("finance.refunds")}}
 	slot := (w - left - 10) / len(pts)
-	bw := max(4, slot*2/5)
+	bw := min(36, max(4, slot*2/5))
 	for i, p := range pts {
-		x := left + i*slot + slot/10
+		x := left + i*slot + slot/2 - bw
 		gh := int(p.gross * int64(base-top) / most)
 		rh := int(p.refund * int64(base-top) / most)
 		ch.Bars = append(ch.Bars, bar{X: x, W: bw, GrossY: base - gh, GrossH: gh, RefundY: base - rh, RefundH: rh,
