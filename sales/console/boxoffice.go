@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -266,8 +265,6 @@ func parseHolders(s string) ([]orders.HolderRequest, error) {
 		if i <= 0 {
 			return nil, errors.New("want name, ID number")
 		}
-		sep := strings.IndexAny(ln[i:], ",，\t")
-		_ = sep
 		name := strings.TrimSpace(ln[:i])
 		rest := strings.TrimLeft(ln[i:], ",，\t ")
 		if name == "" || rest == "" {
@@ -515,5 +512,3 @@ func shortID(id string) string {
 	}
 	return id
 }
-
-var _ = fmt.Sprint

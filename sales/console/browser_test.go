@@ -489,6 +489,17 @@ func TestConsoleInABrowser(t *testing.T) {
 	admin.waitFor(`document.querySelector('tr[data-gate="east-9"] [data-scans]').textContent.trim() === "1" && window.__stay === 1`, 15*time.Second)
 	admin.waitFor(`document.querySelector('li[data-zone="main"] [data-occupancy]').textContent.trim() === "1"`, 15*time.Second)
 	admin.shot("gate-view")
+	admin.navigateBy(chromedp.Click(chromedp.CSS(`form[action="/me/lang"] button`)))
+	if got := admin.text("h1"); !strings.HasPrefix(got, "闸机监控") {
+		t.Fatalf("gate view in Chinese: %q", got)
+	}
+	admin.waitFor(`!!document.querySelector('tr[data-gate="east-9"]')`, 5*time.Second)
+	admin.shot("gate-view-zh")
+	admin.do(chromedp.Navigate(p.base + "/admin"))
+	admin.shot("back-office-zh")
+	fin.navigateBy(chromedp.Click(chromedp.CSS(`form[action="/me/lang"] button`)))
+	fin.do(chromedp.WaitVisible(chromedp.ID("report-table")))
+	fin.shot("finance-zh")
 }
 
 func getJSON(u string, out any) error {

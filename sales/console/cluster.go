@@ -91,12 +91,3 @@ func (cc *clusterClient) one(ctx context.Context, method, url string, body []byt
 	}
 	return nil
 }
-
-// perNode asks every node (the health of each); errors are per node.
-func (cc *clusterClient) perNode(ctx context.Context, path string, out func(i int) any) []error {
-	errs := make([]error, len(cc.urls))
-	for i, u := range cc.urls {
-		errs[i] = cc.one(ctx, http.MethodGet, u+path, nil, out(i))
-	}
-	return errs
-}

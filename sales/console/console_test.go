@@ -143,3 +143,35 @@ func TestCSRFIsBoundToTheSession(t *testing.T) {
 		t.Errorf("csrf tokens: %q %q", a, b)
 	}
 }
+
+func TestRevenueChartHasEveryDay(t *testing.T) {
+	pts := everyDay([]chartPoint{{label: "2026-12-02", gross: 36000, refund: 16200}}, "2026-11-26", "2026-12-02")
+	if len(pts) != 7 || pts[0].label != "2026-11-26" || pts[6].gross != 36000 || pts[3].gross != 0 {
+		t.Fatalf("days %+v", pts)
+	}
+	ch := barChart(pts, "CNY", locale("en"))
+	if len(ch.Bars) != 7 || ch.Bars[6].GrossH != ch.Base-10 || ch.Bars[6].RefundH >= ch.Bars[6].GrossH || ch.Bars[0].GrossH != 0 {
+		t.Errorf("bars %+v", ch.Bars)
+	}
+}
+
+// FuzzSearchAndHolders: whatever is typed or scanned into the search box
+// or the holders field, classifying and parsing never panic, and parsed
+// holders have a name and an ID number.
+func FuzzSearchAndHolders(f *testing.F) {
+	for _, s := range []string{"W20261202-577838", "04bc65f6036047539af422acd63623d6", "13800138000", "张三，110101199003071234\n李四, 1234", ",", "\t\t"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		classify(s)
+		hs, err := parseHolders(s)
+		if err != nil {
+			return
+		}
+		for _, h := range hs {
+			if h.Name == "" || h.IDNumber == "" {
+				t.Fatalf("holder %+v from %q", h, s)
+			}
+		}
+	})
+}

@@ -178,10 +178,38 @@ func decodeReport(b []byte, l *Locale) (*reportTable, error) {
 		s, _ := cell(col, raw.Totals[col.Name])
 		t.Totals = append(t.Totals, s)
 	}
+	if raw.Report == report.Revenue && raw.Period == "day" && len(raw.GroupBy) == 0 {
+		points = everyDay(points, raw.From, raw.To)
+	}
 	if raw.Report == report.Revenue && len(points) > 0 {
 		t.Chart = barChart(points, raw.Currency, l)
 	}
 	return t, nil
+}
+
+// everyDay gives each day of [from, to] its bar, zero where nothing
+// happened, so the chart's axis is the calendar (at most the last 40).
+func everyDay(pts []chartPoint, from, to string) []chartPoint {
+	first, err1 := time.Parse(time.DateOnly, from)
+	last, err2 := time.Parse(time.DateOnly, to)
+	if err1 != nil || err2 != nil || last.Sub(first) > 366*24*time.Hour {
+		return pts
+	}
+	if d := last.AddDate(0, 0, -39); d.After(first) {
+		first = d
+	}
+	by := map[string]chartPoint{}
+	for _, p := range pts {
+		by[p.label] = p
+	}
+	var out []chartPoint
+	for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
+		label := d.Format(time.DateOnly)
+		p := by[label]
+		p.label = label
+		out = append(out, p)
+	}
+	return out
 }
 
 // chartPoint is one bar pair: gross and refunds of a label.
@@ -207,8 +235,12 @@ func barChart(pts []chartPoint, currency string, l *Locale) *chart {
 		x := left + i*slot + slot/2 - bw
 		gh := int(p.gross * int64(base-top) / most)
 		rh := int(p.refund * int64(base-top) / most)
+		label := p.label
+		if len(pts) > 10 && len(label) == len("2006-01-02") {
+			label = label[5:] // MM-DD
+		}
 		ch.Bars = append(ch.Bars, bar{X: x, W: bw, GrossY: base - gh, GrossH: gh, RefundY: base - rh, RefundH: rh,
-			Label: p.label, LabelX: x + bw, Title: p.label + ": " + Money(p.gross, currency) + " / -" + Money(p.refund, currency)})
+			Label: label, LabelX: x + bw, Title: p.label + ": " + Money(p.gross, currency) + " / -" + Money(p.refund, currency)})
 	}
 	for i := 0; i <= 4; i++ {
 		v := most * int64(i) / 4
