@@ -16,7 +16,10 @@ import (
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
-var errNotFound = web.Problemf(http.StatusNotFound, "not_found", "no such action")
+var (
+	errNotFound  = web.Problemf(http.StatusNotFound, "not_found", "no such action")
+	errBadAmount = web.Problemf(http.StatusBadRequest, "bad_amount", "not an amount of money")
+)
 
 // The back office (admin): the park's zones, gates, sales points,
 // products with their quota, stop and resume, users, distributors and the
@@ -36,6 +39,7 @@ func (c *Console) adminRoutes() {
 	c.mux.Handle("POST /admin/distributors", c.route(rolesAdmin, c.handleDistributor))
 	c.mux.Handle("POST /admin/distributors/{id}/keys", c.route(rolesAdmin, c.handleAPIKey))
 	c.mux.Handle("GET /admin/audit", c.route(rolesAdmin, c.handleAudit))
+	c.adminRoutes2()
 }
 
 // adminData is the back office screen.
@@ -51,6 +55,7 @@ type adminData struct {
 	Secret       *shownOnce // a gate's device token, a password or API key: shown once
 	Kinds        []string
 	Roles        []string
+	Extra        adminExtra // backoffice2.go
 }
 
 // shownOnce is a secret the admin must copy now.
@@ -63,7 +68,8 @@ func (c *Console) adminData(ctx context.Context, s *sess, parkID string) (adminD
 		return d, err
 	}
 	if len(d.Parks) == 0 {
-		return d, nil
+		d.Users, err = c.cfg.Auth.ListUsers(ctx, s.P)
+		return d, err
 	}
 	if d.Park, err = c.parkOf(ctx, s, parkID); err != nil {
 		return d, err
@@ -86,7 +92,7 @@ func (c *Console) adminData(ctx context.Context, s *sess, parkID string) (adminD
 	if d.Distributors, err = c.cfg.Auth.ListDistributors(ctx, s.P); err != nil {
 		return d, err
 	}
-	return d, nil
+	return d, c.adminExtra(ctx, s, &d)
 }
 
 func (c *Console) handleAdmin(w http.ResponseWriter, r *http.Request, s *sess) {
@@ -239,6 +245,9 @@ func (c *Console) handlePrice(w http.ResponseWriter, r *http.Request, s *sess) {
 func (c *Console) handleSalesPoint(w http.ResponseWriter, r *http.Request, s *sess) {
 	f := r.PostForm
 	in := catalog.SalesPointInput{ID: strings.TrimSpace(f.Get("id")), ParkID: f.Get("park"), Name: strings.TrimSpace(f.Get("name")), Kind: f.Get("kind")}
+	if bu, err := strconv.ParseInt(f.Get("business_unit"), 10, 64); err == nil && bu > 0 {
+		in.BusinessUnitID = &bu
+	}
 	err := c.inTx(r.Context(), func(tx pgx.Tx) error {
 		_, err := catalog.CreateSalesPoint(r.Context(), tx, s.P, in)
 		return err
@@ -282,14 +291,6 @@ func (c *Console) handleUserAction(w http.ResponseWriter, r *http.Request, s *se
 		if err == nil {
 			sec = &shownOnce{Label: s.L.T("admin.one_time_password", u.Username), Value: once}
 		}
-	case "edit":
-		ch := auth.UserChange{}
-		name := r.PostForm.Get("display_name")
-		ch.DisplayName = &name
-		if sp := r.PostForm.Get("sales_point"); sp != "" {
-			ch.SalesPointID = &sp
-		}
-		u, err = c.cfg.Auth.UpdateUser(ctx, s.P, id, ch)
 	default:
 		err = errNotFound
 	}
