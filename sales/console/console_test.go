@@ -175,3 +175,27 @@ func FuzzSearchAndHolders(f *testing.F) {
 		}
 	})
 }
+
+// TestNoInlineScriptOrStyle: the templates hold no inline script, no on*
+// handler and no style attribute, which the Content-Security-Policy
+// (script-src 'self'; style-src 'self') would block.
+func TestNoInlineScriptOrStyle(t *testing.T) {
+	bad := regexp.MustCompile(`(?i)\son[a-z]+\s*=|\sstyle\s*=|javascript:`)
+	script := regexp.MustCompile(`(?i)<script[^>]*>`)
+	files, _ := os.ReadDir("templates")
+	for _, f := range files {
+		b, err := os.ReadFile("templates/" + f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := bad.Find(b); m != nil {
+			t.Errorf("%s: %q", f.Name(), m)
+		}
+		for _, loc := range script.FindAllIndex(b, -1) {
+			tag, rest := string(b[loc[0]:loc[1]]), string(b[loc[1]:])
+			if !strings.Contains(tag, "src=") || !strings.HasPrefix(rest, "</script>") {
+				t.Errorf("%s: inline script %q", f.Name(), tag)
+			}
+		}
+	}
+}

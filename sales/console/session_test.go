@@ -64,6 +64,15 @@ func (h *htmlClient) loginForm() url.Values {
 func TestConsoleSessions(t *testing.T) {
 	p := startPark(t)
 
+	resp, err := http.Get(p.base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+
 	h := newHTMLClient(t, p.base)
 	form := h.loginForm()
 	form.Set("username", demo.Cashier)
@@ -94,7 +103,7 @@ func TestConsoleSessions(t *testing.T) {
 	for _, c := range h.c.Jar.Cookies(u) {
 		req.AddCookie(c)
 	}
-	resp, err := h.c.Do(req)
+	resp, err = h.c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
