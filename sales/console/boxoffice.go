@@ -193,7 +193,7 @@ func (c *Console) handleSell(w http.ResponseWriter, r *http.Request, s *sess) {
 	}
 	// The price is known before the order: refuse too little cash before
 	// any place is taken.
-	unit, err := catalog.PriceFor(ctx, c.cfg.Pool, prod.ID, dayOr(line.VisitDate, park))
+	unit, err := catalog.PriceFor(ctx, c.cfg.Pool, prod.ID, dayOr(line.VisitDate, park, c.cfg.Clock.Now()))
 	if err != nil {
 		refuse(errStatus(err), c.errText(s.L, err))
 		return
@@ -218,6 +218,13 @@ func (c *Console) handleSell(w http.ResponseWriter, r *http.Request, s *sess) {
 	o, _, err := c.cfg.Orders.Create(ctx, s.P, idem, req)
 	if err != nil {
 		refuse(errStatus(err), c.errText(s.L, err))
+		return
+	}
+	if o.Status != "paid" && tendered < o.TotalMinor { // the order's own total is what counts
+		if _, cerr := c.cfg.Orders.Cancel(ctx, s.P, o.Number); cerr != nil {
+			c.cfg.Log.Warn("console: cancel the unpaid order", "order", o.Number, "err", cerr)
+		}
+		refuse(http.StatusBadRequest, s.L.T("err.not_enough_cash", Money(o.TotalMinor, o.Currency)))
 		return
 	}
 	if o.Status != "paid" {
@@ -245,11 +252,11 @@ func (c *Console) handleSell(w http.ResponseWriter, r *http.Request, s *sess) {
 	c.render(w, r, s, http.StatusOK, "box", "title.box", d, s.L.T("box.sold", o.Number), "")
 }
 
-func dayOr(s string, park catalog.Park) time.Time {
+func dayOr(s string, park catalog.Park, now time.Time) time.Time {
 	if d, err := time.Parse(time.DateOnly, s); err == nil {
 		return d
 	}
-	return park.Today(time.Now())
+	return park.Today(now)
 }
 
 // parseHolders reads one holder a line: "name, ID number" (a comma, a
