@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/xuri/excelize/v2"
 
 	"github.com/admitpark/admit/sales/keys"
@@ -67,7 +68,7 @@ var testKEK = func() *keys.KEK {
 // world is one test's sales service in process: a fresh database, the
 // orders, refund, shift and report APIs on one moved-by-hand clock.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	pool    *pgxpool.Pool
 	clock   *clock
@@ -78,9 +79,10 @@ type world struct {
 	shifts  *shift.API
 	reports *report.API
 	who     map[string]web.Principal
+	reg     *prometheus.Registry
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	loc, err := time.LoadLocation(parkTZ)
 	if err != nil {
@@ -107,7 +109,8 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	scfg := shift.DefaultConfig()
-	scfg.Pool, scfg.Clock, scfg.Log = w.pool, w.clock, quiet
+	w.reg = prometheus.NewRegistry()
+	scfg.Pool, scfg.Clock, scfg.Log, scfg.Registerer = w.pool, w.clock, quiet, w.reg
 	if w.shifts, err = shift.NewAPI(scfg); err != nil {
 		t.Fatal(err)
 	}

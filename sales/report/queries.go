@@ -123,14 +123,17 @@ func groupQuery(pk park) query {
 	}}
 }
 
+// maxShifts bounds the shifts one report lists (MaxDays of many cashiers).
+const maxShifts = 1 << 20
+
 // shiftsQuery: the shifts opened in the period, one row each, with their
 // reports (frozen at close, live while open) and whether they are overdue.
 func (a *API) shiftsQuery(p web.Principal, pk park) query {
 	cols := []Column{text("shift_id"), text("cashier"), text("sales_point"), text("status"), text("opened_at"), text("closed_at"),
 		text("overdue"), money("opening_float_minor"), money("expected_minor"), money("counted_minor"), money("difference_minor"),
-		money("online_minor"), count("tickets_sold"), count("tickets_refunded"), count("tickets_reprinted"), count("orders_voided")}
+		count("tickets_sold"), count("tickets_refunded"), count("tickets_reprinted"), count("orders_voided")}
 	return query{cols: cols, run: func(ctx context.Context, _ pgx.Tx, emit func([]any) error) error {
-		list, err := a.cfg.Shifts.List(ctx, p, shift.ListFilter{ParkID: pk.id, From: pk.from, To: pk.to})
+		list, err := a.cfg.Shifts.List(ctx, p, shift.ListFilter{ParkID: pk.id, From: pk.from, To: pk.to, Limit: maxShifts})
 		if err != nil {
 			return err
 		}
@@ -148,7 +151,7 @@ func (a *API) shiftsQuery(p web.Principal, pk park) query {
 			}
 			r := s.Report
 			if err := emit([]any{strconv.FormatInt(s.ID, 10), s.Username, s.SalesPointID, s.Status, s.OpenedAt.In(pk.loc).Format(time.DateTime), closed,
-				overdue, s.OpeningFloatMinor, r.ExpectedMinor, counted, diff, r.OnlineMinor, r.TicketsSold,
+				overdue, s.OpeningFloatMinor, r.ExpectedMinor, counted, diff, r.TicketsSold,
 				r.TicketsRefunded, r.TicketsReprinted, r.OrdersVoided}); err != nil {
 				return err
 			}

@@ -51,11 +51,16 @@ type Config struct {
 	Timeout time.Duration
 	// MaxDays bounds a report's period (from..to), in days.
 	MaxDays int
+	// MaxConcurrent reports run at once; more wait their turn (up to their
+	// request's end). Reports are read-only and lock nothing, but each
+	// takes a core while it runs: on a small box this keeps finance from
+	// crowding out the sales.
+	MaxConcurrent int
 }
 
 // DefaultConfig returns the defaults; Pool and Shifts must be set.
 func DefaultConfig() Config {
-	return Config{Clock: web.SystemClock{}, Log: slog.Default(), Timeout: 60 * time.Second, MaxDays: 3 * 366}
+	return Config{Clock: web.SystemClock{}, Log: slog.Default(), Timeout: 60 * time.Second, MaxDays: 3 * 366, MaxConcurrent: 2}
 }
 
 // Validate checks the config.
@@ -67,21 +72,24 @@ func (c Config) Validate() error {
 	if c.Clock == nil || c.Log == nil {
 		errs = append(errs, errors.New("report: Config.Clock and Config.Log are required"))
 	}
-	if c.Timeout <= 0 || c.MaxDays < 1 {
-		errs = append(errs, errors.New("report: Config.Timeout and Config.MaxDays must be positive"))
+	if c.Timeout <= 0 || c.MaxDays < 1 || c.MaxConcurrent < 1 {
+		errs = append(errs, errors.New("report: Config.Timeout, Config.MaxDays and Config.MaxConcurrent must be positive"))
 	}
 	return errors.Join(errs...)
 }
 
 // API serves the reports.
-type API struct{ cfg Config }
+type API struct {
+	cfg   Config
+	slots chan struct{} // MaxConcurrent
+}
 
 // NewAPI validates cfg.
 func NewAPI(cfg Config) (*API, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &API{cfg: cfg}, nil
+	return &API{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
 }
 
 // Params are a report's query: ?park=&from=&to=&period=&group_by=&format=.
@@ -118,12 +126,6 @@ func (a *API) check(ctx context.Context, name string, q *Params) (park, error) {
 	if !slices.Contains(Names, name) {
 		return pk, fmt.Errorf("%w: %w", ErrInvalid, web.Problemf(http.StatusNotFound, "unknown_report", "no report %q (reports: %s)", name, strings.Join(Names, ", ")))
 	}
-	if q.Format == "" {
-		q.Format = FormatJSON
-	}
-	if ContentType[q.Format] == "" {
-		return pk, invalid("bad_format", `"format" must be json, csv or xlsx, not %q`, q.Format)
-	}
 	if q.Park == "" {
 		return pk, invalid("bad_park", `"park" is required`)
 	}
@@ -137,46 +139,62 @@ func (a *API) check(ctx context.Context, name string, q *Params) (park, error) {
 	if pk.loc, err = time.LoadLocation(pk.tz); err != nil {
 		return pk, fmt.Errorf("park %s time zone %q: %w", pk.id, pk.tz, err)
 	}
+	pk.from, pk.to, err = CheckParams(name, q, pk.loc, a.cfg.Clock.Now(), a.cfg.MaxDays)
+	return pk, err
+}
+
+// CheckParams validates q for report name and fills its defaults (format
+// json, from today in loc, to = from, period day). It returns midnight of
+// the first day and midnight after the last, in loc.
+func CheckParams(name string, q *Params, loc *time.Location, now time.Time, maxDays int) (from, to time.Time, err error) {
+	if q.Format == "" {
+		q.Format = FormatJSON
+	}
+	if ContentType[q.Format] == "" {
+		return from, to, invalid("bad_format", `"format" must be json, csv or xlsx, not %q`, q.Format)
+	}
 	if q.From == "" {
-		q.From = a.cfg.Clock.Now().In(pk.loc).Format(time.DateOnly)
+		q.From = now.In(loc).Format(time.DateOnly)
 	}
 	if q.To == "" {
 		q.To = q.From
 	}
-	if pk.from, err = time.ParseInLocation(time.DateOnly, q.From, pk.loc); err != nil {
-		return pk, invalid("bad_from", `"from" must be a date YYYY-MM-DD, not %q`, q.From)
+	if from, err = time.ParseInLocation(time.DateOnly, q.From, loc); err != nil {
+		return from, to, invalid("bad_from", `"from" must be a date YYYY-MM-DD, not %q`, q.From)
 	}
-	last, err := time.ParseInLocation(time.DateOnly, q.To, pk.loc)
+	last, err := time.ParseInLocation(time.DateOnly, q.To, loc)
 	if err != nil {
-		return pk, invalid("bad_to", `"to" must be a date YYYY-MM-DD, not %q`, q.To)
+		return from, to, invalid("bad_to", `"to" must be a date YYYY-MM-DD, not %q`, q.To)
 	}
-	if last.Before(pk.from) {
-		return pk, invalid("bad_to", `"to" (%s) is before "from" (%s)`, q.To, q.From)
+	if last.Before(from) {
+		return from, to, invalid("bad_to", `"to" (%s) is before "from" (%s)`, q.To, q.From)
 	}
-	if days := int(last.Sub(pk.from).Hours()/24) + 1; days > a.cfg.MaxDays {
-		return pk, invalid("period_too_long", "the period is %d days; at most %d", days, a.cfg.MaxDays)
+	// Calendar days, not hours: a day may have 23 or 25 hours in loc.
+	days := int(dateOf(last).Sub(dateOf(from)).Hours()/24) + 1
+	if days > maxDays {
+		return from, to, invalid("period_too_long", "the period is %d days; at most %d", days, maxDays)
 	}
-	pk.to = time.Date(last.Year(), last.Month(), last.Day()+1, 0, 0, 0, 0, pk.loc)
+	to = time.Date(last.Year(), last.Month(), last.Day()+1, 0, 0, 0, 0, loc)
 	switch {
 	case name != Revenue && (q.Period != "" || len(q.GroupBy) > 0):
-		return pk, invalid("bad_grouping", `"period" and "group_by" apply to the revenue report only`)
+		return from, to, invalid("bad_grouping", `"period" and "group_by" apply to the revenue report only`)
 	case name == Revenue:
 		if q.Period == "" {
 			q.Period = "day"
 		}
 		if q.Period != "day" && q.Period != "month" && q.Period != "year" {
-			return pk, invalid("bad_period", `"period" must be day, month or year, not %q`, q.Period)
+			return from, to, invalid("bad_period", `"period" must be day, month or year, not %q`, q.Period)
 		}
 		for i, d := range q.GroupBy {
 			if !slices.Contains(Dimensions, d) {
-				return pk, invalid("bad_group_by", `"group_by" takes %s, not %q`, strings.Join(Dimensions, ", "), d)
+				return from, to, invalid("bad_group_by", `"group_by" takes %s, not %q`, strings.Join(Dimensions, ", "), d)
 			}
 			if slices.Contains(q.GroupBy[:i], d) {
-				return pk, invalid("bad_group_by", `"group_by" names %q twice`, d)
+				return from, to, invalid("bad_group_by", `"group_by" names %q twice`, d)
 			}
 		}
 	}
-	return pk, nil
+	return from, to, nil
 }
 
 // query is a report's rows: columns, then a function that streams them.
@@ -211,6 +229,12 @@ func (a *API) Write(ctx context.Context, p web.Principal, name string, q Params,
 	s, err := newSink(q.Format, w)
 	if err != nil {
 		return err
+	}
+	select {
+	case a.slots <- struct{}{}:
+		defer func() { <-a.slots }()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	m := Meta{Report: name, ParkID: pk.id, Currency: pk.currency, TimeZone: pk.tz, From: q.From, To: q.To,
 		Period: q.Period, GroupBy: q.GroupBy, Columns: qr.cols, At: a.cfg.Clock.Now().In(pk.loc)}

@@ -23,6 +23,7 @@
 //
 // Expected money per method: the opening float (cash only) plus the
 // payments taken in the shift, minus the refunds paid out in it. Online
-// (provider) payments do not pass through the drawer and are reported
-// apart (online_minor).
+// (provider) payments do not pass through the drawer and belong to no
+// shift; a provider refund a cashier asks for counts among the shift's
+// refunded tickets, not its money.
 package shift

@@ -30,7 +30,6 @@ type Report struct {
 	ExpectedMinor    int64        `json:"expected_minor"`
 	CountedMinor     *int64       `json:"counted_minor,omitempty"`
 	DifferenceMinor  *int64       `json:"difference_minor,omitempty"`
-	OnlineMinor      int64        `json:"online_minor"` // provider payments started at the window
 	TicketsSold      int64        `json:"tickets_sold"`
 	TicketsRefunded  int64        `json:"tickets_refunded"`
 	RefundFeesMinor  int64        `json:"refund_fees_minor"`
@@ -62,9 +61,8 @@ func compute(ctx context.Context, db DB, id int64, currency string, float int64,
 			rows.Close()
 			return r, err
 		}
-		if m == "provider" {
-			r.OnlineMinor += sum
-			continue
+		if !slices.Contains(handover, m) {
+			continue // online money never passes the drawer
 		}
 		l := line(m)
 		l.Payments, l.TakenMinor = n, sum

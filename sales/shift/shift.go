@@ -74,6 +74,8 @@ type ListFilter struct {
 	UserID   int64
 	Status   string
 	From, To time.Time
+	// Limit bounds the shifts returned; 0 means Config.MaxList.
+	Limit int
 }
 
 // API serves shifts.
@@ -258,14 +260,27 @@ func mayRead(p web.Principal, owner int64) bool {
 }
 
 const shiftCols = `s.id, s.park_id, s.sales_point_id, s.user_id, u.username, s.status, s.currency, s.opening_float_minor,
-	s.opened_at, s.closed_at, s.closed_by, s.note, s.confirmed_at, s.confirmed_by, s.confirm_note, s.report`
+	s.opened_at, s.closed_at, s.closed_by, s.note, s.confirmed_at, s.confirmed_by, s.confirm_note, s.report, pk.time_zone`
+
+// shiftFrom joins what a Shift shows.
+const shiftFrom = ` FROM shifts s JOIN users u ON u.id = s.user_id JOIN parks pk ON pk.id = s.park_id`
 
 func (a *API) scan(ctx context.Context, row pgx.Row, set Settings, now time.Time) (Shift, error) {
 	var s Shift
 	var rep []byte
+	var tz string
 	if err := row.Scan(&s.ID, &s.ParkID, &s.SalesPointID, &s.UserID, &s.Username, &s.Status, &s.Currency, &s.OpeningFloatMinor,
-		&s.OpenedAt, &s.ClosedAt, &s.ClosedBy, &s.Note, &s.ConfirmedAt, &s.ConfirmedBy, &s.ConfirmNote, &rep); err != nil {
+		&s.OpenedAt, &s.ClosedAt, &s.ClosedBy, &s.Note, &s.ConfirmedAt, &s.ConfirmedBy, &s.ConfirmNote, &rep, &tz); err != nil {
 		return s, err
+	}
+	// Times show in the park's time zone.
+	if loc, err := time.LoadLocation(tz); err == nil {
+		s.OpenedAt = s.OpenedAt.In(loc)
+		for _, t := range []*time.Time{s.ClosedAt, s.ConfirmedAt} {
+			if t != nil {
+				*t = t.In(loc)
+			}
+		}
 	}
 	if rep != nil {
 		return s, json.Unmarshal(rep, &s.Report)
@@ -281,8 +296,7 @@ func (a *API) Get(ctx context.Context, p web.Principal, id int64) (Shift, error)
 		return Shift{}, err
 	}
 	now := a.cfg.Clock.Now()
-	s, err := a.scan(ctx, a.cfg.Pool.QueryRow(ctx, `SELECT `+shiftCols+` FROM shifts s JOIN users u ON u.id = s.user_id
-		WHERE s.id = $1`, id), set, now)
+	s, err := a.scan(ctx, a.cfg.Pool.QueryRow(ctx, `SELECT `+shiftCols+shiftFrom+` WHERE s.id = $1`, id), set, now)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !mayRead(p, s.UserID)) {
 		return Shift{}, notFound(id)
 	}
@@ -308,7 +322,7 @@ func (a *API) Current(ctx context.Context, p web.Principal) (Shift, error) {
 	return a.Get(ctx, p, id)
 }
 
-// List returns the shifts f selects, oldest first, at most Config.MaxList;
+// List returns the shifts f selects, oldest first, at most f.Limit;
 // a cashier sees only their own. Open shifts carry their live report.
 func (a *API) List(ctx context.Context, p web.Principal, f ListFilter) ([]Shift, error) {
 	switch p.Role {
@@ -323,6 +337,10 @@ func (a *API) List(ctx context.Context, p web.Principal, f ListFilter) ([]Shift,
 		return nil, err
 	}
 	now := a.cfg.Clock.Now()
+	limit := a.cfg.MaxList
+	if f.Limit > 0 {
+		limit = f.Limit
+	}
 	var from, to *time.Time
 	if !f.From.IsZero() {
 		from = &f.From
@@ -330,10 +348,10 @@ func (a *API) List(ctx context.Context, p web.Principal, f ListFilter) ([]Shift,
 	if !f.To.IsZero() {
 		to = &f.To
 	}
-	rows, err := a.cfg.Pool.Query(ctx, `SELECT `+shiftCols+` FROM shifts s JOIN users u ON u.id = s.user_id
+	rows, err := a.cfg.Pool.Query(ctx, `SELECT `+shiftCols+shiftFrom+`
 		WHERE ($1 = '' OR s.park_id = $1) AND ($2 = 0 OR s.user_id = $2) AND ($3 = '' OR s.status = $3)
 		  AND ($4::timestamptz IS NULL OR s.opened_at >= $4) AND ($5::timestamptz IS NULL OR s.opened_at < $5)
-		ORDER BY s.opened_at, s.id LIMIT $6`, f.ParkID, f.UserID, f.Status, from, to, a.cfg.MaxList)
+		ORDER BY s.opened_at, s.id LIMIT $6`, f.ParkID, f.UserID, f.Status, from, to, limit)
 	if err != nil {
 		return nil, err
 	}

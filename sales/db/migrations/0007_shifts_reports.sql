@@ -48,8 +48,9 @@ UPDATE refunds SET refunded_at = coalesce(completed_at, created_at) WHERE status
 -- paid) and the refund (refunds refunded), so a month's revenue reads a few
 -- thousand rows instead of every order (see sales/report). day is the
 -- park's local day of the payment or refund; the dimensions are the sale's.
--- shard spreads the rows of busy online channels (order id % 8) so
--- concurrent sales do not queue on one row.
+-- shard spreads the rows of orders without a user (online, distributor
+-- keys: order id % 8) so concurrent sales do not queue on one row; a
+-- user's orders keep shard 0.
 CREATE TABLE revenue_daily (
     park_id          text NOT NULL,
     day              date NOT NULL,
@@ -72,7 +73,7 @@ INSERT INTO revenue_daily (park_id, day, sales_point_id, user_id, product_id, ch
         gross_minor, tickets_sold)
 SELECT o.park_id, (o.paid_at AT TIME ZONE pk.time_zone)::date, coalesce(o.sales_point_id, ''),
        coalesce(pay.user_id, 0), l.product_id, o.channel, coalesce(pay.method, 'account'),
-       coalesce(o.distributor_id, 0), o.id % 8, sum(l.quantity * l.unit_price_minor), sum(l.quantity)
+       coalesce(o.distributor_id, 0), CASE WHEN o.user_id IS NULL THEN o.id % 8 ELSE 0 END, sum(l.quantity * l.unit_price_minor), sum(l.quantity)
 FROM orders o JOIN parks pk ON pk.id = o.park_id JOIN order_lines l ON l.order_id = o.id
 LEFT JOIN payments pay ON pay.id = o.paid_payment_id
 WHERE o.paid_at IS NOT NULL
@@ -82,7 +83,7 @@ INSERT INTO revenue_daily AS r (park_id, day, sales_point_id, user_id, product_i
         refunds_minor, fees_minor, tickets_refunded)
 SELECT o.park_id, (f.refunded_at AT TIME ZONE pk.time_zone)::date, coalesce(o.sales_point_id, ''),
        coalesce(pay.user_id, 0), t.product_id, o.channel, coalesce(pay.method, 'account'),
-       coalesce(o.distributor_id, 0), o.id % 8, sum(f.amount_minor), sum(f.fee_minor), count(*)
+       coalesce(o.distributor_id, 0), CASE WHEN o.user_id IS NULL THEN o.id % 8 ELSE 0 END, sum(f.amount_minor), sum(f.fee_minor), count(*)
 FROM refunds f JOIN tickets t ON t.id = f.ticket_id JOIN orders o ON o.id = f.order_id
 JOIN parks pk ON pk.id = o.park_id LEFT JOIN payments pay ON pay.id = o.paid_payment_id
 WHERE f.status = 'refunded'
