@@ -47,7 +47,10 @@ type park struct {
 	admin   string // the first admin's one-time password
 }
 
-const financePassword = "the-finance-long-password"
+const (
+	financePassword = "the-finance-long-password"
+	gatesPassword   = "the-gate-operators-long-password"
+)
 
 func startPark(t *testing.T) *park {
 	t.Helper()
@@ -94,9 +97,11 @@ func startPark(t *testing.T) *park {
 	if err := srv.Pool.QueryRow(t.Context(), `SELECT id FROM users WHERE username = 'admin'`).Scan(&adminID); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.CreateUser(t.Context(), web.Principal{UserID: adminID, Role: web.RoleAdmin, Username: "admin"},
-		auth.NewUser{Username: "finance", Role: web.RoleFinance, Password: financePassword}); err != nil {
-		t.Fatal(err)
+	for _, u := range []auth.NewUser{{Username: "finance", Role: web.RoleFinance, Password: financePassword},
+		{Username: "gates", Role: web.RoleGateOperator, Password: gatesPassword}} {
+		if _, _, err := a.CreateUser(t.Context(), web.Principal{UserID: adminID, Role: web.RoleAdmin, Username: "admin"}, u); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return &park{cluster: g, srv: srv, base: "http://" + srv.Addr(), admin: ini.Password}
 }

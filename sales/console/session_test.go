@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/admitpark/admit/sales/console"
 	"github.com/admitpark/admit/sales/demo"
 )
 
@@ -130,6 +132,30 @@ func TestConsoleSessions(t *testing.T) {
 	}
 	if _, _, page := h.do("GET", loc, nil); !strings.Contains(page, "Your session expired") {
 		t.Errorf("login page after expiry says nothing of it: %s", page)
+	}
+	// GET /v1/ops/summary, the gate view's data, for a gate operator's
+	// token; finance may not.
+	for user, want := range map[string]int{"gates": http.StatusOK, "finance": http.StatusForbidden} {
+		pw := map[string]string{"gates": gatesPassword, "finance": financePassword}[user]
+		var login struct{ Token string }
+		if err := postJSON(p.base+"/v1/login", "", map[string]string{"username": user, "password": pw}, &login); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", p.base+"/v1/ops/summary", nil)
+		req.Header.Set("Authorization", "Bearer "+login.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum console.Summary
+		json.NewDecoder(resp.Body).Decode(&sum)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: GET /v1/ops/summary %d, want %d", user, resp.StatusCode, want)
+		}
+		if want == http.StatusOK && (sum.ParkID != demo.Park || len(sum.Zones) != 2 || sum.Cluster.Leader == "" || len(sum.Gates) != 3) {
+			t.Errorf("ops summary %+v", sum)
+		}
 	}
 	// The API's JSON 404 stays for /v1 paths; the console's pages are HTML.
 	if status, _, body := h.do("GET", "/v1/nothing-here", nil); status != http.StatusNotFound || !strings.Contains(body, `"error"`) {
