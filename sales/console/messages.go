@@ -39,7 +39,7 @@ var messagesEN = map[string]string{
 	"err.no_park": "There is no park yet: create one in the back office.", "err.shift_required": "Open a shift before selling.",
 
 	"err.no_open_shift": "Open a shift first.", "err.shift_already_open": "You already have an open shift.",
-	"err.holders_required": "This product is sold by real name: one holder (name, ID number) a ticket.",
+	"err.holders_required":    "This product is sold by real name: one holder (name, ID number) a ticket.",
 	"err.holders_not_allowed": "This product takes no holders.", "err.slot_required": "Choose a time slot.",
 	"err.visit_date_past": "The visit date is in the past.", "err.visit_date_too_far": "The visit date is too far ahead.",
 	"err.product_inactive": "This product is not active.", "err.too_many_tickets": "Too many tickets in one order.",
@@ -167,7 +167,7 @@ var messagesZH = map[string]string{
 	"err.no_park": "还没有景区：请先在后台创建。", "err.shift_required": "请先开班再售票。",
 
 	"err.no_open_shift": "请先开班。", "err.shift_already_open": "您已有一个未交班的班次。",
-	"err.holders_required": "该产品实名销售：每张票一位游客（姓名，证件号）。",
+	"err.holders_required":    "该产品实名销售：每张票一位游客（姓名，证件号）。",
 	"err.holders_not_allowed": "该产品不需要填写游客。", "err.slot_required": "请选择时段。",
 	"err.visit_date_past": "游玩日期已过。", "err.visit_date_too_far": "游玩日期太远。",
 	"err.product_inactive": "该产品未启用。", "err.too_many_tickets": "一个订单的门票过多。",
