@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -9,9 +10,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/admitpark/admit/sales/catalog"
 	"github.com/admitpark/admit/sales/console"
 	"github.com/admitpark/admit/sales/demo"
+	"github.com/admitpark/admit/sales/web"
 )
 
 // htmlClient is a browser-like HTTP client: cookies, English, no
@@ -77,7 +83,7 @@ func TestConsoleSessions(t *testing.T) {
 
 	h := newHTMLClient(t, p.base)
 	form := h.loginForm()
-	form.Set("username", demo.Cashier)
+	form.Set("username", "nobody") // counted as any name is, so it says nothing of who exists
 	form.Set("password", "not-the-password")
 	var status int
 	var page string
@@ -157,6 +163,58 @@ func TestConsoleSessions(t *testing.T) {
 			t.Errorf("ops summary %+v", sum)
 		}
 	}
+	// A real-name product sold by slot, through the box office form: the
+	// holders, one a line, and the slot reach the order.
+	admin := web.Principal{Role: web.RoleAdmin, Username: "admin"}
+	if err := p.srv.Pool.QueryRow(t.Context(), `SELECT id FROM users WHERE username = 'admin'`).Scan(&admin.UserID); err != nil {
+		t.Fatal(err)
+	}
+	var slot catalog.Slot
+	err = pgx.BeginFunc(t.Context(), p.srv.Pool, func(tx pgx.Tx) error {
+		in := catalog.NewProductInput()
+		in.ID, in.ParkID, in.Name, in.Kind, in.PriceMinor, in.HasSlots, in.RealName = "vip-tour", demo.Park, "VIP tour", "single", 30000, true, true
+		if _, err := catalog.CreateProduct(t.Context(), tx, admin, in); err != nil {
+			return err
+		}
+		slot, err = catalog.CreateSlot(t.Context(), tx, admin, "vip-tour", catalog.SlotInput{Start: "14:00", End: "15:00", Capacity: 20})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parkLoc, _ := time.LoadLocation(demo.TimeZone)
+	tomorrow := time.Now().In(parkLoc).AddDate(0, 0, 1).Format(time.DateOnly)
+	cash := newHTMLClient(t, p.base)
+	form = cash.loginForm()
+	form.Set("username", demo.Cashier)
+	form.Set("password", demo.CashierPassword)
+	if status, _, _ := cash.do("POST", "/login", form); status != http.StatusSeeOther {
+		t.Fatalf("cashier login: %d", status)
+	}
+	_, _, box := cash.do("GET", "/box", nil)
+	token := csrfRe.FindStringSubmatch(box)[1]
+	if status, _, page := cash.do("POST", "/box/shift/open", url.Values{"csrf": {token}, "float": {"100"}}); status != http.StatusOK || !strings.Contains(page, "Shift") {
+		t.Fatalf("open shift: %d", status)
+	}
+	sell := url.Values{"csrf": {token}, "product": {"vip-tour"}, "visit_date": {tomorrow}, "quantity": {"2"},
+		"slot": {fmt.Sprint(slot.ID)}, "holders": {"张三，110101199003071233\nLi Si, 110101199003072113"}, "tendered": {"1000"}}
+	for i, c := range []struct {
+		qty  string
+		want int
+		text string
+	}{{"3", http.StatusBadRequest, "one holder"}, {"2", http.StatusOK, "Sold: order"}} {
+		sell.Set("quantity", c.qty)
+		status, _, page := cash.do("POST", "/box/sell", sell)
+		if status != c.want || !strings.Contains(page, c.text) {
+			t.Fatalf("real-name sale %d: %d, want %d with %q: %s", i, status, c.want, c.text, page)
+		}
+	}
+	var holders, slotted int
+	if err := p.srv.Pool.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE holder_name <> ''), count(*) FILTER (WHERE slot_start IS NOT NULL)
+		FROM tickets WHERE product_id = 'vip-tour'`).Scan(&holders, &slotted); err != nil || holders != 2 || slotted != 2 {
+		t.Errorf("vip-tour tickets: %d with holders, %d with a slot, %v; want 2 and 2", holders, slotted, err)
+	}
+
 	// The API's JSON 404 stays for /v1 paths; the console's pages are HTML.
 	if status, _, body := h.do("GET", "/v1/nothing-here", nil); status != http.StatusNotFound || !strings.Contains(body, `"error"`) {
 		t.Errorf("GET /v1/nothing-here: %d %s", status, body)
