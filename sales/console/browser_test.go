@@ -479,6 +479,12 @@ func TestConsoleInABrowser(t *testing.T) {
 		return nil
 	}, "gate east-9 on the cluster")
 
+	// The admin's box office: look-up, refund, reprint; no cash sales.
+	admin.do(chromedp.Navigate(p.base + "/box"))
+	if got := admin.text("main"); !strings.Contains(got, "Cash sales are made by cashiers") {
+		t.Errorf("admin's box office: %q", got)
+	}
+
 	// 7. The gate view shows a scan made through the gate API within a
 	// few seconds, without reloading.
 	admin.do(chromedp.Navigate(p.base + "/ops"))
