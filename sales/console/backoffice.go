@@ -2,7 +2,7 @@ package console
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/auth"
 	"github.com/admitpark/admit/sales/catalog"
 	"github.com/admitpark/admit/sales/web"
@@ -153,15 +154,45 @@ func (c *Console) handleGate(w http.ResponseWriter, r *http.Request, s *sess) {
 		c.done(w, r, s, err, nil, "")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.Cluster.Timeout)
+	// The sync relay adds the gate to the cluster (without a token anyone
+	// knows). Mint the device's token only once it has: a token minted
+	// before would be replaced by the relay's add.
+	ctx, cancel := context.WithTimeout(r.Context(), 3*c.cfg.Cluster.Timeout)
 	defer cancel()
 	var g gateapi.GateJSON
-	if err := c.cluster.call(ctx, http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: in.ID, Zone: in.Zone, Direction: in.Direction}, &g); err != nil {
+	err = c.waitGate(ctx, in.ID)
+	if err == nil {
+		err = c.cluster.call(ctx, http.MethodPost, gateapi.PathGates, gateapi.GateJSON{ID: in.ID, Zone: in.Zone, Direction: in.Direction}, &g)
+	}
+	if err != nil {
 		c.cfg.Log.Warn("console: register the gate's device with the cluster", "gate", in.ID, "err", err)
 		c.adminPage(w, r, s, http.StatusOK, f.Get("park"), nil, s.L.T("admin.saved_gate_no_token", in.ID), "")
 		return
 	}
 	c.done(w, r, s, nil, &shownOnce{Label: s.L.T("admin.gate_token", in.ID), Value: g.Token}, "admin.saved_gate", in.ID)
+}
+
+// waitGate waits until the cluster lists gate id (the relay sent it), or
+// ctx ends.
+func (c *Console) waitGate(ctx context.Context, id string) error {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var gl gateapi.GatesResponse
+		err := c.cluster.call(ctx, http.MethodGet, gateapi.PathGates, nil, &gl)
+		if err == nil {
+			for _, g := range gl.Gates {
+				if g.ID == id {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gate %s not on the cluster yet: %w", id, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 func (c *Console) handleProduct(w http.ResponseWriter, r *http.Request, s *sess) {
@@ -316,50 +347,36 @@ func (c *Console) handleAPIKey(w http.ResponseWriter, r *http.Request, s *sess) 
 	c.done(w, r, s, err, sec, "admin.saved_key")
 }
 
-// auditRow is one audit record.
-type auditRow struct {
-	At                        time.Time
-	Who, Action, Object, Addr string
-	Details                   string
-}
-
+// auditData is the audit log page: a page of audit.API.Query (i14's
+// query of the audit log, as GET /v1/audit serves it).
 type auditData struct {
-	Rows   []auditRow
+	Page   audit.Page
 	Loc    *time.Location
 	Action string
 }
 
 func (c *Console) handleAudit(w http.ResponseWriter, r *http.Request, s *sess) {
 	ctx := r.Context()
-	action := strings.TrimSpace(r.URL.Query().Get("action"))
-	park, err := c.parkOf(ctx, s, "")
-	loc := time.UTC
-	if err == nil {
-		loc = park.Location()
+	q := r.URL.Query()
+	d := auditData{Action: strings.TrimSpace(q.Get("action")), Loc: time.UTC}
+	if park, err := c.parkOf(ctx, s, ""); err == nil {
+		d.Loc = park.Location()
 	}
-	rows, err := c.cfg.Pool.Query(ctx, `SELECT a.at, coalesce(u.username, CASE WHEN a.api_key_id IS NOT NULL THEN 'api key ' || a.api_key_id ELSE '' END),
-			a.action, a.object_type || ' ' || a.object_id, a.remote_addr, a.details
-		FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
-		WHERE $1 = '' OR a.action LIKE $1 || '%' ORDER BY a.id DESC LIMIT 200`, action)
+	f := audit.Filter{Limit: 100}
+	if d.Action != "" {
+		f.Action = d.Action
+		if !strings.HasSuffix(f.Action, "*") && !strings.HasSuffix(f.Action, ".") {
+			f.Action += "*" // a prefix: "refund" finds refund.request, refund.complete...
+		}
+	}
+	if b, err := strconv.ParseInt(q.Get("before"), 10, 64); err == nil && b > 0 {
+		f.Before = b
+	}
+	page, err := c.audit.Query(ctx, f)
 	if err != nil {
-		c.render(w, r, s, errStatus(err), "error", "title.error", nil, "", c.errText(s.L, err))
+		c.render(w, r, s, errStatus(err), "audit", "title.audit", d, "", c.errText(s.L, err))
 		return
 	}
-	d := auditData{Loc: loc, Action: action}
-	for rows.Next() {
-		var a auditRow
-		var det json.RawMessage
-		if err := rows.Scan(&a.At, &a.Who, &a.Action, &a.Object, &a.Addr, &det); err != nil {
-			rows.Close()
-			c.render(w, r, s, errStatus(err), "error", "title.error", nil, "", c.errText(s.L, err))
-			return
-		}
-		a.Details = string(det)
-		if len(a.Details) > 300 {
-			a.Details = a.Details[:300] + "…"
-		}
-		d.Rows = append(d.Rows, a)
-	}
-	rows.Close()
+	d.Page = page
 	c.render(w, r, s, http.StatusOK, "audit", "title.audit", d, "", "")
 }

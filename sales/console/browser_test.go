@@ -479,6 +479,13 @@ func TestConsoleInABrowser(t *testing.T) {
 		return nil
 	}, "gate east-9 on the cluster")
 
+	// The audit log has the gate just made, by whom.
+	admin.do(chromedp.Navigate(p.base + "/admin/audit?action=gate"))
+	if got := admin.text("#audit tbody"); !strings.Contains(got, "gate.create") || !strings.Contains(got, "east-9") || !strings.Contains(got, "admin") {
+		t.Errorf("audit log for gate: %q", got)
+	}
+	admin.shot("audit")
+
 	// The admin's box office: look-up, refund, reprint; no cash sales.
 	admin.do(chromedp.Navigate(p.base + "/box"))
 	if got := admin.text("main"); !strings.Contains(got, "Cash sales are made by cashiers") {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/auth"
 	"github.com/admitpark/admit/sales/lookup"
 	"github.com/admitpark/admit/sales/orders"
@@ -96,6 +97,7 @@ type Console struct {
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
 	cluster *clusterClient
+	audit   *audit.API // reads the audit log (no state of its own)
 }
 
 // New builds the console.
@@ -103,7 +105,13 @@ func New(cfg Config) (*Console, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, mux: http.NewServeMux(), cluster: newClusterClient(cfg.Cluster)}
+	acfg := audit.DefaultConfig()
+	acfg.Pool, acfg.Log = cfg.Pool, cfg.Log
+	auditAPI, err := audit.NewAPI(acfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{cfg: cfg, mux: http.NewServeMux(), cluster: newClusterClient(cfg.Cluster), audit: auditAPI}
 	if err := c.parse(); err != nil {
 		return nil, err
 	}

@@ -109,7 +109,7 @@ var messagesEN = map[string]string{
 	"admin.saved_product_edit": "Product %s changed.", "admin.revoked_key": "API key %s… revoked.",
 	"kind.single": "single entry", "kind.multi": "multi-entry", "kind.day_pass": "day pass", "kind.period": "period pass", "kind.group": "group",
 	"dir.both": "in and out", "dir.in": "in", "dir.out": "out",
-	"audit.who": "Who", "audit.action": "Action", "audit.object": "Object", "audit.details": "Details",
+	"audit.older": "Older entries", "audit.who": "Who", "audit.action": "Action", "audit.object": "Object", "audit.details": "Details",
 
 	"finance.heading": "Finance",
 	"finance.report":  "Report", "finance.from": "From", "finance.to": "To", "finance.period": "By", "finance.group_by": "Split by",
@@ -238,7 +238,7 @@ var messagesZH = map[string]string{
 	"admin.saved_product_edit": "产品 %s 已修改。", "admin.revoked_key": "API 密钥 %s… 已吊销。",
 	"kind.single": "单次票", "kind.multi": "多次票", "kind.day_pass": "日票", "kind.period": "期票", "kind.group": "团体票",
 	"dir.both": "进出", "dir.in": "进", "dir.out": "出",
-	"audit.who": "操作人", "audit.action": "操作", "audit.object": "对象", "audit.details": "详情",
+	"audit.older": "更早的记录", "audit.who": "操作人", "audit.action": "操作", "audit.object": "对象", "audit.details": "详情",
 
 	"finance.heading": "财务",
 	"finance.report":  "报表", "finance.from": "开始日期", "finance.to": "结束日期", "finance.period": "统计周期", "finance.group_by": "分组",

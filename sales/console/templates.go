@@ -20,6 +20,18 @@ var funcs = template.FuncMap{
 	},
 	"add":  func(a, b int) int { return a + b },
 	"list": func(s ...string) []string { return s },
+	"deref64": func(n *int64) int64 {
+		if n == nil {
+			return 0
+		}
+		return *n
+	},
+	"clip": func(s string, n int) string {
+		if r := []rune(s); len(r) > n {
+			return string(r[:n]) + "…"
+		}
+		return s
+	},
 	"derefm": func(n *int64) int64 {
 		if n == nil {
 			return 0
