@@ -19,15 +19,17 @@ check-go:
 # tests and make run (tests start their own throwaway server from them
 # unless ADMIT_TEST_PG names one), promtool (package prometheus) to check
 # the alert rules, and etcd (package etcd-server) for the bench/compare
-# smoke test.
+# smoke test, and chromium for the web console's browser tests
+# (sales/console).
 # make run needs only PostgreSQL.
-deps: NEED := postgresql prometheus etcd-server
+deps: NEED := postgresql prometheus etcd-server chromium
 run-deps: NEED := postgresql
 deps run-deps:
 	@missing=""; for p in $(NEED); do case $$p in \
 		postgresql) [ -n "$$ADMIT_TEST_PG" ] || command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing $$p";; \
 		prometheus) command -v promtool >/dev/null 2>&1 || missing="$$missing $$p";; \
 		etcd-server) command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || missing="$$missing $$p";; \
+		chromium) command -v chromium >/dev/null 2>&1 || missing="$$missing $$p";; \
 	esac; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

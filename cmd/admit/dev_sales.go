@@ -119,6 +119,7 @@ func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, c
 	}
 	lines := []string{
 		fmt.Sprintf("  sales  http %s  pid %d  log %s", url, n.Pid(), n.LogPath()),
+		fmt.Sprintf("  web console  %s/  (admin: every screen; cashier %q password %q: the box office)", url, demo.Cashier, demo.CashierPassword),
 		fmt.Sprintf("  postgres  %s  (role %s, password in %s; superuser's in %s; data in %s)",
 			redactDSN(dsn), devAppRole, filepath.Join(pg.Dir(), devAppRole+".password"), pg.PasswordFile(), pgcfg.Dir),
 		adminLine,

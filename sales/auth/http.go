@@ -21,6 +21,7 @@ const maxAuthBody = 16 << 10
 //	GET    /v1/me                            any session or API key
 //	POST   /v1/me/password                   any session
 //	GET    /v1/users, POST /v1/users         admin
+//	PUT    /v1/users/{id}                    admin: display name, a cashier's window
 //	POST   /v1/users/{id}/unlock             admin
 //	POST   /v1/users/{id}/reset-password     admin
 //	POST   /v1/users/{id}/disable, /enable   admin
@@ -41,6 +42,7 @@ func (a *API) Routes(mux *http.ServeMux, authn web.Authenticator) {
 
 	mux.Handle("GET /v1/users", admin(a.handleListUsers))
 	mux.Handle("POST /v1/users", admin(a.handleCreateUser))
+	mux.Handle("PUT /v1/users/{id}", admin(a.handleUpdateUser)) // console.go
 	mux.Handle("POST /v1/users/{id}/unlock", admin(a.userAction(func(r *http.Request, by web.Principal, id int64) (User, error) {
 		return a.Unlock(r.Context(), by, id)
 	})))

@@ -13,29 +13,30 @@ import (
 )
 
 // financeAPIs builds what finance reads: cashier shifts, the reports and
-// the audit log. It returns the function that registers their routes.
-func financeAPIs(pool *pgxpool.Pool, cfg Config, log *slog.Logger) (func(*http.ServeMux, web.Authenticator), error) {
+// the audit log. It returns the function that registers their routes, and
+// the shifts and reports for the web console.
+func financeAPIs(pool *pgxpool.Pool, cfg Config, log *slog.Logger) (func(*http.ServeMux, web.Authenticator), *shift.API, *report.API, error) {
 	scfg := shift.DefaultConfig()
 	scfg.Pool, scfg.Clock, scfg.Log, scfg.Registerer = pool, cfg.Clock, log.With("pkg", "shift"), cfg.Registerer
 	shifts, err := shift.NewAPI(scfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	rcfg := report.DefaultConfig()
 	rcfg.Pool, rcfg.Clock, rcfg.Log, rcfg.Shifts = pool, cfg.Clock, log.With("pkg", "report"), shifts
 	reports, err := report.NewAPI(rcfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	acfg := audit.DefaultConfig()
 	acfg.Pool, acfg.Log = pool, log.With("pkg", "audit")
 	auditLog, err := audit.NewAPI(acfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	return func(mux *http.ServeMux, authn web.Authenticator) {
 		shifts.Routes(mux, authn)
 		reports.Routes(mux, authn)
 		auditLog.Routes(mux, authn)
-	}, nil
+	}, shifts, reports, nil
 }

@@ -233,7 +233,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	financeRoutes, err := financeAPIs(pool, cfg, log)
+	financeRoutes, shiftAPI, reportAPI, err := financeAPIs(pool, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +243,12 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 	}
 
+	cons, err := newConsole(cfg, pool, authAPI, ordersAPI, refundAPI, lookupAPI, shiftAPI, reportAPI, log)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
+	cons.APIRoutes(mux, authAPI)
 	authAPI.Routes(mux, authAPI)
 	catalogAPI.Routes(mux, authAPI)
 	ordersAPI.Routes(mux, authAPI)
@@ -258,9 +263,10 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if cfg.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusNotFound, "no such endpoint: %s %s (see /openapi.json)", r.Method, r.URL.Path)
 	})
+	mux.Handle("/", cons) // the web console
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
