@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -350,4 +349,3 @@ func (a *API) PutCategory(ctx context.Context, p web.Principal, c Category) (Cat
 	return c, err
 }
 
-var _ = http.StatusOK

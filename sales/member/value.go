@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/admitpark/admit/sales/audit"
+	"github.com/admitpark/admit/sales/orders"
 	"github.com/admitpark/admit/sales/web"
 )
 
@@ -380,4 +381,16 @@ func (a *API) CardStatement(ctx context.Context, number string, after int64) (St
 		s.Lines = []StatementLine{}
 	}
 	return s, nil
+}
+
+// PayOrder is orders.Config.CardPay: an order's total from a card's
+// balance and points, in the order's transaction.
+func PayOrder(ctx context.Context, tx pgx.Tx, p web.Principal, r orders.CardPayment) (orders.CardPaid, error) {
+	d, err := DebitCard(ctx, tx, p, Debit{Card: r.Card, Kind: "payment", AmountMinor: r.AmountMinor, RedeemPoints: r.RedeemPoints,
+		Currency: r.Currency, ParkID: r.ParkID, OrderID: r.OrderID, Reference: r.OrderNumber}, r.At)
+	if err != nil {
+		return orders.CardPaid{}, err
+	}
+	return orders.CardPaid{Card: d.CardNumber, MoneyMinor: d.MoneyMinor, PointsUsed: d.PointsUsed, PointsMinor: d.PointsMinor,
+		PointsEarned: d.PointsEarned, BalanceMinor: d.BalanceMinor}, nil
 }
