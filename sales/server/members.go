@@ -1,0 +1,26 @@
+package server
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/admitpark/admit/sales/credential"
+	"github.com/admitpark/admit/sales/member"
+	"github.com/admitpark/admit/sales/web"
+)
+
+// membersRoutes wires members and cards (package member) and sends the
+// gate's ID-number key to every park's cluster that lacks it.
+func membersRoutes(ctx context.Context, cfg Config, pool *pgxpool.Pool, mux *http.ServeMux, authn web.Authenticator) error {
+	mcfg := member.DefaultConfig()
+	mcfg.Pool, mcfg.Clock, mcfg.Log = pool, cfg.Clock, cfg.Logger.With("pkg", "member")
+	mcfg.HolderIDSecret, mcfg.KEK = cfg.HolderSecret, cfg.KEK
+	api, err := member.NewAPI(mcfg)
+	if err != nil {
+		return err
+	}
+	api.Routes(mux, authn)
+	return credential.PublishGateKey(ctx, pool, credential.GateIDKey(cfg.HolderSecret))
+}
