@@ -406,11 +406,11 @@ type RefundRequest struct {
 
 // RefundResult answers a card refund: what goes back to the member.
 type RefundResult struct {
-	Card        Card  `json:"card"`
-	PaidMinor   int64 `json:"paid_minor"`   // paid back to the member
-	FeeMinor    int64 `json:"fee_minor"`    // kept by the category's rule
-	PointsLost  int64 `json:"points_lost"`  // points are not paid back
-	BalanceWas  int64 `json:"balance_was"`  // the balance before the refund
+	Card       Card  `json:"card"`
+	PaidMinor  int64 `json:"paid_minor"`  // paid back to the member
+	FeeMinor   int64 `json:"fee_minor"`   // kept by the category's rule
+	PointsLost int64 `json:"points_lost"` // points are not paid back
+	BalanceWas int64 `json:"balance_was"` // the balance before the refund
 }
 
 var refMethodRe = regexp.MustCompile(`^(cash|card)$`)
@@ -473,4 +473,3 @@ func (a *API) RefundCard(ctx context.Context, p web.Principal, number string, r 
 	out.Card, err = a.GetCard(ctx, out.Card.Number)
 	return out, err
 }
-

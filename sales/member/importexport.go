@@ -266,4 +266,3 @@ func (a *API) handleImport(w http.ResponseWriter, r *http.Request) {
 	res, err := a.Import(r.Context(), principal(r), data, format, q.Get("park"))
 	a.reply(w, http.StatusOK, res, err)
 }
-

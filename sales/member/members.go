@@ -348,4 +348,3 @@ func (a *API) PutCategory(ctx context.Context, p web.Principal, c Category) (Cat
 	})
 	return c, err
 }
-

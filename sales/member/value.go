@@ -394,3 +394,20 @@ func PayOrder(ctx context.Context, tx pgx.Tx, p web.Principal, r orders.CardPaym
 	return orders.CardPaid{Card: d.CardNumber, MoneyMinor: d.MoneyMinor, PointsUsed: d.PointsUsed, PointsMinor: d.PointsMinor,
 		PointsEarned: d.PointsEarned, BalanceMinor: d.BalanceMinor}, nil
 }
+
+// CreditByNumber pays amount back into card number in tx (a date change
+// to a cheaper day): the card must be of park and currency. It returns the
+// balance after.
+func CreditByNumber(ctx context.Context, tx DB, p web.Principal, number, park, currency, kind string, amount, orderID int64, now time.Time) (int64, error) {
+	c, err := lockCard(ctx, tx, number, true)
+	if err != nil {
+		return 0, err
+	}
+	if c.ParkID != park || c.Currency != currency {
+		return 0, web.Problemf(http.StatusForbidden, "wrong_park", "card %s belongs to park %s (%s), not %s (%s)", c.Number, c.ParkID, c.Currency, park, currency)
+	}
+	if err := CreditCard(ctx, tx, p, c.id, kind, amount, orderID, now); err != nil {
+		return 0, err
+	}
+	return c.BalanceMinor + amount, audit.Record(ctx, tx, p, "card."+kind, "card", c.Number, map[string]any{"amount_minor": amount, "order_id": orderID})
+}

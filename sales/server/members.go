@@ -7,11 +7,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/admitpark/admit/sales/credential"
+	"github.com/admitpark/admit/sales/datechange"
 	"github.com/admitpark/admit/sales/member"
 	"github.com/admitpark/admit/sales/web"
 )
 
-// membersRoutes wires members and cards (package member) and sends the
+// membersRoutes wires members and cards (package member) and date changes
+// (package datechange), and sends the
 // gate's ID-number key to every park's cluster that lacks it.
 func membersRoutes(ctx context.Context, cfg Config, pool *pgxpool.Pool, mux *http.ServeMux, authn web.Authenticator) error {
 	mcfg := member.DefaultConfig()
@@ -22,5 +24,12 @@ func membersRoutes(ctx context.Context, cfg Config, pool *pgxpool.Pool, mux *htt
 		return err
 	}
 	api.Routes(mux, authn)
+	dcfg := datechange.DefaultConfig()
+	dcfg.Pool, dcfg.Clock, dcfg.Log, dcfg.KEK = pool, cfg.Clock, cfg.Logger.With("pkg", "datechange"), cfg.KEK
+	dc, err := datechange.NewAPI(dcfg)
+	if err != nil {
+		return err
+	}
+	dc.Routes(mux, authn)
 	return credential.PublishGateKey(ctx, pool, credential.GateIDKey(cfg.HolderSecret))
 }
