@@ -32,8 +32,8 @@ type PayResult struct {
 	Order       Order     `json:"order"`
 	PaymentID   int64     `json:"payment_id"`
 	Card        *CardPaid `json:"card,omitempty"` // stored_value: what the card paid
-	PayURL      string `json:"pay_url,omitempty"`
-	ProviderRef string `json:"provider_ref,omitempty"`
+	PayURL      string    `json:"pay_url,omitempty"`
+	ProviderRef string    `json:"provider_ref,omitempty"`
 }
 
 // Pay takes a payment for an order: cash (by a cashier, the exact total;
