@@ -1,6 +1,8 @@
 // Package audit writes the audit log: who changed what, when, from where.
 // Record runs in the same transaction as the change it describes, so the
 // log has an entry for every change and none for a change rolled back.
+// API (query.go) reads it back for finance and admins: GET /v1/audit,
+// filtered and paged by id from the newest down (keyset, no OFFSET).
 package audit
 
 import (

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +32,8 @@ const (
 	TimeZone = "Asia/Shanghai"
 	// SampleProduct is the product SellSample sells.
 	SampleProduct = "adult-day"
+	// DemoFloatMinor is the opening float of the demo cashier's shift.
+	DemoFloatMinor = 50000
 )
 
 // Setup creates the demo catalog and cashier on a new database (migrated,
@@ -126,6 +129,15 @@ func SellSample(ctx context.Context, c *salesclient.Client) (id, code string, er
 		return "", "", fmt.Errorf("demo cashier login: %w", err)
 	}
 	c = c.WithToken(login.Token)
+	// Window sales need an open shift: the demo cashier opens one with a
+	// float of 500.00 unless one is open.
+	if _, err := c.CurrentShift(ctx); salesclient.StatusOf(err) == http.StatusNotFound {
+		if _, err := c.OpenShift(ctx, DemoFloatMinor); err != nil {
+			return "", "", fmt.Errorf("demo shift: %w", err)
+		}
+	} else if err != nil {
+		return "", "", fmt.Errorf("demo shift: %w", err)
+	}
 	loc, _ := time.LoadLocation(TimeZone)
 	order, err := c.CreateOrder(ctx, orders.CreateRequest{Lines: []orders.LineRequest{
 		{ProductID: SampleProduct, VisitDate: time.Now().In(loc).Format(time.DateOnly), Quantity: 1}}})

@@ -64,6 +64,12 @@ func (a *API) Create(ctx context.Context, p web.Principal, idemKey string, req C
 		if err != nil {
 			return err
 		}
+		var shiftID int64 // the cashier's shift: voided orders count there
+		if p.Role == web.RoleCashier {
+			if shiftID, err = attachShift(ctx, tx, p, s.channel); err != nil {
+				return err
+			}
+		}
 		var number string
 		for try := 0; orderID == 0; try++ {
 			if try == 8 {
@@ -74,12 +80,12 @@ func (a *API) Create(ctx context.Context, p web.Principal, idemKey string, req C
 			}
 			err := tx.QueryRow(ctx, `INSERT INTO orders (number, park_id, channel, sales_point_id, user_id, distributor_id,
 					external_ref, status, currency, total_minor, contact_name, contact_phone,
-					idempotency_scope, idempotency_key, request_hash, expires_at, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $13, $14, $15, $16)
+					idempotency_scope, idempotency_key, request_hash, expires_at, created_at, shift_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 				ON CONFLICT DO NOTHING RETURNING id`,
 				number, park.ID, s.channel, nullable(s.salesPointID), nullable(s.userID), nullable(s.distributorID),
 				nullable(req.ExternalRef), currency, total, req.ContactName, req.ContactPhone,
-				nullable(idemKeyScope(idemKey, s.scope)), nullable(idemKey), hash, now.Add(a.cfg.HoldFor), now).Scan(&orderID)
+				nullable(idemKeyScope(idemKey, s.scope)), nullable(idemKey), hash, now.Add(a.cfg.HoldFor), now, nullable(shiftID)).Scan(&orderID)
 			if !errors.Is(err, pgx.ErrNoRows) {
 				if err != nil {
 					return err

@@ -160,6 +160,9 @@ func (f *fixture) seed() {
 		}
 		f.users[u.name] = id
 	}
+	// The cashiers are on shift: window sales need one (package shift).
+	f.exec(`INSERT INTO shifts (park_id, sales_point_id, user_id, status, currency, opening_float_minor, opened_at)
+		VALUES ('fun', 'w1', $1, 'open', 'CNY', 0, now()), ('fun', 'k1', $2, 'open', 'CNY', 0, now())`, f.users["carl"], f.users["cora"])
 	f.exec(`INSERT INTO products (id, park_id, name, kind, entries, zones, valid_days, has_slots, real_name, max_per_order, daily_quota, sales_stopped, active, price_minor) VALUES
 		('day',     'fun', 'Day pass',      'day_pass', 0, '{}',          1, false, false, 10, NULL, false, true,  12000),
 		('multi',   'fun', 'Three rides',   'multi',    3, '{main,aqua}', 2, false, false, 10, NULL, false, true,   9000),

@@ -12,6 +12,7 @@ import (
 	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/credential"
 	"github.com/admitpark/admit/sales/keys"
+	"github.com/admitpark/admit/sales/revenue"
 	"github.com/admitpark/admit/sales/web"
 	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/code"
@@ -32,6 +33,9 @@ func (a *API) markPaid(ctx context.Context, tx DB, p web.Principal, o orderRow, 
 	}
 	if tag.RowsAffected() != 1 {
 		return 0, fmt.Errorf("order %s is no longer pending", o.Number)
+	}
+	if err := revenue.Sale(ctx, tx, o.ID, now); err != nil {
+		return 0, fmt.Errorf("order %s: revenue: %w", o.Number, err)
 	}
 	if err := audit.Record(ctx, tx, p, "order.paid", "order", o.Number,
 		map[string]any{"order_id": o.ID, "payment_id": paymentID, "total_minor": o.TotalMinor, "currency": o.Currency}); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/payment"
+	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sales/web"
 )
 
@@ -118,12 +119,18 @@ func (a *API) payCash(ctx context.Context, p web.Principal, ref string, amount i
 		if sp.ParkID != o.ParkID || !sp.Active {
 			return web.Problemf(http.StatusForbidden, "wrong_park", "sales point %s (park %s, active %v) cannot take money for park %s", sp.ID, sp.ParkID, sp.Active, o.ParkID)
 		}
+		// The cash lands in the cashier's open shift, locked until commit
+		// so the shift cannot close under it (see package shift).
+		shiftID, err := attachShift(ctx, tx, p, sp.Kind)
+		if err != nil {
+			return err
+		}
 		if pay, err = payment.RecordCash(ctx, tx, payment.Cash{OrderID: o.ID, DueMinor: o.TotalMinor, AmountMinor: amount,
-			Currency: o.Currency, UserID: p.UserID, SalesPointID: p.SalesPointID, At: now}); err != nil {
+			Currency: o.Currency, UserID: p.UserID, SalesPointID: p.SalesPointID, ShiftID: shiftID, At: now}); err != nil {
 			return err
 		}
 		if err := audit.Record(ctx, tx, p, "payment.cash", "payment", itoa(pay.ID),
-			map[string]any{"order_id": o.ID, "order": o.Number, "amount_minor": amount, "currency": o.Currency, "sales_point_id": p.SalesPointID}); err != nil {
+			map[string]any{"order_id": o.ID, "order": o.Number, "amount_minor": amount, "currency": o.Currency, "sales_point_id": p.SalesPointID, "shift_id": shiftID}); err != nil {
 			return err
 		}
 		issued, err = a.markPaid(ctx, tx, p, o, pay.ID, now)
@@ -142,6 +149,17 @@ func (a *API) payCash(ctx context.Context, p web.Principal, ref string, amount i
 	a.m.tickets.Add(float64(issued))
 	view, err := a.load(ctx, a.cfg.Pool, o.ID)
 	return PayResult{Order: view, PaymentID: pay.ID}, err
+}
+
+// attachShift returns the cashier's open shift, locked FOR SHARE in tx: at
+// a window one is required (unless the shifts setting says otherwise), at
+// a kiosk it is used when there is one.
+func attachShift(ctx context.Context, tx DB, p web.Principal, kind string) (int64, error) {
+	if kind == ChannelWindow {
+		return shift.Attach(ctx, tx, p.UserID, p.SalesPointID)
+	}
+	id, _, err := shift.Optional(ctx, tx, p.UserID, p.SalesPointID)
+	return id, err
 }
 
 // startOnline asks a provider to collect the order total. The order row

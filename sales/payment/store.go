@@ -79,6 +79,7 @@ type Cash struct {
 	Currency     string
 	UserID       int64  // the cashier
 	SalesPointID string // the cashier's window
+	ShiftID      int64  // the cashier's open shift (0: none; see package shift)
 	At           time.Time
 }
 
@@ -94,9 +95,9 @@ func RecordCash(ctx context.Context, db DB, c Cash) (Payment, error) {
 		return Payment{}, web.Problemf(http.StatusForbidden, "no_sales_point", "cash is taken by a cashier at a sales point")
 	}
 	return scanPayment(db.QueryRow(ctx, `INSERT INTO payments
-		(order_id, method, amount_minor, currency, status, user_id, sales_point_id, created_at, confirmed_at)
-		VALUES ($1, 'cash', $2, $3, 'succeeded', $4, $5, $6, $6) RETURNING `+paymentCols,
-		c.OrderID, c.AmountMinor, c.Currency, c.UserID, c.SalesPointID, c.At))
+		(order_id, method, amount_minor, currency, status, user_id, sales_point_id, created_at, confirmed_at, shift_id)
+		VALUES ($1, 'cash', $2, $3, 'succeeded', $4, $5, $6, $6, $7) RETURNING `+paymentCols,
+		c.OrderID, c.AmountMinor, c.Currency, c.UserID, c.SalesPointID, c.At, nullable(c.ShiftID)))
 }
 
 // Pending is an online payment the provider has started.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/quota"
+	"github.com/admitpark/admit/sales/revenue"
+	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sales/web"
 	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/gateapi"
@@ -218,6 +220,7 @@ func (a *API) complete(ctx context.Context, p web.Principal, id int64, version u
 		var ref *string
 		var completedAt *time.Time
 		var nextAt *time.Time
+		var shiftID int64
 		err = tx.QueryRow(ctx, paymentSQL("$1")+` FOR UPDATE`, orderID).Scan(&payID, &method, &provider, &ref, &paid, &refunded)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows): // settled on account: nothing to send
@@ -241,12 +244,31 @@ func (a *API) complete(ctx context.Context, p web.Principal, id int64, version u
 				lease := now.Add(a.cfg.Lease) // sendMoney follows; the Retrier after the lease
 				nextAt = &lease
 			case present && p.UserID != 0 && (p.Role == web.RoleCashier || p.Role == web.RoleAdmin):
-				completedAt = &now // the cashier pays out now; user_id is the asker
+				// The cashier pays out now (user_id is the asker), from
+				// their open shift; a cashier without one while shifts
+				// are required leaves it "to pay out" (POST .../payout).
+				var paying bool
+				if shiftID, paying, err = payoutShift(ctx, tx, p); err != nil {
+					return err
+				}
+				if paying {
+					completedAt = &now
+				}
+			}
+			if method == "provider" && present && p.Role == web.RoleCashier {
+				// Refunded at the window through the provider: it counts
+				// in the cashier's shift, no money through the drawer.
+				if shiftID, _, err = shift.Optional(ctx, tx, p.UserID, p.SalesPointID); err != nil {
+					return err
+				}
 			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE refunds SET status = 'refunded', attempts = 0, next_attempt_at = $2,
-			completed_at = $3 WHERE id = $1`, id, nextAt, completedAt); err != nil {
+			completed_at = $3, refunded_at = $4, shift_id = $5 WHERE id = $1`, id, nextAt, completedAt, now, nullShift(shiftID)); err != nil {
 			return err
+		}
+		if err := revenue.Refund(ctx, tx, id, now); err != nil {
+			return fmt.Errorf("refund %d: revenue: %w", id, err)
 		}
 		var left int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM tickets WHERE order_id = $1 AND status <> 'refunded'`, orderID).Scan(&left); err != nil {

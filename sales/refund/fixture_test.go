@@ -153,6 +153,9 @@ func (f *fix) seed() {
 		}
 		f.users[u.name] = id
 	}
+	// The cashier is on shift: window payouts need one (package shift).
+	f.exec(`INSERT INTO shifts (park_id, sales_point_id, user_id, status, currency, opening_float_minor, opened_at)
+		VALUES ('park1', 'w1', $1, 'open', 'CNY', 0, now())`, f.users["cash1"])
 	// day: fee 5.00 + 10 %; late: refunds close 48 hours before the visit day; final: not refundable.
 	f.exec(`INSERT INTO products (id, park_id, name, kind, price_minor, refund_until_hours, refund_fee_minor, refund_fee_percent, refundable)
 		VALUES ('day', 'park1', 'Day ticket', 'single', 10000, 0, 500, 10, true),

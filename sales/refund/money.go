@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/admitpark/admit/sales/audit"
+	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sales/web"
 )
 
@@ -108,15 +109,44 @@ func (a *API) PayOut(ctx context.Context, p web.Principal, id int64) (Refund, er
 			return problem(ErrConflict, http.StatusConflict, "provider_refund",
 				"refund %d goes back through the payment provider, not at the window", id)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE refunds SET completed_at = $2, user_id = $3 WHERE id = $1`, id, now, p.UserID); err != nil {
+		shiftID, paying, err := payoutShift(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		if !paying {
+			return problem(shift.ErrNoOpenShift, http.StatusConflict, "no_open_shift",
+				"you have no open shift: open one at POST /v1/shifts before paying out at a window")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refunds SET completed_at = $2, user_id = $3, shift_id = $4 WHERE id = $1`,
+			id, now, p.UserID, nullShift(shiftID)); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, p, "refund.payout", "refund", fmt.Sprint(id), map[string]any{
-			"amount_minor": amount, "method": method, "sales_point": p.SalesPointID,
+			"amount_minor": amount, "method": method, "sales_point": p.SalesPointID, "shift_id": shiftID,
 		})
 	})
 	if err != nil {
 		return Refund{}, err
 	}
 	return a.Get(ctx, p, id)
+}
+
+// payoutShift decides where money paid out at the window by p lands: the
+// cashier's open shift (locked FOR SHARE until commit, see package shift).
+// A cashier without one may pay out only while shifts are not required;
+// an admin pays out in their shift if they have one, else outside shifts.
+func payoutShift(ctx context.Context, tx pgx.Tx, p web.Principal) (id int64, paying bool, err error) {
+	id, found, err := shift.Optional(ctx, tx, p.UserID, p.SalesPointID)
+	if err != nil || found || p.Role != web.RoleCashier {
+		return id, err == nil, err
+	}
+	required, err := shift.Required(ctx, tx)
+	return 0, err == nil && !required, err
+}
+
+func nullShift(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
 }

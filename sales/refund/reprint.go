@@ -15,6 +15,7 @@ import (
 	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/credential"
 	"github.com/admitpark/admit/sales/keys"
+	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sales/web"
 	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/code"
@@ -131,8 +132,13 @@ func (a *API) Reprint(ctx context.Context, p web.Principal, id [16]byte, reason 
 		if p.UserID != 0 {
 			userID = &p.UserID
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO reprints (ticket_id, old_version, new_version, reason, user_id, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, id, out.OldVersion, t.version, reason, userID, a.cfg.Clock.Now()).
+		// A cashier's reprint counts in their open shift, if any.
+		shiftID, _, err := shift.Optional(ctx, tx, p.UserID, p.SalesPointID)
+		if err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `INSERT INTO reprints (ticket_id, old_version, new_version, reason, user_id, created_at, shift_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, id, out.OldVersion, t.version, reason, userID, a.cfg.Clock.Now(), nullShift(shiftID)).
 			Scan(&out.ReprintID); err != nil {
 			return err
 		}

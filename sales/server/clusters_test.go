@@ -117,6 +117,7 @@ func TestClusterPerPark(t *testing.T) {
 		var login auth.LoginResult
 		must(t, 200, "POST", s.base+"/v1/login", "", map[string]string{"username": "cashier-" + id, "password": "the-cashiers-long-password"}, &login)
 		cashier[id] = login.Token
+		must(t, 201, "POST", s.base+"/v1/shifts", login.Token, map[string]int64{"opening_float_minor": 0}, nil)
 	}
 
 	// Configuration: each park's zone and time zone reach its own cluster

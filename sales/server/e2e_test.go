@@ -132,6 +132,7 @@ func TestParkEndToEnd(t *testing.T) {
 		Password: cashierPassword, SalesPointID: "window-1"}, nil)
 	must(t, 200, "POST", s.base+"/v1/login", "", map[string]string{"username": "cashier1", "password": cashierPassword}, &login)
 	cashier := login.Token
+	must(t, 201, "POST", s.base+"/v1/shifts", cashier, map[string]int64{"opening_float_minor": 0}, nil)
 
 	// The zone reaches the cluster through the outbox; then a gate is
 	// registered there, as `admit gate add` does at the park.
