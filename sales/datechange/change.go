@@ -175,7 +175,7 @@ func (a *API) change(ctx context.Context, tx pgx.Tx, p web.Principal, id [16]byt
 	if pr.Currency != h.currency {
 		return Result{}, conflict("wrong_currency", "product %q is now priced in %s, the order was paid in %s", pr.ID, pr.Currency, h.currency)
 	}
-	cardID, err := a.settle(ctx, tx, p, h, r.Settle, &res, now)
+	cardID, shiftID, err := a.settle(ctx, tx, p, h, r.Settle, &res, now)
 	if err != nil {
 		return Result{}, err
 	}
@@ -216,10 +216,10 @@ func (a *API) change(ctx context.Context, tx pgx.Tx, p web.Principal, id [16]byt
 		res.SlotStart, res.SlotEnd = *slotStart, *slotEnd
 	}
 	if err := tx.QueryRow(ctx, `INSERT INTO date_changes (ticket_id, old_visit_date, old_slot_id, new_visit_date, new_slot_id,
-			old_price_minor, new_price_minor, method, card_id, old_version, new_version, user_id, sales_point_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+			old_price_minor, new_price_minor, method, card_id, old_version, new_version, user_id, sales_point_id, shift_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
 		id, h.day, nullable(h.slotID), newDay, nullable(r.SlotID), h.price, newPrice, res.SettledBy, nullable(cardID),
-		h.version, res.Version, nullable(p.UserID), nullable(p.SalesPointID), now).Scan(&res.ChangeID); err != nil {
+		h.version, res.Version, nullable(p.UserID), nullable(p.SalesPointID), nullable(shiftID), now).Scan(&res.ChangeID); err != nil {
 		return Result{}, err
 	}
 	return res, audit.Record(ctx, tx, p, "ticket.change_date", "ticket", tid, map[string]any{
@@ -253,59 +253,67 @@ func usedRefusal(ctx context.Context, tx pgx.Tx, id [16]byte, h held) error {
 		ticket.FormatID(id), at.UTC().Format(time.RFC3339), g)
 }
 
-// settle charges or pays back the difference; it returns the card used.
-func (a *API) settle(ctx context.Context, tx pgx.Tx, p web.Principal, h held, s *Settle, res *Result, now time.Time) (int64, error) {
+// settle charges or pays back the difference; it returns the card used
+// and the cashier's shift cash went through (0: none).
+func (a *API) settle(ctx context.Context, tx pgx.Tx, p web.Principal, h held, s *Settle, res *Result, now time.Time) (card, shiftID int64, err error) {
 	diff := res.DifferenceMinor
 	if diff == 0 {
 		if s != nil {
-			return 0, bad("nothing_to_settle", "the new date costs the same: leave \"settle\" out")
+			return 0, 0, bad("nothing_to_settle", "the new date costs the same: leave \"settle\" out")
 		}
 		res.SettledBy = "none"
-		return 0, nil
+		return 0, 0, nil
 	}
 	if s == nil {
 		if diff > 0 {
-			return 0, web.Problemf(http.StatusPaymentRequired, "settle_required", "the new date costs %d %s more: give \"settle\" (cash or stored_value)", diff, h.currency)
+			return 0, 0, web.Problemf(http.StatusPaymentRequired, "settle_required", "the new date costs %d %s more: give \"settle\" (cash or stored_value)", diff, h.currency)
 		}
-		return 0, bad("settle_required", "the new date costs %d %s less: give \"settle\" (cash or stored_value) to pay it back", -diff, h.currency)
+		return 0, 0, bad("settle_required", "the new date costs %d %s less: give \"settle\" (cash or stored_value) to pay it back", -diff, h.currency)
 	}
 	res.SettledBy = s.Method
 	switch {
-	case s.Method == payment.MethodCash && diff > 0:
+	case s.Method == payment.MethodCash:
+		// Cash goes through the cashier's drawer: their open shift.
+		if shiftID, err = member.CashierShift(ctx, tx, p); err != nil {
+			return 0, 0, err
+		}
+		if diff < 0 {
+			if s.AmountMinor != nil {
+				return 0, 0, bad("bad_settle", `money paid back in cash takes no "amount_minor"`)
+			}
+			return 0, shiftID, nil // paid out at the window: the change's row (in the shift) and audit entry record it
+		}
 		if s.AmountMinor == nil {
-			return 0, bad("bad_settle", `cash takes "amount_minor": the difference %d`, diff)
+			return 0, 0, bad("bad_settle", `cash takes "amount_minor": the difference %d`, diff)
 		}
 		pay, err := payment.RecordCash(ctx, tx, payment.Cash{OrderID: h.orderID, DueMinor: diff, AmountMinor: *s.AmountMinor,
-			Currency: h.currency, UserID: p.UserID, SalesPointID: p.SalesPointID, At: now})
+			Currency: h.currency, UserID: p.UserID, SalesPointID: p.SalesPointID, ShiftID: shiftID, At: now})
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		return 0, audit.Record(ctx, tx, p, "payment.cash", "payment", itoa(pay.ID),
-			map[string]any{"order_id": h.orderID, "order": h.orderNumber, "amount_minor": diff, "for": "date_change"})
-	case s.Method == payment.MethodCash:
-		if s.AmountMinor != nil {
-			return 0, bad("bad_settle", `money paid back in cash takes no "amount_minor"`)
-		}
-		return 0, nil // paid out at the window; the change's row and audit entry record it
+		return 0, shiftID, audit.Record(ctx, tx, p, "payment.cash", "payment", itoa(pay.ID),
+			map[string]any{"order_id": h.orderID, "order": h.orderNumber, "amount_minor": diff, "for": "date_change", "shift_id": shiftID})
 	case diff > 0:
 		d, err := member.DebitCard(ctx, tx, p, member.Debit{Card: s.Card, Kind: "date_change", AmountMinor: diff,
 			Currency: h.currency, ParkID: h.park, OrderID: h.orderID, Reference: res.TicketID}, now)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		res.BalanceMinor = &d.BalanceMinor
-		return cardID(ctx, tx, d.CardNumber)
+		card, err = cardID(ctx, tx, d.CardNumber)
+		return card, 0, err
 	default:
 		bal, err := member.CreditByNumber(ctx, tx, p, s.Card, h.park, h.currency, "date_change", -diff, h.orderID, now)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		res.BalanceMinor = &bal
 		n, err := member.NormalizeCard(s.Card)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		return cardID(ctx, tx, n)
+		card, err = cardID(ctx, tx, n)
+		return card, 0, err
 	}
 }
 

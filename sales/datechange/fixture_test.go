@@ -78,6 +78,8 @@ func newFixture(t *testing.T) *fixture {
 	if err := f.pool.QueryRow(f.ctx, `INSERT INTO users (username, role, password_hash, sales_point_id) VALUES ('carl', 'cashier', 'x', 'w1') RETURNING id`).Scan(&cashier); err != nil {
 		t.Fatal(err)
 	}
+	f.exec(`INSERT INTO shifts (park_id, sales_point_id, user_id, status, currency, opening_float_minor, opened_at)
+		VALUES ('fun', 'w1', $1, 'open', 'CNY', 0, now())`, cashier) // window money needs an open shift
 	f.exec(`INSERT INTO products (id, park_id, name, kind, entries, valid_days, price_minor, daily_quota, has_slots, date_change_allowed) VALUES
 		('dc',    'fun', 'Changeable day', 'single', 0, 1, 10000, 20,   false, true),
 		('fixed', 'fun', 'Fixed day',      'single', 0, 1, 10000, NULL, false, false),

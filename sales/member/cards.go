@@ -455,13 +455,27 @@ func (a *API) RefundCard(ctx context.Context, p web.Principal, number string, r 
 		out.BalanceWas, out.PointsLost = c.BalanceMinor, c.Points
 		out.FeeMinor = c.BalanceMinor * int64(fee) / 100
 		out.PaidMinor = c.BalanceMinor - out.FeeMinor
-		if _, err := tx.Exec(ctx, `UPDATE cards SET status = 'refunded', balance_minor = 0, points = 0, updated_at = $2 WHERE id = $1`,
-			c.id, now); err != nil {
+		shiftID, err := CashierShift(ctx, tx, p)
+		if err != nil {
 			return err
 		}
-		e := entry{card: c.id, kind: "card_refund", amount: -c.BalanceMinor, points: -c.Points, method: r.Method, reference: ref, at: now}
+		// Two statement lines: what is paid out (in the cashier's shift),
+		// then the fee kept.
+		if _, err := tx.Exec(ctx, `UPDATE cards SET status = 'refunded', balance_minor = $2, points = 0, updated_at = $3 WHERE id = $1`,
+			c.id, out.FeeMinor, now); err != nil {
+			return err
+		}
+		e := entry{card: c.id, kind: "card_refund", amount: -out.PaidMinor, points: -c.Points, method: r.Method, reference: ref, shiftID: shiftID, at: now}
 		if err := ledger(ctx, tx, p, e); err != nil {
 			return err
+		}
+		if out.FeeMinor > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE cards SET balance_minor = 0 WHERE id = $1`, c.id); err != nil {
+				return err
+			}
+			if err := ledger(ctx, tx, p, entry{card: c.id, kind: "refund_fee", amount: -out.FeeMinor, at: now}); err != nil {
+				return err
+			}
 		}
 		out.Card.Number = c.Number
 		return audit.Record(ctx, tx, p, "card.refund", "card", c.Number, map[string]any{"method": r.Method, "reference": ref,

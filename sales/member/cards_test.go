@@ -12,6 +12,7 @@ import (
 
 	"github.com/admitpark/admit/sales/orders"
 	"github.com/admitpark/admit/sales/pgtest"
+	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sync/outbox"
 	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
@@ -267,6 +268,19 @@ func TestLossAndReplacementOfAPassCard(t *testing.T) {
 		t.Fatalf("refund %+v", rr)
 	}
 	f.statementSums("REF00001")
+	// The window's money is in the cashier's shift: recharges taken, the
+	// refunded balance paid out (ticket sales paid in cash as usual).
+	var sh shift.Shift
+	f.must("GET", "/v1/shifts/current", tokCashier, nil, http.StatusOK, &sh)
+	var cash shift.MethodLine
+	for _, l := range sh.Report.Methods {
+		if l.Method == "cash" {
+			cash = l
+		}
+	}
+	if cash.TakenMinor != 5000+2000+o.TotalMinor || cash.RefundsPaidOutMinor != 1800 {
+		t.Fatalf("shift cash line %+v", cash)
+	}
 }
 
 // Every ticket gets a typed number; a real-name ticket carries the gate's

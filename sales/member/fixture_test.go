@@ -20,6 +20,7 @@ import (
 	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/orders"
 	"github.com/admitpark/admit/sales/pgtest"
+	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sales/web"
 )
 
@@ -100,6 +101,9 @@ func newFixture(t *testing.T) *fixture {
 		}
 		f.users[u.name] = id
 	}
+	// The cashiers are on shift: window money needs one (package shift).
+	f.exec(`INSERT INTO shifts (park_id, sales_point_id, user_id, status, currency, opening_float_minor, opened_at)
+		VALUES ('fun', 'w1', $1, 'open', 'CNY', 0, now()), ('far', 'w9', $2, 'open', 'CNY', 0, now())`, f.users["carl"], f.users["fay"])
 	f.exec(`INSERT INTO products (id, park_id, name, kind, entries, valid_days, real_name, price_minor, daily_quota) VALUES
 		('day',    'fun', 'Day pass',      'day_pass', 0, 1,   false, 12000, NULL),
 		('annual', 'fun', 'Annual pass',   'multi',    3, 365, false, 50000, NULL),
@@ -125,6 +129,13 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.orders.Routes(mux, tk)
 	f.api.Routes(mux, tk)
+	scfg := shift.DefaultConfig()
+	scfg.Pool, scfg.Clock, scfg.Log = f.pool, f.clock, log
+	shifts, err := shift.NewAPI(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shifts.Routes(mux, tk)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f

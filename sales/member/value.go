@@ -12,7 +12,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/admitpark/admit/sales/audit"
+	"github.com/admitpark/admit/sales/catalog"
 	"github.com/admitpark/admit/sales/orders"
+	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sales/web"
 )
 
@@ -27,6 +29,7 @@ type entry struct {
 	orderID        int64
 	requestID      string
 	salesPoint     string
+	shiftID        int64
 	at             time.Time
 }
 
@@ -50,10 +53,10 @@ func ledgerID(ctx context.Context, tx DB, p web.Principal, e entry) (int64, erro
 	}
 	var id int64
 	err := tx.QueryRow(ctx, `INSERT INTO card_ledger (card_id, at, kind, amount_minor, balance_minor, points, points_balance,
-			method, reference, order_id, user_id, sales_point_id, request_id)
-		SELECT id, $2, $3, $4, balance_minor, $5, points, $6, $7, $8, $9, $10, $11 FROM cards WHERE id = $1 RETURNING id`,
+			method, reference, order_id, user_id, sales_point_id, request_id, shift_id)
+		SELECT id, $2, $3, $4, balance_minor, $5, points, $6, $7, $8, $9, $10, $11, $12 FROM cards WHERE id = $1 RETURNING id`,
 		e.card, e.at, e.kind, e.amount, e.points, e.method, e.reference, nullable(e.orderID), nullable(p.UserID),
-		nullable(sp), nullable(e.requestID)).Scan(&id)
+		nullable(sp), nullable(e.requestID), nullable(e.shiftID)).Scan(&id)
 	return id, err
 }
 
@@ -120,16 +123,20 @@ func (a *API) Recharge(ctx context.Context, p web.Principal, number string, r Re
 		if c.BalanceMinor > math.MaxInt64-r.AmountMinor {
 			return bad("bad_amount", "the balance would overflow")
 		}
+		shiftID, err := CashierShift(ctx, tx, p)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `UPDATE cards SET balance_minor = balance_minor + $2, updated_at = $3 WHERE id = $1`,
 			c.id, r.AmountMinor, now); err != nil {
 			return err
 		}
-		if id, err = ledgerID(ctx, tx, p, entry{card: c.id, kind: "recharge", amount: r.AmountMinor, method: r.Method, reference: ref, at: now}); err != nil {
+		if id, err = ledgerID(ctx, tx, p, entry{card: c.id, kind: "recharge", amount: r.AmountMinor, method: r.Method, reference: ref, shiftID: shiftID, at: now}); err != nil {
 			return err
 		}
 		number2 = c.Number
 		return audit.Record(ctx, tx, p, "card.recharge", "card", c.Number,
-			map[string]any{"amount_minor": r.AmountMinor, "method": r.Method, "reference": ref, "ledger_id": id})
+			map[string]any{"amount_minor": r.AmountMinor, "method": r.Method, "reference": ref, "ledger_id": id, "shift_id": shiftID})
 	})
 	if err != nil {
 		return Movement{}, err
@@ -410,4 +417,23 @@ func CreditByNumber(ctx context.Context, tx DB, p web.Principal, number, park, c
 		return 0, err
 	}
 	return c.BalanceMinor + amount, audit.Record(ctx, tx, p, "card."+kind, "card", c.Number, map[string]any{"amount_minor": amount, "order_id": orderID})
+}
+
+// CashierShift is the shift money a cashier takes or pays out at a window
+// lands in (package shift): their open shift, locked FOR SHARE in tx so it
+// cannot close under the change; required at a window unless the shifts
+// setting says otherwise. 0 for other roles.
+func CashierShift(ctx context.Context, tx DB, p web.Principal) (int64, error) {
+	if p.Role != web.RoleCashier {
+		return 0, nil
+	}
+	sp, err := catalog.GetSalesPoint(ctx, tx, p.SalesPointID)
+	if err != nil {
+		return 0, web.Problemf(http.StatusForbidden, "unknown_sales_point", "your sales point %q does not exist", p.SalesPointID)
+	}
+	if sp.Kind == "window" {
+		return shift.Attach(ctx, tx, p.UserID, p.SalesPointID)
+	}
+	id, _, err := shift.Optional(ctx, tx, p.UserID, p.SalesPointID)
+	return id, err
 }

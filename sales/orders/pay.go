@@ -239,6 +239,7 @@ func (a *API) payCard(ctx context.Context, p web.Principal, ref string, r PayReq
 		if refusal, expired, err = payable(ctx, tx, o, now); err != nil || refusal != nil {
 			return err
 		}
+		var shiftID int64 // a cashier's sale counts in their shift (not its drawer money)
 		if p.Role == web.RoleCashier {
 			if p.SalesPointID == "" {
 				return web.Problemf(http.StatusForbidden, "no_sales_point", "cashier %s is not assigned to a sales point", p.Username)
@@ -250,13 +251,16 @@ func (a *API) payCard(ctx context.Context, p web.Principal, ref string, r PayReq
 			if sp.ParkID != o.ParkID || !sp.Active {
 				return web.Problemf(http.StatusForbidden, "wrong_park", "sales point %s (park %s, active %v) cannot take money for park %s", sp.ID, sp.ParkID, sp.Active, o.ParkID)
 			}
+			if shiftID, err = attachShift(ctx, tx, p, sp.Kind); err != nil {
+				return err
+			}
 		}
 		if paid, err = a.cfg.CardPay(ctx, tx, p, CardPayment{Card: r.Card, AmountMinor: o.TotalMinor, RedeemPoints: r.RedeemPoints,
 			Currency: o.Currency, ParkID: o.ParkID, OrderID: o.ID, OrderNumber: o.Number, At: now}); err != nil {
 			return err
 		}
 		if pay, err = payment.RecordStoredValue(ctx, tx, payment.StoredValue{OrderID: o.ID, AmountMinor: o.TotalMinor,
-			Currency: o.Currency, UserID: p.UserID, SalesPointID: p.SalesPointID, At: now}); err != nil {
+			Currency: o.Currency, UserID: p.UserID, SalesPointID: p.SalesPointID, ShiftID: shiftID, At: now}); err != nil {
 			return err
 		}
 		if err := audit.Record(ctx, tx, p, "payment.stored_value", "payment", itoa(pay.ID),

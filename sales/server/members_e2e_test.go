@@ -77,6 +77,7 @@ func TestMembersAndCredentialsAtTheGate(t *testing.T) {
 	var login auth.LoginResult
 	must(t, 200, "POST", s.base+"/v1/login", "", map[string]string{"username": "cashier1", "password": "the-cashiers-long-password"}, &login)
 	cashier := login.Token
+	must(t, 201, "POST", s.base+"/v1/shifts", cashier, map[string]int64{"opening_float_minor": 0}, nil)
 
 	clustertest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		var zl struct{ Zones []gateapi.ZoneJSON }

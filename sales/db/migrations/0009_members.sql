@@ -62,13 +62,13 @@ CREATE INDEX cards_member ON cards (member_id);
 
 -- Every change of a card's balance or points, with the balance after it:
 -- the card's statement. A point of sale's request_id makes its call
--- idempotent per card. shift_id: the cashier's shift, once shifts exist.
+-- idempotent per card. shift_id: the cashier's shift (drawer money).
 CREATE TABLE card_ledger (
     id              bigserial PRIMARY KEY,
     card_id         bigint NOT NULL REFERENCES cards,
     at              timestamptz NOT NULL DEFAULT now(),
     kind            text NOT NULL CHECK (kind IN ('recharge', 'payment', 'consume', 'refund', 'transfer_in',
-                        'transfer_out', 'card_refund', 'date_change')),
+                        'transfer_out', 'card_refund', 'refund_fee', 'date_change')),
     amount_minor    bigint NOT NULL,                 -- into the balance (+) or out of it (-)
     balance_minor   bigint NOT NULL CHECK (balance_minor >= 0),
     points          bigint NOT NULL DEFAULT 0,       -- earned (+) or redeemed (-)
@@ -78,7 +78,7 @@ CREATE TABLE card_ledger (
     order_id        bigint REFERENCES orders,
     user_id         bigint REFERENCES users,
     sales_point_id  text REFERENCES sales_points,
-    shift_id        bigint,
+    shift_id        bigint REFERENCES shifts,       -- recharges and refunds at a window count in the cashier's shift
     request_id      text,
     UNIQUE (card_id, request_id)
 );
@@ -120,6 +120,9 @@ CREATE TABLE date_changes (
     new_version     bigint NOT NULL,
     user_id         bigint REFERENCES users,
     sales_point_id  text REFERENCES sales_points,
+    shift_id        bigint REFERENCES shifts,       -- the cashier's shift: cash paid back counts there
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX date_changes_ticket ON date_changes (ticket_id);
+CREATE INDEX card_ledger_shift ON card_ledger (shift_id) WHERE shift_id IS NOT NULL;
+CREATE INDEX date_changes_shift ON date_changes (shift_id) WHERE shift_id IS NOT NULL;
