@@ -51,6 +51,7 @@ func SniffFormat(data []byte) string {
 // Blank rows are skipped; at most maxRows data rows.
 func parseTable(data []byte, format string, maxRows int) ([]tableRow, error) {
 	var records [][]string
+	var lines []int // each record's line in the file
 	switch format {
 	case FormatCSV:
 		data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a spreadsheet's UTF-8 byte order mark
@@ -67,7 +68,8 @@ func parseTable(data []byte, format string, maxRows int) ([]tableRow, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: %v", errTable, err)
 			}
-			records = append(records, rec)
+			line, _ := r.FieldPos(0) // blank lines are skipped; quoted cells span lines
+			records, lines = append(records, rec), append(lines, line)
 			if len(records) > maxRows+1 {
 				return nil, fmt.Errorf("%w: more than %d rows; split the file", errTable, maxRows)
 			}
@@ -92,7 +94,7 @@ func parseTable(data []byte, format string, maxRows int) ([]tableRow, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: %v", errTable, err)
 			}
-			records = append(records, rec)
+			records, lines = append(records, rec), append(lines, len(records)+1)
 			if len(records) > maxRows+1 {
 				return nil, fmt.Errorf("%w: more than %d rows; split the file", errTable, maxRows)
 			}
@@ -124,7 +126,7 @@ func parseTable(data []byte, format string, maxRows int) ([]tableRow, error) {
 	}
 	var out []tableRow
 	for i, rec := range records[1:] {
-		row := tableRow{Line: i + 2, Cells: map[string]string{}}
+		row := tableRow{Line: lines[i+1], Cells: map[string]string{}}
 		blank := true
 		for j, v := range rec {
 			if strings.TrimSpace(v) != "" {
