@@ -12,7 +12,7 @@ import (
 
 // History is what a member bought and when they came: orders with their
 // phone as contact or paid from their cards, tickets held in their name
-// (ID number) or bound to their cards, and the gates' entry events of
+// (ID number), bound to their cards or of those orders, and the gates' entry events of
 // those tickets. Newest first, each list bounded by MaxHistory.
 type History struct {
 	Member  Member         `json:"member"`
@@ -67,6 +67,8 @@ func (a *API) History(ctx context.Context, id int64) (History, error) {
 	const mine = `SELECT t.id FROM tickets t, members m WHERE m.id = $1 AND (
 			(m.id_hash IS NOT NULL AND t.holder_id_hash = m.id_hash)
 			OR t.card_id IN (SELECT c.id FROM cards c WHERE c.member_id = m.id)
+			OR t.order_id IN (SELECT l.order_id FROM card_ledger l JOIN cards c ON c.id = l.card_id
+				WHERE c.member_id = m.id AND l.order_id IS NOT NULL)
 			OR (m.phone <> '' AND t.order_id IN (SELECT o.id FROM orders o WHERE o.contact_phone = m.phone)))`
 	rows, err := a.cfg.Pool.Query(ctx, `SELECT o.number, o.park_id, o.status, o.total_minor, o.currency, o.created_at
 		FROM orders o, members m WHERE m.id = $1 AND (
