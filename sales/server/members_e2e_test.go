@@ -13,6 +13,7 @@ import (
 	"github.com/admitpark/admit/sales/member"
 	"github.com/admitpark/admit/sales/orders"
 	"github.com/admitpark/admit/sales/pgtest"
+	"github.com/admitpark/admit/sales/refund"
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
@@ -196,6 +197,22 @@ func TestMembersAndCredentialsAtTheGate(t *testing.T) {
 	scan(0, gateapi.ScanRequest{Code: moved.Code}, "deny", "replaced")
 	scan(1, gateapi.ScanRequest{Code: dc.Code}, "deny", "not_yet_valid")
 	scan(2, number(moved.Number), "deny", "not_yet_valid")
+
+	// 8. A refund of a ticket paid from a card goes back into the card
+	// (the one that replaced it, here).
+	must(t, 200, "POST", s.base+"/v1/cards/04B3C4D5/recharge", cashier, member.RechargeRequest{AmountMinor: 20000, Method: "cash"}, nil)
+	must(t, 201, "POST", s.base+"/v1/orders", cashier, orders.CreateRequest{Lines: []orders.LineRequest{{ProductID: "day", VisitDate: tomorrow, Quantity: 1}}}, &o)
+	must(t, 200, "POST", s.base+"/v1/orders/"+o.Number+"/pay", cashier, orders.PayRequest{Method: "stored_value", Card: "04B3C4D5"}, &paid)
+	if paid.Card.BalanceMinor != 18000 {
+		t.Fatalf("balance %d after paying 12000 of 30000", paid.Card.BalanceMinor)
+	}
+	waitVersion(t, p, paid.Order.Tickets[0].ID, 1, "active")
+	must(t, 200, "POST", s.base+"/v1/tickets/"+paid.Order.Tickets[0].ID+"/refund", cashier, refund.ReasonBody{Reason: "changed plans"}, nil)
+	var back member.Card
+	must(t, 200, "GET", s.base+"/v1/cards/04B3C4D5", cashier, nil, &back)
+	if back.BalanceMinor != 30000 {
+		t.Fatalf("card balance %d after the refund, want 30000", back.BalanceMinor)
+	}
 }
 
 func mustLoc(t *testing.T, name string) *time.Location {
