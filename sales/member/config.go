@@ -106,10 +106,6 @@ func conflict(code, format string, args ...any) error {
 	return web.Problemf(http.StatusConflict, code, format, args...)
 }
 
-func forbidden(format string, args ...any) error {
-	return web.Problemf(http.StatusForbidden, "forbidden", format, args...)
-}
-
 func notFound(code, format string, args ...any) error {
 	return web.Problemf(http.StatusNotFound, code, format, args...)
 }

@@ -56,9 +56,13 @@ func passCard(ctx context.Context, db DB, r LineRequest, park string, now time.T
 		expires       *time.Time
 		other         *string
 	)
-	err := db.QueryRow(ctx, `SELECT c.id, c.status, c.park_id, c.expires_on,
-			(SELECT t.id::text FROM tickets t WHERE t.card_id = c.id AND t.status IN ('active', 'suspended') AND t.valid_until > $2 LIMIT 1)
-		FROM cards c WHERE c.number = $1`, number, now).Scan(&id, &status, &owner, &expires, &other)
+	// The card row is locked until the order commits, so two orders racing
+	// to bind one card queue: the second sees the first's pending line.
+	err := db.QueryRow(ctx, `SELECT c.id, c.status, c.park_id, c.expires_on, coalesce(
+			(SELECT 'ticket ' || t.id::text FROM tickets t WHERE t.card_id = c.id AND t.status IN ('active', 'suspended') AND t.valid_until > $2 LIMIT 1),
+			(SELECT 'pending order ' || o.number FROM order_lines l JOIN orders o ON o.id = l.order_id
+				WHERE l.card_id = c.id AND o.status = 'pending' LIMIT 1))
+		FROM cards c WHERE c.number = $1 FOR UPDATE OF c`, number, now).Scan(&id, &status, &owner, &expires, &other)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, web.Problemf(http.StatusNotFound, "unknown_card", "no card %s", number)
 	}
@@ -73,7 +77,7 @@ func passCard(ctx context.Context, db DB, r LineRequest, park string, now time.T
 	case expires != nil && expires.Format(time.DateOnly) < r.VisitDate:
 		return 0, web.Problemf(http.StatusConflict, "card_expired", "card %s expires on %s, before the visit date %s", number, expires.Format(time.DateOnly), r.VisitDate)
 	case other != nil:
-		return 0, web.Problemf(http.StatusConflict, "card_has_pass", "card %s already opens valid ticket %s", number, *other)
+		return 0, web.Problemf(http.StatusConflict, "card_has_pass", "card %s is already bound to %s", number, *other)
 	}
 	return id, nil
 }
