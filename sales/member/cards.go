@@ -99,17 +99,36 @@ func cardsOf(ctx context.Context, db DB, memberID int64) ([]Card, error) {
 		return nil, err
 	}
 	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cardRow, error) { return scanCard(r) })
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Card, len(cs))
 	for i, c := range cs {
 		out[i] = c.Card
+		if err := inParkZone(ctx, db, &out[i]); err != nil {
+			return nil, err
+		}
 	}
-	return out, err
+	return out, nil
 }
 
-// GetCard returns a card by number.
+// GetCard returns a card by number, its times in its park's zone.
 func (a *API) GetCard(ctx context.Context, number string) (Card, error) {
 	c, err := lockCard(ctx, a.cfg.Pool, number, false)
-	return c.Card, err
+	if err != nil {
+		return c.Card, err
+	}
+	return c.Card, inParkZone(ctx, a.cfg.Pool, &c.Card)
+}
+
+// inParkZone shows c's times in its park's zone.
+func inParkZone(ctx context.Context, db DB, c *Card) error {
+	_, loc, _, err := parkToday(ctx, db, c.ParkID, time.Now())
+	if err != nil {
+		return err
+	}
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.In(loc), c.UpdatedAt.In(loc)
+	return nil
 }
 
 var locs sync.Map // time zone name -> *time.Location

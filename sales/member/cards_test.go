@@ -318,3 +318,29 @@ func TestRealNameTicketCarriesIDCardHash(t *testing.T) {
 		t.Fatalf("%d configure rows with the key", n)
 	}
 }
+
+// A card lost between the order and its payment: the pass is issued
+// suspended; the replacement resumes it on the new card.
+func TestPassPaidAfterItsCardWasLost(t *testing.T) {
+	f := newFixture(t)
+	f.memberWithCard("Late Payer", "13300133000", "LATE0001")
+	o := f.order(map[string]any{"product_id": "annual", "visit_date": tomorrow, "quantity": 1, "card": "LATE0001"})
+	f.wantProblem("POST", "/v1/orders", tokCashier, map[string]any{"lines": []any{map[string]any{"product_id": "annual", "visit_date": tomorrow, "quantity": 1, "card": "LATE0001"}}},
+		http.StatusConflict, "card_has_pass")
+	f.must("POST", "/v1/cards/LATE0001/lost", tokCashier, nil, http.StatusOK, nil)
+	var res orders.PayResult
+	f.must("POST", fmt.Sprintf("/v1/orders/%d/pay", o.ID), tokCashier, map[string]any{"method": "cash", "amount_minor": o.TotalMinor}, http.StatusOK, &res)
+	if st := res.Order.Tickets[0].Status; st != "suspended" {
+		t.Fatalf("pass issued %s", st)
+	}
+	tj, _ := f.outboxTicket(res.Order.Tickets[0].ID)
+	if tj.Status != "suspended" || credentialOf(tj, "card") != "LATE0001" {
+		t.Fatalf("issue row %+v", tj)
+	}
+	var rep ReplaceResult
+	f.must("POST", "/v1/cards/LATE0001/replace", tokCashier, map[string]any{"new_number": "LATE0002"}, http.StatusOK, &rep)
+	tj, _ = f.outboxTicket(res.Order.Tickets[0].ID)
+	if len(rep.Rebound) != 1 || tj.Status != "active" || credentialOf(tj, "card") != "LATE0002" {
+		t.Fatalf("after replacement %+v, row %+v", rep, tj)
+	}
+}
