@@ -29,7 +29,9 @@ type DB interface {
 const conflict = ` ON CONFLICT (park_id, day, sales_point_id, user_id, product_id, channel, method, distributor_id, shard) DO UPDATE SET `
 
 // Sale adds a paid order's lines (paid at `at`, through the payment the
-// order names in paid_payment_id, if any).
+// order names in paid_payment_id, if any). Its rows differ only by
+// product and are written in product order, so two sales that share rows
+// lock them in the same order and never deadlock.
 func Sale(ctx context.Context, tx DB, orderID int64, at time.Time) error {
 	_, err := tx.Exec(ctx, `INSERT INTO revenue_daily AS r (park_id, day, sales_point_id, user_id, product_id, channel, method,
 			distributor_id, shard, gross_minor, tickets_sold)
@@ -39,7 +41,8 @@ func Sale(ctx context.Context, tx DB, orderID int64, at time.Time) error {
 		FROM orders o JOIN parks pk ON pk.id = o.park_id JOIN order_lines l ON l.order_id = o.id
 		LEFT JOIN payments pay ON pay.id = o.paid_payment_id
 		WHERE o.id = $1
-		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9`+conflict+`
+		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+		ORDER BY 5`+conflict+`
 			gross_minor = r.gross_minor + excluded.gross_minor, tickets_sold = r.tickets_sold + excluded.tickets_sold`,
 		orderID, at)
 	return err

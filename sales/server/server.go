@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/auth"
 	"github.com/admitpark/admit/sales/catalog"
 	"github.com/admitpark/admit/sales/db"
@@ -31,8 +30,6 @@ import (
 	"github.com/admitpark/admit/sales/orders"
 	"github.com/admitpark/admit/sales/payment"
 	"github.com/admitpark/admit/sales/refund"
-	"github.com/admitpark/admit/sales/report"
-	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sales/web"
 	"github.com/admitpark/admit/sync"
 )
@@ -238,21 +235,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	shcfg := shift.DefaultConfig()
-	shcfg.Pool, shcfg.Clock, shcfg.Log, shcfg.Registerer = pool, cfg.Clock, log.With("pkg", "shift"), cfg.Registerer
-	shiftAPI, err := shift.NewAPI(shcfg)
-	if err != nil {
-		return nil, err
-	}
-	rpcfg := report.DefaultConfig()
-	rpcfg.Pool, rpcfg.Clock, rpcfg.Log, rpcfg.Shifts = pool, cfg.Clock, log.With("pkg", "report"), shiftAPI
-	reportAPI, err := report.NewAPI(rpcfg)
-	if err != nil {
-		return nil, err
-	}
-	aucfg := audit.DefaultConfig()
-	aucfg.Pool, aucfg.Log = pool, log.With("pkg", "audit")
-	auditAPI, err := audit.NewAPI(aucfg)
+	financeRoutes, err := financeAPIs(pool, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -268,9 +251,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	ordersAPI.Routes(mux, authAPI)
 	refundAPI.Routes(mux, authAPI)
 	lookupAPI.Routes(mux, authAPI)
-	shiftAPI.Routes(mux, authAPI)
-	reportAPI.Routes(mux, authAPI)
-	auditAPI.Routes(mux, authAPI)
+	financeRoutes(mux, authAPI)
 	if err := membersRoutes(ctx, cfg, pool, mux, authAPI); err != nil {
 		return nil, err
 	}
