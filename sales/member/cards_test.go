@@ -344,3 +344,55 @@ func TestPassPaidAfterItsCardWasLost(t *testing.T) {
 		t.Fatalf("after replacement %+v, row %+v", rep, tj)
 	}
 }
+
+func TestRenewExpiryCategoriesAndRoles(t *testing.T) {
+	f := newFixture(t)
+	m, c := f.memberWithCard("Renew Me", "13200132000", "RNW00001")
+	// A recharge with a request id is done once, however often it is sent.
+	body := map[string]any{"amount_minor": 1000, "method": "cash", "request_id": "w1-click-1"}
+	var first, again Movement
+	f.must("POST", "/v1/cards/RNW00001/recharge", tokCashier, body, http.StatusOK, &first)
+	f.must("POST", "/v1/cards/RNW00001/recharge", tokCashier, body, http.StatusOK, &again)
+	if !again.Replayed || again.Card.BalanceMinor != 1000 || again.Line.ID != first.Line.ID {
+		t.Fatalf("recharge replay %+v", again)
+	}
+	f.wantProblem("POST", "/v1/cards/RNW00001/recharge", tokCashier, map[string]any{"amount_minor": 2000, "method": "cash", "request_id": "w1-click-1"},
+		http.StatusConflict, "request_id_reused")
+	// Expired yesterday (park time): no payment until renewed.
+	f.exec(`UPDATE cards SET expires_on = '2026-11-21' WHERE number = 'RNW00001'`)
+	f.wantProblem("POST", "/v1/cards/RNW00001/consume", tokCashier, map[string]any{"amount_minor": 100, "request_id": "r1"}, http.StatusConflict, "card_expired")
+	f.wantProblem("POST", "/v1/cards/RNW00001/renew", tokCashier, map[string]any{"expires_on": "2026-11-20"}, http.StatusBadRequest, "bad_date")
+	var renewed Card
+	f.must("POST", "/v1/cards/RNW00001/renew", tokCashier, map[string]any{"expires_on": "2027-11-21"}, http.StatusOK, &renewed)
+	if renewed.ExpiresOn != "2027-11-21" {
+		t.Fatalf("renewed %+v", renewed)
+	}
+	f.must("POST", "/v1/cards/RNW00001/consume", tokCashier, map[string]any{"amount_minor": 100, "request_id": "r1"}, http.StatusOK, nil)
+	// Holder details change; the audit log keeps before and after.
+	var edited Member
+	f.must("PATCH", fmt.Sprintf("/v1/members/%d", m.ID), tokCashier, map[string]any{"name": "Renewed Name", "photo_ref": "photos/42.jpg"}, http.StatusOK, &edited)
+	if edited.Name != "Renewed Name" || edited.Phone != "13200132000" || edited.PhotoRef != "photos/42.jpg" || len(edited.Cards) != 1 {
+		t.Fatalf("edited %+v", edited)
+	}
+	if n := f.count(`SELECT count(*) FROM audit_log WHERE action = 'member.update' AND details->'before'->>'name' = 'Renew Me'`); n != 1 {
+		t.Fatalf("%d member.update audit rows", n)
+	}
+	// Categories: admins set the points rule; others may not.
+	f.must("PUT", "/v1/member-categories/gold", tokAdmin, map[string]any{"id": "gold", "name": "Gold", "points_per_unit": 5,
+		"unit_minor": 100, "point_value_minor": 2, "refund_fee_percent": 0}, http.StatusOK, nil)
+	f.wantProblem("PUT", "/v1/member-categories/gold", tokCashier, map[string]any{"id": "gold"}, http.StatusForbidden, "")
+	f.must("PATCH", fmt.Sprintf("/v1/members/%d", m.ID), tokAdmin, map[string]any{"category": "gold"}, http.StatusOK, nil)
+	var d ConsumeReply
+	f.must("POST", "/v1/cards/RNW00001/consume", tokCashier, map[string]any{"amount_minor": 200, "request_id": "r2"}, http.StatusOK, &d)
+	if d.Paid.PointsEarned != 10 {
+		t.Fatalf("gold earns 5 per 1.00: %+v", d.Paid)
+	}
+	// Finance reads, does not move money; a cashier of another park neither.
+	f.must("GET", "/v1/cards/RNW00001/statement", tokFinance, nil, http.StatusOK, nil)
+	f.wantProblem("POST", "/v1/cards/RNW00001/consume", tokFinance, map[string]any{"amount_minor": 1, "request_id": "x"}, http.StatusForbidden, "")
+	f.wantProblem("POST", "/v1/cards/RNW00001/consume", tokFar, map[string]any{"amount_minor": 1, "request_id": "x"}, http.StatusForbidden, "wrong_park")
+	f.wantProblem("POST", "/v1/members", tokFinance, map[string]any{"name": "X"}, http.StatusForbidden, "")
+	f.wantProblem("GET", "/v1/cards/NOPE", tokCashier, nil, http.StatusNotFound, "unknown_card")
+	f.wantProblem("GET", "/v1/cards/x", tokCashier, nil, http.StatusBadRequest, "bad_card_number")
+	_ = c
+}

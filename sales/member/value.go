@@ -76,6 +76,9 @@ type RechargeRequest struct {
 	AmountMinor int64  `json:"amount_minor"`
 	Method      string `json:"method"`              // cash, or card (a bank card at the window)
 	Reference   string `json:"reference,omitempty"` // the bank card payment's reference (method card)
+	// RequestID, when given, makes the recharge idempotent per card: a
+	// repeat (a double click, a retry) returns the first result.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Movement answers a change of a card's balance: the card after it and
@@ -102,13 +105,34 @@ func (a *API) Recharge(ctx context.Context, p web.Principal, number string, r Re
 	if p.Role == web.RoleCashier && p.SalesPointID == "" {
 		return Movement{}, web.Problemf(http.StatusForbidden, "no_sales_point", "cashier %s is not assigned to a sales point", p.Username)
 	}
+	if r.RequestID != "" && !requestIDRe.MatchString(r.RequestID) {
+		return Movement{}, bad("bad_request_id", `"request_id" must be 1-128 printable ASCII characters without spaces`)
+	}
 	now := a.now()
 	var id int64
 	var number2 string
+	var replayed bool
 	err = pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
 		c, err := lockCard(ctx, tx, number, true)
 		if err != nil {
 			return err
+		}
+		number2 = c.Number
+		if r.RequestID != "" {
+			var amount int64
+			var kind string
+			err := tx.QueryRow(ctx, `SELECT id, kind, amount_minor FROM card_ledger WHERE card_id = $1 AND request_id = $2`, c.id, r.RequestID).
+				Scan(&id, &kind, &amount)
+			if err == nil {
+				if kind != "recharge" || amount != r.AmountMinor {
+					return conflict("request_id_reused", "request_id %q was used for another %s of %d on card %s", r.RequestID, kind, amount, c.Number)
+				}
+				replayed = true
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
 		}
 		if err := checkCaller(ctx, tx, p, c); err != nil {
 			return err
@@ -131,17 +155,16 @@ func (a *API) Recharge(ctx context.Context, p web.Principal, number string, r Re
 			c.id, r.AmountMinor, now); err != nil {
 			return err
 		}
-		if id, err = ledgerID(ctx, tx, p, entry{card: c.id, kind: "recharge", amount: r.AmountMinor, method: r.Method, reference: ref, shiftID: shiftID, at: now}); err != nil {
+		if id, err = ledgerID(ctx, tx, p, entry{card: c.id, kind: "recharge", amount: r.AmountMinor, method: r.Method, reference: ref, shiftID: shiftID, requestID: r.RequestID, at: now}); err != nil {
 			return err
 		}
-		number2 = c.Number
 		return audit.Record(ctx, tx, p, "card.recharge", "card", c.Number,
 			map[string]any{"amount_minor": r.AmountMinor, "method": r.Method, "reference": ref, "ledger_id": id, "shift_id": shiftID})
 	})
 	if err != nil {
 		return Movement{}, err
 	}
-	return a.movement(ctx, number2, id, false)
+	return a.movement(ctx, number2, id, replayed)
 }
 
 func (a *API) movement(ctx context.Context, number string, ledgerID int64, replayed bool) (Movement, error) {
