@@ -63,6 +63,19 @@ func TestOpenRechargePayStatementPoints(t *testing.T) {
 	if n := f.count(`SELECT count(*) FROM audit_log WHERE object_type = 'card' AND object_id = '04A22B91'`); n < 4 {
 		t.Fatalf("%d audit rows for the card", n)
 	}
+	// The member's history: the orders paid from the card and their
+	// tickets, and the gates' events of those tickets.
+	tid, err := ticket.ParseID(res.Order.Tickets[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.exec(`INSERT INTO entry_events (cursor_index, cursor_pos, seq, scan_id, ticket_id, gate, zone, direction, persons, result, at)
+		VALUES (1, 0, 1, 's1', $1, 'north-1', 'main', 'in', 1, 'admit', now())`, tid)
+	var h History
+	f.must("GET", fmt.Sprintf("/v1/members/%d/history", m.ID), tokFinance, nil, http.StatusOK, &h)
+	if len(h.Orders) != 2 || len(h.Tickets) != 2 || len(h.Entries) != 1 || h.Entries[0].Gate != "north-1" {
+		t.Fatalf("history %+v", h)
+	}
 }
 
 func TestConsumeIsIdempotentPerRequest(t *testing.T) {
@@ -395,4 +408,31 @@ func TestRenewExpiryCategoriesAndRoles(t *testing.T) {
 	f.wantProblem("GET", "/v1/cards/NOPE", tokCashier, nil, http.StatusNotFound, "unknown_card")
 	f.wantProblem("GET", "/v1/cards/x", tokCashier, nil, http.StatusBadRequest, "bad_card_number")
 	_ = c
+}
+
+// Orders racing to bind one card: one gets it, the others are refused.
+func TestOneCardOnePassUnderRace(t *testing.T) {
+	f := newFixture(t)
+	f.memberWithCard("Race Pass", "13100131001", "RP000001")
+	const n = 8
+	var created, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := f.send("POST", "/v1/orders", tokCashier, map[string]any{"lines": []any{
+				map[string]any{"product_id": "annual", "visit_date": tomorrow, "quantity": 1, "card": "RP000001"}}}, "")
+			switch r.status {
+			case http.StatusCreated:
+				created.Add(1)
+			case http.StatusConflict:
+				refused.Add(1)
+			default:
+				t.Errorf("order %d: %d %s", i, r.status, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	if created.Load() != 1 || refused.Load() != n-1 {
+		t.Fatalf("%d orders bound the card, %d refused", created.Load(), refused.Load())
+	}
 }

@@ -58,15 +58,21 @@ func passCard(ctx context.Context, db DB, r LineRequest, park string, now time.T
 	)
 	// The card row is locked until the order commits, so two orders racing
 	// to bind one card queue: the second sees the first's pending line.
-	err := db.QueryRow(ctx, `SELECT c.id, c.status, c.park_id, c.expires_on, coalesce(
-			(SELECT 'ticket ' || t.id::text FROM tickets t WHERE t.card_id = c.id AND t.status IN ('active', 'suspended') AND t.valid_until > $2 LIMIT 1),
-			(SELECT 'pending order ' || o.number FROM order_lines l JOIN orders o ON o.id = l.order_id
-				WHERE l.card_id = c.id AND o.status = 'pending' LIMIT 1))
-		FROM cards c WHERE c.number = $1 FOR UPDATE OF c`, number, now).Scan(&id, &status, &owner, &expires, &other)
+	// The check is a statement of its own, after the lock: its snapshot is
+	// taken once the lock is held (a subquery of the locking statement
+	// would see the snapshot from before the wait).
+	err := db.QueryRow(ctx, `SELECT id, status, park_id, expires_on FROM cards WHERE number = $1 FOR UPDATE`, number).
+		Scan(&id, &status, &owner, &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, web.Problemf(http.StatusNotFound, "unknown_card", "no card %s", number)
 	}
 	if err != nil {
+		return 0, err
+	}
+	if err := db.QueryRow(ctx, `SELECT coalesce(
+			(SELECT 'ticket ' || t.id::text FROM tickets t WHERE t.card_id = $1 AND t.status IN ('active', 'suspended') AND t.valid_until > $2 LIMIT 1),
+			(SELECT 'pending order ' || o.number FROM order_lines l JOIN orders o ON o.id = l.order_id
+				WHERE l.card_id = $1 AND o.status = 'pending' LIMIT 1))`, id, now).Scan(&other); err != nil {
 		return 0, err
 	}
 	switch {
