@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/admitpark/admit/sales/credential"
@@ -32,4 +33,15 @@ func membersRoutes(ctx context.Context, cfg Config, pool *pgxpool.Pool, mux *htt
 	}
 	dc.Routes(mux, authn)
 	return credential.PublishGateKey(ctx, pool, credential.GateIDKey(cfg.HolderSecret))
+}
+
+// sendGateKey gives a new park's cluster the gate's ID-number key in the
+// transaction that creates the park (catalog.Config.ParkCreated), so an ID
+// card read at its gates is decided (unknown) before its first real-name
+// ticket is sold.
+func sendGateKey(holderSecret []byte) func(context.Context, pgx.Tx, string) error {
+	key := credential.GateIDKey(holderSecret)
+	return func(ctx context.Context, tx pgx.Tx, park string) error {
+		return credential.EnsureGateKey(ctx, tx, park, key)
+	}
 }

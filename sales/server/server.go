@@ -196,6 +196,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	ccfg := catalog.DefaultConfig()
 	ccfg.Pool, ccfg.Clock, ccfg.Log = pool, cfg.Clock, log
+	ccfg.ParkCreated = sendGateKey(cfg.HolderSecret)
 	catalogAPI, err := catalog.NewAPI(ccfg)
 	if err != nil {
 		return nil, err
