@@ -115,7 +115,7 @@ On the server: admit sales admin unlock USER.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(migrate, initCmd, newSalesAdminCmd(f), newSalesKeysCmd(f), newSalesReportCmd())
+	cmd.AddCommand(migrate, initCmd, newSalesAdminCmd(f), newSalesKeysCmd(f), newSalesReportCmd(), newSalesMembersCmd(), newSalesCardCmd())
 	return cmd
 }
 

@@ -20,6 +20,10 @@ type Config struct {
 	Clock   web.Clock
 	Log     *slog.Logger
 	MaxBody int64 // request body limit in bytes
+	// ParkCreated, when set, runs in the transaction that creates a park
+	// through the API, after the park's configure row (the server sends
+	// the gate's ID-number key with it: package credential).
+	ParkCreated func(ctx context.Context, tx pgx.Tx, park string) error
 }
 
 // DefaultConfig has everything but the pool.

@@ -33,7 +33,11 @@ func (a *API) createPark(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeTx(a, w, r, http.StatusCreated, func(ctx context.Context, tx pgx.Tx) (Park, error) {
-		return CreatePark(ctx, tx, principal(r), in)
+		p, err := CreatePark(ctx, tx, principal(r), in)
+		if err == nil && a.cfg.ParkCreated != nil {
+			err = a.cfg.ParkCreated(ctx, tx, p.ID)
+		}
+		return p, err
 	})
 }
 

@@ -30,7 +30,8 @@ func problem(sentinel error, status int, code, format string, args ...any) error
 
 // Ticket is a sold ticket as look-ups show it.
 type Ticket struct {
-	ID             string     `json:"id"` // 32 hex digits
+	ID             string     `json:"id"`               // 32 hex digits
+	Number         string     `json:"number,omitempty"` // the typed ticket number printed on it (check digit last)
 	OrderNumber    string     `json:"order_number"`
 	ParkID         string     `json:"park_id"`
 	ProductID      string     `json:"product_id"`
@@ -76,7 +77,7 @@ func seesCodes(p web.Principal) bool {
 
 const ticketSQL = `SELECT t.id, o.number, t.park_id, t.product_id, pr.name, t.kind, t.entries, t.zones, t.visit_date,
 		t.valid_from, t.valid_until, t.slot_start, t.slot_end, t.status, t.version, t.holder_name, t.holder_id_masked,
-		t.price_minor, o.currency, t.issued_at, t.first_entry_at, coalesce(t.first_entry_gate, ''), t.code
+		t.price_minor, o.currency, t.issued_at, t.first_entry_at, coalesce(t.first_entry_gate, ''), t.code, coalesce(t.number, '')
 	FROM tickets t JOIN orders o ON o.id = t.order_id JOIN products pr ON pr.id = t.product_id`
 
 // query runs ticketSQL with cond (using $1..) restricted to the caller's
@@ -99,7 +100,7 @@ func (a *API) query(ctx context.Context, p web.Principal, limit int, withCode bo
 		var code string
 		err := row.Scan(&id, &t.OrderNumber, &t.ParkID, &t.ProductID, &t.ProductName, &t.Kind, &t.Entries, &t.Zones,
 			&visit, &t.ValidFrom, &t.ValidUntil, &t.SlotStart, &t.SlotEnd, &t.TicketStatus, &t.Version, &t.Holder,
-			&t.HolderIDMasked, &t.PriceMinor, &t.Currency, &t.IssuedAt, &t.FirstEntryAt, &t.FirstEntryGate, &code)
+			&t.HolderIDMasked, &t.PriceMinor, &t.Currency, &t.IssuedAt, &t.FirstEntryAt, &t.FirstEntryGate, &code, &t.Number)
 		t.ID = ticket.FormatID(id)
 		t.VisitDate = visit.Format(time.DateOnly)
 		t.Holder = MaskName(t.Holder)

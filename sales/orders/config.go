@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/admitpark/admit/sales/credential"
 	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/payment"
 	"github.com/admitpark/admit/sales/web"
@@ -31,6 +32,10 @@ type Config struct {
 	KEK *keys.KEK
 	// Providers are the online payment providers, by Name.
 	Providers []payment.Provider
+	// CardPay takes an order's total from a member card's stored value
+	// (package member, member.PayOrder) in the order's transaction; nil:
+	// the stored_value method is refused.
+	CardPay CardPayFunc
 
 	HoldFor         time.Duration // a pending order holds its places this long; default 15 min
 	MaxDaysAhead    int           // latest visit date, in days after the park's today; default 90
@@ -91,6 +96,7 @@ func (c Config) Validate() error {
 // API sells: orders, their payments and the tickets they issue.
 type API struct {
 	cfg       Config
+	gateKey   []byte // credential.GateIDKey(cfg.HolderIDSecret)
 	providers *payment.Registry
 	m         *metrics
 	locs      sync.Map // time zone name -> *time.Location
@@ -115,7 +121,7 @@ func NewAPI(cfg Config) (*API, error) {
 	if _, err := keys.Ensure(ctx, cfg.Pool, cfg.KEK); err != nil {
 		return nil, fmt.Errorf("orders: ensure a signing key: %w", err)
 	}
-	return &API{cfg: cfg, providers: reg, m: m}, nil
+	return &API{cfg: cfg, gateKey: credential.GateIDKey(cfg.HolderIDSecret), providers: reg, m: m}, nil
 }
 
 // metrics are the package's Prometheus series.

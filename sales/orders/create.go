@@ -15,6 +15,7 @@ import (
 	"github.com/admitpark/admit/sales/audit"
 	"github.com/admitpark/admit/sales/quota"
 	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/validator/gateapi"
 	"github.com/admitpark/admit/validator/ticket"
 )
 
@@ -25,6 +26,7 @@ type plannedLine struct {
 	day     time.Time // the visit date at 00:00 UTC (only the date counts)
 	places  int       // quota places: quantity, times persons for a group product
 	holders []holder
+	cardID  int64 // the member card the ticket is bound to (a pass); 0: none
 }
 
 // Create makes a pending order that holds its places until Config.HoldFor
@@ -115,9 +117,9 @@ func (a *API) Create(ctx context.Context, p web.Principal, idemKey string, req C
 		held := map[int64][]holder{}
 		for _, l := range lines {
 			var lineID int64
-			if err := tx.QueryRow(ctx, `INSERT INTO order_lines (order_id, product_id, visit_date, slot_id, quantity, unit_price_minor)
-				VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, orderID, l.product.ID, l.day, nullable(l.req.SlotID),
-				l.req.Quantity, l.product.PriceMinor).Scan(&lineID); err != nil {
+			if err := tx.QueryRow(ctx, `INSERT INTO order_lines (order_id, product_id, visit_date, slot_id, quantity, unit_price_minor, card_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, orderID, l.product.ID, l.day, nullable(l.req.SlotID),
+				l.req.Quantity, l.product.PriceMinor, nullable(l.cardID)).Scan(&lineID); err != nil {
 				return err
 			}
 			if len(l.holders) > 0 {
@@ -314,6 +316,11 @@ func (a *API) planLine(ctx context.Context, db DB, s seller, r LineRequest, park
 	if l.holders, err = a.holdersOf(r, pr); err != nil {
 		return l, err
 	}
+	if r.Card != "" {
+		if l.cardID, err = passCard(ctx, db, r, park.ID, now); err != nil {
+			return l, err
+		}
+	}
 	return l, nil
 }
 
@@ -340,7 +347,8 @@ func (a *API) holdersOf(r LineRequest, pr productInfo) ([]holder, error) {
 		if err != nil {
 			return nil, bad("bad_holder", "holders[%d].id_number: %v", i, err)
 		}
-		out[i] = holder{Name: name, IDHash: HashHolderID(a.cfg.HolderIDSecret, id), IDMasked: MaskHolderID(id)}
+		out[i] = holder{Name: name, IDHash: HashHolderID(a.cfg.HolderIDSecret, id), IDMasked: MaskHolderID(id),
+			IDCardHash: gateapi.IDCardHash(a.gateKey, id)}
 	}
 	return out, nil
 }

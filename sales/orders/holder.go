@@ -105,14 +105,18 @@ type holder struct {
 	Name     string `json:"name"`
 	IDHash   []byte `json:"id_hash"`
 	IDMasked string `json:"id_masked"`
+	// IDCardHash is the gate's hash of the ID number (gateapi.IDCardHash
+	// under the gate key, credential.GateIDKey): the ticket's id_card
+	// credential. Computed when the number is in hand, at order creation.
+	IDCardHash string `json:"id_card_hash"`
 }
 
 // saveHolders stores the holders of each line (by line id) of an order.
 func saveHolders(ctx context.Context, tx DB, orderID int64, byLine map[int64][]holder) error {
 	for lineID, hs := range byLine {
 		for i, h := range hs {
-			if _, err := tx.Exec(ctx, `INSERT INTO order_holders (order_id, order_line_id, position, name, id_hash, id_masked)
-				VALUES ($1, $2, $3, $4, $5, $6)`, orderID, lineID, i, h.Name, h.IDHash, h.IDMasked); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO order_holders (order_id, order_line_id, position, name, id_hash, id_masked, id_card_hash)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, orderID, lineID, i, h.Name, h.IDHash, h.IDMasked, nullable(h.IDCardHash)); err != nil {
 				return err
 			}
 		}
@@ -122,7 +126,7 @@ func saveHolders(ctx context.Context, tx DB, orderID int64, byLine map[int64][]h
 
 // loadHolders returns the holders of an order by line id (none: empty map).
 func loadHolders(ctx context.Context, db DB, orderID int64) (map[int64][]holder, error) {
-	rows, err := db.Query(ctx, `SELECT order_line_id, name, id_hash, id_masked FROM order_holders
+	rows, err := db.Query(ctx, `SELECT order_line_id, name, id_hash, id_masked, coalesce(id_card_hash, '') FROM order_holders
 		WHERE order_id = $1 ORDER BY order_line_id, position`, orderID)
 	if err != nil {
 		return nil, err
@@ -132,7 +136,7 @@ func loadHolders(ctx context.Context, db DB, orderID int64) (map[int64][]holder,
 	for rows.Next() {
 		var lineID int64
 		var h holder
-		if err := rows.Scan(&lineID, &h.Name, &h.IDHash, &h.IDMasked); err != nil {
+		if err := rows.Scan(&lineID, &h.Name, &h.IDHash, &h.IDMasked, &h.IDCardHash); err != nil {
 			return nil, err
 		}
 		out[lineID] = append(out[lineID], h)

@@ -3,12 +3,15 @@ package orders
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/admitpark/admit/sales/audit"
+	"github.com/admitpark/admit/sales/credential"
 	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/revenue"
 	"github.com/admitpark/admit/sales/web"
@@ -53,6 +56,9 @@ type issueLine struct {
 	zones        []string
 	validDays    int
 	starts, ends pgtype.Time
+	cardID       int64
+	cardNumber   string
+	cardStatus   string
 }
 
 // issueTickets writes the tickets of a paid order and, for each, an outbox
@@ -72,8 +78,9 @@ func (a *API) issueTickets(ctx context.Context, tx DB, p web.Principal, o orderR
 		return 0, err
 	}
 	rows, err := tx.Query(ctx, `SELECT l.id, coalesce(l.slot_id, 0), l.product_id, l.visit_date, l.quantity, l.unit_price_minor,
-			p.kind, p.entries, p.zones, p.valid_days, s.starts, s.ends
+			p.kind, p.entries, p.zones, p.valid_days, s.starts, s.ends, coalesce(l.card_id, 0), coalesce(c.number, ''), coalesce(c.status, '')
 		FROM order_lines l JOIN products p ON p.id = l.product_id LEFT JOIN time_slots s ON s.id = l.slot_id
+			LEFT JOIN cards c ON c.id = l.card_id
 		WHERE l.order_id = $1 ORDER BY l.id`, o.ID)
 	if err != nil {
 		return 0, err
@@ -82,7 +89,7 @@ func (a *API) issueTickets(ctx context.Context, tx DB, p web.Principal, o orderR
 	for rows.Next() {
 		var l issueLine
 		if err := rows.Scan(&l.id, &l.slotID, &l.productID, &l.day, &l.quantity, &l.unitPrice,
-			&l.kind, &l.entries, &l.zones, &l.validDays, &l.starts, &l.ends); err != nil {
+			&l.kind, &l.entries, &l.zones, &l.validDays, &l.starts, &l.ends, &l.cardID, &l.cardNumber, &l.cardStatus); err != nil {
 			rows.Close()
 			return 0, err
 		}
@@ -93,6 +100,10 @@ func (a *API) issueTickets(ctx context.Context, tx DB, p web.Principal, o orderR
 	}
 	var ids []string
 	for _, l := range lines {
+		if l.cardID != 0 && l.cardStatus != "active" && l.cardStatus != "lost" {
+			return 0, web.Problemf(http.StatusConflict, "card_not_active",
+				"order %s binds card %s, which is %s now: cancel the order and sell the pass on the card that replaced it", o.Number, l.cardNumber, l.cardStatus)
+		}
 		hs := holders[l.id]
 		if len(hs) != 0 && len(hs) != l.quantity {
 			return 0, fmt.Errorf("order %s line %d: %d holders for %d tickets", o.Number, l.id, len(hs), l.quantity)
@@ -152,23 +163,49 @@ func (a *API) issueOne(ctx context.Context, tx DB, o orderRow, park parkInfo, l 
 	if err != nil {
 		return "", err
 	}
+	status := ticket.Active.String()
+	if l.cardStatus == "lost" { // lost between order and payment: the pass starts suspended
+		status = ticket.Suspended.String()
+	}
 	tj := outbox.Ticket{
 		ID: ticket.FormatID(id), Version: 1, Product: l.productID, Kind: kind.String(), Entries: uint16(l.entries),
 		Zones: l.zones, ValidFrom: from, ValidUntil: until, SlotStart: slotStart, SlotEnd: slotEnd,
-		Status: ticket.Active.String(), Code: c, Holder: h.Name, Park: o.ParkID,
+		Status: status, Code: c, Holder: h.Name, Park: o.ParkID,
 	}
 	if len(tj.Zones) == 0 {
 		tj.Zones = nil
 	}
-	uid := pgtype.UUID{Bytes: id, Valid: true}
-	if _, err := tx.Exec(ctx, `INSERT INTO tickets (id, order_id, order_line_id, park_id, product_id, kind, entries, zones,
-			visit_date, valid_from, valid_until, slot_start, slot_end, holder_name, holder_id_hash, holder_id_masked,
-			status, version, code, key_id, price_minor, issued_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'active', 1, $17, $18, $19, $20)`,
-		uid, o.ID, l.id, o.ParkID, l.productID, l.kind, l.entries, l.zones, l.day, from, until,
-		nullTime(slotStart), nullTime(slotEnd), h.Name, h.IDHash, h.IDMasked, c, int(signer.KeyID), l.unitPrice, now); err != nil {
-		return "", err
+	if h.IDCardHash != "" {
+		// The cluster must hold the key before a ticket it hashes for.
+		if err := credential.EnsureGateKey(ctx, tx, o.ParkID, a.gateKey); err != nil {
+			return "", err
+		}
 	}
+	uid := pgtype.UUID{Bytes: id, Valid: true}
+	var number string
+	for try := 0; ; try++ {
+		if try == 8 {
+			return "", errors.New("no free ticket number after 8 tries")
+		}
+		if number, err = credential.NewTicketNumber(); err != nil {
+			return "", err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO tickets (id, order_id, order_line_id, park_id, product_id, kind, entries, zones,
+				visit_date, valid_from, valid_until, slot_start, slot_end, holder_name, holder_id_hash, holder_id_masked,
+				status, version, code, key_id, price_minor, issued_at, number, card_id, id_card_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $24, 1, $17, $18, $19, $20, $21, $22, $23)
+			ON CONFLICT (park_id, number) WHERE number IS NOT NULL DO NOTHING`,
+			uid, o.ID, l.id, o.ParkID, l.productID, l.kind, l.entries, l.zones, l.day, from, until,
+			nullTime(slotStart), nullTime(slotEnd), h.Name, h.IDHash, h.IDMasked, c, int(signer.KeyID), l.unitPrice, now,
+			number, nullable(l.cardID), nullable(h.IDCardHash), status)
+		if err != nil {
+			return "", err
+		}
+		if tag.RowsAffected() == 1 {
+			break
+		}
+	}
+	tj.Credentials = credential.Stored{Number: number, Card: l.cardNumber, CardStatus: l.cardStatus, IDCardHash: h.IDCardHash}.List()
 	// WriteIssue refuses what the cluster would refuse (outbox.ErrInvalidTicket):
 	// it must fail here, with the order's transaction, not in the relay.
 	if _, err := outbox.WriteIssue(ctx, tx, tj, now); err != nil {

@@ -21,15 +21,20 @@ type PayRequest struct {
 	Method      string `json:"method"`
 	AmountMinor *int64 `json:"amount_minor,omitempty"`
 	Provider    string `json:"provider,omitempty"`
+	// Card and RedeemPoints: method stored_value, from a member card's
+	// balance, points redeemed first.
+	Card         string `json:"card,omitempty"`
+	RedeemPoints int64  `json:"redeem_points,omitempty"`
 }
 
 // PayResult answers a payment: the order (paid, with tickets, after cash),
 // and for an online payment where the buyer pays.
 type PayResult struct {
-	Order       Order  `json:"order"`
-	PaymentID   int64  `json:"payment_id"`
-	PayURL      string `json:"pay_url,omitempty"`
-	ProviderRef string `json:"provider_ref,omitempty"`
+	Order       Order     `json:"order"`
+	PaymentID   int64     `json:"payment_id"`
+	Card        *CardPaid `json:"card,omitempty"` // stored_value: what the card paid
+	PayURL      string    `json:"pay_url,omitempty"`
+	ProviderRef string    `json:"provider_ref,omitempty"`
 }
 
 // Pay takes a payment for an order: cash (by a cashier, the exact total;
@@ -37,6 +42,9 @@ type PayResult struct {
 // started with a provider (the order is paid when the provider's webhook
 // says so).
 func (a *API) Pay(ctx context.Context, p web.Principal, ref string, r PayRequest) (PayResult, error) {
+	if r.Method != payment.MethodStoredValue && (r.Card != "" || r.RedeemPoints != 0) {
+		return PayResult{}, bad("bad_payment", `"card" and "redeem_points" go with method stored_value`)
+	}
 	switch r.Method {
 	case payment.MethodCash:
 		if r.AmountMinor == nil || r.Provider != "" {
@@ -51,8 +59,19 @@ func (a *API) Pay(ctx context.Context, p web.Principal, ref string, r PayRequest
 			return PayResult{}, bad("bad_payment", `an online payment takes "provider" (one of %v) and no "amount_minor"`, a.providers.Names())
 		}
 		return a.startOnline(ctx, p, ref, r.Provider)
+	case payment.MethodStoredValue:
+		if r.AmountMinor != nil || r.Provider != "" || r.Card == "" {
+			return PayResult{}, bad("bad_payment", `stored_value takes "card" (and "redeem_points"), no "amount_minor" or "provider"`)
+		}
+		if p.Role != web.RoleCashier && p.Role != web.RoleAdmin {
+			return PayResult{}, web.Problemf(http.StatusForbidden, "cashier_only", "a card is presented at a window, not by role %s", p.Role)
+		}
+		if a.cfg.CardPay == nil {
+			return PayResult{}, web.Problemf(http.StatusNotImplemented, "no_stored_value", "stored-value payments are not set up on this server")
+		}
+		return a.payCard(ctx, p, ref, r)
 	}
-	return PayResult{}, bad("bad_payment", `"method" must be cash or provider, not %q`, r.Method)
+	return PayResult{}, bad("bad_payment", `"method" must be cash, provider or stored_value, not %q`, r.Method)
 }
 
 // payable checks that a locked order can take a payment now. An order
@@ -198,4 +217,71 @@ func (a *API) startOnline(ctx context.Context, p web.Principal, ref, name string
 	}
 	view, err := a.load(ctx, a.cfg.Pool, o.ID)
 	return PayResult{Order: view, PaymentID: pay.ID, PayURL: started.PayURL, ProviderRef: started.ProviderRef}, err
+}
+
+// payCard takes the order total from a member card (balance and redeemed
+// points) in the order's transaction, and issues the tickets.
+func (a *API) payCard(ctx context.Context, p web.Principal, ref string, r PayRequest) (PayResult, error) {
+	now := a.now()
+	var (
+		refusal error
+		o       orderRow
+		pay     payment.Payment
+		paid    CardPaid
+		issued  int
+		expired bool
+	)
+	err := pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
+		var err error
+		if o, err = orderFor(ctx, tx, p, ref, true); err != nil {
+			return err
+		}
+		if refusal, expired, err = payable(ctx, tx, o, now); err != nil || refusal != nil {
+			return err
+		}
+		var shiftID int64 // a cashier's sale counts in their shift (not its drawer money)
+		if p.Role == web.RoleCashier {
+			if p.SalesPointID == "" {
+				return web.Problemf(http.StatusForbidden, "no_sales_point", "cashier %s is not assigned to a sales point", p.Username)
+			}
+			sp, err := readSalesPoint(ctx, tx, p.SalesPointID)
+			if err != nil {
+				return err
+			}
+			if sp.ParkID != o.ParkID || !sp.Active {
+				return web.Problemf(http.StatusForbidden, "wrong_park", "sales point %s (park %s, active %v) cannot take money for park %s", sp.ID, sp.ParkID, sp.Active, o.ParkID)
+			}
+			if shiftID, err = attachShift(ctx, tx, p, sp.Kind); err != nil {
+				return err
+			}
+		}
+		if paid, err = a.cfg.CardPay(ctx, tx, p, CardPayment{Card: r.Card, AmountMinor: o.TotalMinor, RedeemPoints: r.RedeemPoints,
+			Currency: o.Currency, ParkID: o.ParkID, OrderID: o.ID, OrderNumber: o.Number, At: now}); err != nil {
+			return err
+		}
+		if pay, err = payment.RecordStoredValue(ctx, tx, payment.StoredValue{OrderID: o.ID, AmountMinor: o.TotalMinor,
+			Currency: o.Currency, UserID: p.UserID, SalesPointID: p.SalesPointID, ShiftID: shiftID, At: now}); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, tx, p, "payment.stored_value", "payment", itoa(pay.ID),
+			map[string]any{"order_id": o.ID, "order": o.Number, "card": paid.Card, "money_minor": paid.MoneyMinor,
+				"points_used": paid.PointsUsed, "points_minor": paid.PointsMinor}); err != nil {
+			return err
+		}
+		issued, err = a.markPaid(ctx, tx, p, o, pay.ID, now)
+		return err
+	})
+	if err != nil {
+		return PayResult{}, err
+	}
+	if expired {
+		a.m.orders.WithLabelValues(o.Channel, StatusExpired).Inc()
+	}
+	if refusal != nil {
+		return PayResult{}, refusal
+	}
+	a.m.orders.WithLabelValues(o.Channel, StatusPaid).Inc()
+	a.m.tickets.Add(float64(issued))
+	view, err := a.load(ctx, a.cfg.Pool, o.ID)
+	return PayResult{Order: view, PaymentID: pay.ID, Card: &paid}, err
 }

@@ -54,6 +54,9 @@ type LineRequest struct {
 	// Holders: one per ticket, required for real-name products and refused
 	// for others.
 	Holders []HolderRequest `json:"holders,omitempty"`
+	// Card binds the line's ticket to a member card (an annual or season
+	// pass): the card opens it at the gates. Quantity must be 1.
+	Card string `json:"card,omitempty"`
 }
 
 // HolderRequest names a ticket's holder.

@@ -61,7 +61,9 @@ type PaymentView struct {
 
 // Ticket is an issued ticket.
 type Ticket struct {
-	ID             string    `json:"id"` // 32 hex digits, as in the code and the cluster
+	ID             string    `json:"id"`               // 32 hex digits, as in the code and the cluster
+	Number         string    `json:"number,omitempty"` // the typed ticket number printed on the ticket (12 digits, check digit last)
+	Card           string    `json:"card,omitempty"`   // the member card that opens it (a pass)
 	LineID         int64     `json:"line_id"`
 	ProductID      string    `json:"product_id"`
 	Kind           string    `json:"kind"`
@@ -226,10 +228,10 @@ func (a *API) view(ctx context.Context, db DB, o orderRow) (Order, error) {
 }
 
 func ticketsOf(ctx context.Context, db DB, orderID int64, loc *time.Location) ([]Ticket, error) {
-	rows, err := db.Query(ctx, `SELECT id, order_line_id, product_id, kind, entries, visit_date, valid_from, valid_until,
-			coalesce(slot_start, 'epoch'::timestamptz), coalesce(slot_end, 'epoch'::timestamptz), status, version, code,
-			holder_name, holder_id_masked, price_minor
-		FROM tickets WHERE order_id = $1 ORDER BY order_line_id, issued_at, id`, orderID)
+	rows, err := db.Query(ctx, `SELECT t.id, t.order_line_id, t.product_id, t.kind, t.entries, t.visit_date, t.valid_from, t.valid_until,
+			coalesce(t.slot_start, 'epoch'::timestamptz), coalesce(t.slot_end, 'epoch'::timestamptz), t.status, t.version, t.code,
+			t.holder_name, t.holder_id_masked, t.price_minor, coalesce(t.number, ''), coalesce(c.number, '')
+		FROM tickets t LEFT JOIN cards c ON c.id = t.card_id WHERE t.order_id = $1 ORDER BY t.order_line_id, t.issued_at, t.id`, orderID)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +242,7 @@ func ticketsOf(ctx context.Context, db DB, orderID int64, loc *time.Location) ([
 		var id pgtype.UUID
 		var day time.Time
 		if err := rows.Scan(&id, &t.LineID, &t.ProductID, &t.Kind, &t.Entries, &day, &t.ValidFrom, &t.ValidUntil,
-			&t.SlotStart, &t.SlotEnd, &t.Status, &t.Version, &t.Code, &t.HolderName, &t.HolderIDMasked, &t.PriceMinor); err != nil {
+			&t.SlotStart, &t.SlotEnd, &t.Status, &t.Version, &t.Code, &t.HolderName, &t.HolderIDMasked, &t.PriceMinor, &t.Number, &t.Card); err != nil {
 			return nil, err
 		}
 		t.ID = ticket.FormatID(id.Bytes)

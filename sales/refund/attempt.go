@@ -239,9 +239,11 @@ func (a *API) complete(ctx context.Context, p web.Principal, id int64, version u
 			switch {
 			case amount == 0:
 				completedAt = &now
-			case method == "provider":
+			case method == "provider", method == "stored_value":
+				// sendMoney follows (to the provider, or into the member
+				// card that paid: never drawer money); the Retrier after the lease.
 				send = true
-				lease := now.Add(a.cfg.Lease) // sendMoney follows; the Retrier after the lease
+				lease := now.Add(a.cfg.Lease)
 				nextAt = &lease
 			case present && p.UserID != 0 && (p.Role == web.RoleCashier || p.Role == web.RoleAdmin):
 				// The cashier pays out now (user_id is the asker), from

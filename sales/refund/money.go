@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/admitpark/admit/sales/audit"
+	"github.com/admitpark/admit/sales/member"
+	"github.com/admitpark/admit/sales/payment"
 	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sales/web"
 )
@@ -30,6 +32,9 @@ func (a *API) sendMoney(ctx context.Context, p web.Principal, id int64, now time
 	}
 	if err != nil {
 		return fmt.Errorf("refund %d: load payment: %w", id, err)
+	}
+	if method == payment.MethodStoredValue {
+		return a.refundToCard(ctx, p, id, amount, now)
 	}
 	if method != "provider" {
 		return nil
@@ -149,4 +154,46 @@ func nullShift(id int64) *int64 {
 		return nil
 	}
 	return &id
+}
+
+// refundToCard pays a refund of an order paid from a member card back
+// into that card (or the card that replaced it), completing the refund in
+// the same transaction. A card that was refunded meanwhile takes nothing:
+// the refund stays to be paid out at a window (PayOut).
+func (a *API) refundToCard(ctx context.Context, p web.Principal, id, amount int64, now time.Time) error {
+	return pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
+		var orderID int64
+		err := tx.QueryRow(ctx, `SELECT order_id FROM refunds WHERE id = $1 AND status = 'refunded' AND completed_at IS NULL FOR UPDATE`, id).Scan(&orderID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var cardID int64
+		var number, status string
+		err = tx.QueryRow(ctx, `WITH RECURSIVE chain AS (
+				SELECT c.id, c.number, c.status, c.replaced_by, 0 AS depth FROM cards c
+				WHERE c.id = (SELECT card_id FROM card_ledger WHERE order_id = $1 AND kind = 'payment' ORDER BY id LIMIT 1)
+				UNION ALL
+				SELECT c.id, c.number, c.status, c.replaced_by, chain.depth + 1 FROM cards c JOIN chain ON c.id = chain.replaced_by
+				WHERE chain.depth < 100)
+			SELECT id, number, status FROM chain ORDER BY depth DESC LIMIT 1`, orderID).Scan(&cardID, &number, &status)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && status != "active" && status != "lost") {
+			a.cfg.Log.Warn("refund: the order's card cannot take the money back; pay it out at a window", "refund", id, "card", number, "status", status)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := member.CreditCard(ctx, tx, p, cardID, "refund", amount, orderID, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refunds SET completed_at = $2, next_attempt_at = NULL WHERE id = $1`, id, now); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, p, "refund.money_to_card", "refund", fmt.Sprint(id), map[string]any{
+			"card": number, "amount_minor": amount, "order_id": orderID,
+		})
+	})
 }

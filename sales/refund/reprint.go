@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/admitpark/admit/sales/audit"
+	"github.com/admitpark/admit/sales/credential"
 	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sales/web"
@@ -141,7 +142,11 @@ func (a *API) Reprint(ctx context.Context, p web.Principal, id [16]byte, reason 
 			Scan(&out.ReprintID); err != nil {
 			return err
 		}
-		if _, err := outbox.WriteIssue(ctx, tx, t.outboxTicket(), time.Time{}); err != nil {
+		j := t.outboxTicket()
+		if j.Credentials, err = credential.ForTicket(ctx, tx, id); err != nil {
+			return err // a new version replaces the cluster's credential list: send it whole
+		}
+		if _, err := outbox.WriteIssue(ctx, tx, j, time.Time{}); err != nil {
 			return err
 		}
 		out.TicketID, out.Version, out.Code = ticket.FormatID(id), t.version, t.code

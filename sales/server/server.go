@@ -26,6 +26,7 @@ import (
 	"github.com/admitpark/admit/sales/db"
 	"github.com/admitpark/admit/sales/keys"
 	"github.com/admitpark/admit/sales/lookup"
+	"github.com/admitpark/admit/sales/member"
 	"github.com/admitpark/admit/sales/orders"
 	"github.com/admitpark/admit/sales/payment"
 	"github.com/admitpark/admit/sales/refund"
@@ -195,6 +196,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	ccfg := catalog.DefaultConfig()
 	ccfg.Pool, ccfg.Clock, ccfg.Log = pool, cfg.Clock, log
+	ccfg.ParkCreated = sendGateKey(cfg.HolderSecret)
 	catalogAPI, err := catalog.NewAPI(ccfg)
 	if err != nil {
 		return nil, err
@@ -202,6 +204,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	ocfg := orders.DefaultConfig()
 	ocfg.Pool, ocfg.Clock, ocfg.Log, ocfg.Registerer = pool, cfg.Clock, log.With("pkg", "orders"), cfg.Registerer
 	ocfg.HolderIDSecret, ocfg.Providers, ocfg.KEK = cfg.HolderSecret, providers, cfg.KEK
+	ocfg.CardPay = member.PayOrder
 	ordersAPI, err := orders.NewAPI(ocfg)
 	if err != nil {
 		return nil, err
@@ -255,6 +258,9 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	refundAPI.Routes(mux, authAPI)
 	lookupAPI.Routes(mux, authAPI)
 	financeRoutes(mux, authAPI)
+	if err := membersRoutes(ctx, cfg, pool, mux, authAPI); err != nil {
+		return nil, err
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		web.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

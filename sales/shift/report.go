@@ -95,6 +95,9 @@ func compute(ctx context.Context, db DB, id int64, currency string, float int64,
 	if err := rows.Err(); err != nil {
 		return r, err
 	}
+	if err := addMemberMoney(ctx, db, id, line); err != nil {
+		return r, err
+	}
 	err = db.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM tickets t JOIN orders o ON o.id = t.order_id JOIN payments p ON p.id = o.paid_payment_id
 				WHERE p.shift_id = $1),
