@@ -1,0 +1,112 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/admitpark/admit/validator/gateapi"
+)
+
+// runUploader sends the backlog in order while there is one, and brings
+// the agent back online once the cluster answers and the backlog is
+// empty: until then scans are decided here, so this agent's scans reach
+// the cluster in the order it decided them.
+func (a *Agent) runUploader(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.wake:
+		case <-t.C:
+		}
+		more, err := a.uploadOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			a.m.uploadErrors.Inc()
+			a.log.Debug("gate agent: cluster not reachable", "err", err)
+			t.Reset(a.cfg.Probe)
+		case more:
+			t.Reset(0)
+		default:
+			t.Reset(a.cfg.Probe)
+		}
+	}
+}
+
+// uploadOnce uploads one batch of the backlog (more: there is more), or,
+// with an empty backlog, checks the cluster and goes online.
+func (a *Agent) uploadOnce(ctx context.Context) (more bool, err error) {
+	recs, err := a.store.Pending(a.cfg.UploadBatch)
+	if err != nil {
+		return false, err
+	}
+	if len(recs) == 0 {
+		if a.online.Load() {
+			return false, nil
+		}
+		if err := a.refreshKeys(ctx); err != nil {
+			return false, err
+		}
+		// Decisions committed meanwhile go first.
+		a.mu.Lock()
+		last := a.seq
+		a.mu.Unlock()
+		if n, err := a.store.BacklogLen(); err != nil || n > 0 {
+			return n > 0, err
+		}
+		a.mu.Lock()
+		if a.seq == last {
+			a.online.Store(true)
+			a.log.Info("gate agent: the cluster answers and the backlog is empty; online")
+		}
+		a.mu.Unlock()
+		return false, nil
+	}
+	reqs := make([]gateapi.ScanRequest, len(recs))
+	for i := range recs {
+		reqs[i] = uploadRequest(&recs[i], a.cfg.Gate)
+	}
+	cctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+	out, err := a.client.ScanBatch(cctx, reqs)
+	cancel()
+	if err != nil {
+		// A 4xx would refuse this batch for ever: say so, it needs a person.
+		if gateapi.StatusOf(err)/100 == 4 {
+			a.log.Error("gate agent: the cluster refused the backlog upload; it stays in the store", "err", err, "first_seq", recs[0].Seq)
+		}
+		return false, err
+	}
+	n := 0
+	for n < len(out) && n < len(recs) && out[n].Error == "" {
+		if out[n].Conflict {
+			a.m.conflicts.Inc()
+			a.log.Warn("gate agent: an offline admit met another admit of the same ticket (conflict recorded by the cluster)",
+				"scan_id", recs[n].ScanID, "ticket_id", out[n].TicketID)
+		}
+		n++
+	}
+	if n == 0 {
+		return false, errNoProgress
+	}
+	if err := a.store.Uploaded(recs[:n]); err != nil {
+		return false, err
+	}
+	a.m.uploaded.Add(float64(n))
+	return true, nil
+}
+
+// uploadRequest is a backlog record as POST /v1/scans carries it: same
+// scan id (a retry is a rescan on the cluster), the device time and the
+// decision the gate acted on.
+func uploadRequest(r *Record, gate string) gateapi.ScanRequest {
+	off := gateapi.ResultDeny
+	if r.Admit {
+		off = gateapi.ResultAdmit
+	}
+	return gateapi.ScanRequest{Code: r.Code, Gate: gate, ScanID: r.ScanID, Direction: r.Direction, Persons: r.Persons,
+		DeviceTime: time.UnixMilli(r.DeviceTime).UTC(), Offline: off}
+}
