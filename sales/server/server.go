@@ -245,6 +245,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	ordersAPI.Routes(mux, authAPI)
 	refundAPI.Routes(mux, authAPI)
 	lookupAPI.Routes(mux, authAPI)
+	(&keys.RotateAPI{Pool: pool, KEK: cfg.KEK, Log: log.With("pkg", "keys")}).Routes(mux, authAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		web.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

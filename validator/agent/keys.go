@@ -21,7 +21,7 @@ type view struct {
 	loc  *time.Location
 	zone string
 	dir  rules.Direction // In unless the gate is an exit gate
-	both bool           // the gate passes either way: the scan says which
+	both bool            // the gate passes either way: the scan says which
 	raw  gateapi.KeysResponse
 }
 
