@@ -28,6 +28,7 @@ type Agent struct {
 	view   atomic.Pointer[view]
 	online atomic.Bool
 
+	feedMu  sync.Mutex // one changefeed reader at a time
 	mu      sync.Mutex // serialises offline decisions and what they read
 	seq     uint64     // last backlog sequence given
 	pending map[[16]byte][]delta

@@ -45,9 +45,22 @@ func (a *Agent) runFeed(ctx context.Context) {
 	}
 }
 
+// SyncFeed reads the changefeed to its end now (it is read every Refresh
+// while online anyway).
+func (a *Agent) SyncFeed(ctx context.Context) error {
+	for {
+		n, err := a.pullFeed(ctx)
+		if err != nil || n < feedPage {
+			return err
+		}
+	}
+}
+
 // pullFeed reads one page of events and folds those of the gate's zone
 // into the usage table; it returns how many events it read.
 func (a *Agent) pullFeed(ctx context.Context) (int, error) {
+	a.feedMu.Lock() // one reader: a page folded twice would count twice
+	defer a.feedMu.Unlock()
 	v := a.view.Load()
 	cursor, err := a.store.Cursor()
 	if err != nil {
