@@ -1,7 +1,10 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -44,7 +47,47 @@ func (c *cable) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	}
+	if r.Method == http.MethodPost && r.Body != nil {
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var one gateapi.ScanRequest
+		var batch gateapi.ScanBatchRequest
+		c.mu.Lock()
+		switch r.URL.Path {
+		case gateapi.PathScan:
+			if json.Unmarshal(body, &one) == nil {
+				c.sent = append(c.sent, one)
+			}
+		case gateapi.PathScans:
+			if json.Unmarshal(body, &batch) == nil {
+				c.sent = append(c.sent, batch.Scans...)
+			}
+		}
+		c.mu.Unlock()
+	}
 	return c.base.RoundTrip(r)
+}
+
+// scans returns every scan sent through the cable.
+func (c *cable) scans() []gateapi.ScanRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]gateapi.ScanRequest(nil), c.sent...)
+}
+
+// uploads returns the scans sent as offline uploads.
+func (c *cable) uploads() []gateapi.ScanRequest {
+	var out []gateapi.ScanRequest
+	for _, s := range c.scans() {
+		if s.Offline != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // park is a real in-process cluster with signing keys, a zone and gates.
@@ -137,6 +180,21 @@ func (p *park) issue(d tk) string {
 	return c
 }
 
+// issueUnchecked signs a single ticket's code with key id without issuing
+// it (the cluster would refuse a key it no longer holds).
+func (p *park) issueUnchecked(key uint8) string {
+	p.t.Helper()
+	var id [16]byte
+	rand.Read(id[:])
+	from := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	c, err := code.Sign(p.keys[key], code.Claims{KeyID: key, TicketID: id, Version: 1, Kind: uint8(ticket.Single),
+		ValidFrom: from, ValidUntil: from.Add(24 * time.Hour)})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return c
+}
+
 // agentUnder is an agent with its cable, running until the test ends.
 type agentUnder struct {
 	*agent.Agent
@@ -150,6 +208,17 @@ type agentUnder struct {
 
 func (p *park) startAgent(gate, token string, dir string, opt func(*agent.Config)) *agentUnder {
 	p.t.Helper()
+	return p.start(gate, token, dir, opt, false)
+}
+
+// startAgentOffline starts an agent whose link is cut from the start.
+func (p *park) startAgentOffline(gate, token string, dir string) *agentUnder {
+	p.t.Helper()
+	return p.start(gate, token, dir, nil, true)
+}
+
+func (p *park) start(gate, token string, dir string, opt func(*agent.Config), cut bool) *agentUnder {
+	p.t.Helper()
 	cfg := agent.DefaultConfig()
 	cfg.ClusterURLs = strings.Split(p.p.ClusterURLs(), ",")
 	cfg.Gate, cfg.GateToken, cfg.DataDir = gate, token, dir
@@ -157,6 +226,7 @@ func (p *park) startAgent(gate, token string, dir string, opt func(*agent.Config
 	cfg.RequestTimeout = 5 * time.Second
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{p.t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("gate", gate)
 	c := newCable()
+	c.cut.Store(cut)
 	cfg.Transport = c
 	if opt != nil {
 		opt(&cfg)
@@ -169,6 +239,9 @@ func (p *park) startAgent(gate, token string, dir string, opt func(*agent.Config
 	u := &agentUnder{Agent: a, cable: c, gate: gate, token: token, cancel: cancel, done: make(chan error, 1)}
 	go func() { u.done <- a.Run(ctx) }()
 	p.t.Cleanup(u.stop)
+	if cut {
+		return u
+	}
 	clustertest.CheckFor(p.t, 10*time.Second, 10*time.Millisecond, func() error {
 		if !a.Online() {
 			return errors.New("offline")
