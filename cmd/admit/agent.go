@@ -84,6 +84,7 @@ command line; devices send the same token to the agent.`,
 	fl.DurationVar(&cfg.Budget, "budget", cfg.Budget, "how long a scan waits for the cluster before the agent decides it offline")
 	fl.StringVar(&policy, "policy", cfg.Policy.String(), "offline policy: deny (nobody enters), allow-once-per-device, allow (signature and the code's claims only)")
 	fl.IntVar(&cfg.ZoneBit, "zone-bit", cfg.ZoneBit, "bit of the gate's zone in codes' zone masks (sales' zone numbering; -1: do not check zones offline)")
+	fl.IntVar(&cfg.UploadBatch, "upload-batch", cfg.UploadBatch, "offline scans per POST /v1/scans when the backlog is uploaded")
 	fl.StringVar(&caFile, "cacert", os.Getenv("ADMIT_CACERT"), "CA certificate for https:// node URLs (default $ADMIT_CACERT)")
 	cmd.MarkFlagRequired("gate")
 	cmd.MarkFlagRequired("data-dir")

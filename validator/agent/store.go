@@ -45,7 +45,11 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(filepath.Join(dir, "agent.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	// NoFreelistSync: a commit writes the changed pages and the meta page,
+	// not the free list (rebuilt at open), so fewer bytes reach the disk
+	// before the gate may open.
+	db, err := bolt.Open(filepath.Join(dir, "agent.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("agent store: %w (is another agent running on this data dir?)", err)
 	}
