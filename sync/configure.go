@@ -8,8 +8,8 @@ import (
 	"github.com/admitpark/admit/validator/gateapi"
 )
 
-// sendConfigure sets the park's time zone, park ID and signing public keys
-// (PUT /v1/park: the ID is set once, a different one is refused with 409
+// sendConfigure sets the park's time zone, park ID, signing public keys
+// and ID-card hash key (PUT /v1/park: the ID is set once, a different one is refused with 409
 // and the row waits for an operator; the keys replace the cluster's set),
 // upserts zones (POST /v1/zones per zone, idempotent) and
 // adds gates the cluster does not have yet (POST /v1/gates). A gate the
@@ -23,8 +23,11 @@ func (r *Relay) sendConfigure(ctx context.Context, o *outbox.Row) error {
 	if !r.tellsPark(o.Park) {
 		p.Park = ""
 	}
-	if p.TimeZone != "" || p.Park != "" || len(p.Keys) > 0 {
-		park := gateapi.ParkJSON{TimeZone: p.TimeZone, ID: p.Park}
+	if p.TimeZone != "" || p.Park != "" || len(p.Keys) > 0 || p.IDCardKey != "" {
+		// The ID-card key goes to the park's own cluster as to the
+		// default one: it only keys hashes of ID numbers, which the
+		// cluster compares; it holds no numbers.
+		park := gateapi.ParkJSON{TimeZone: p.TimeZone, ID: p.Park, IDCardKey: p.IDCardKey}
 		for _, k := range p.Keys {
 			park.Keys = append(park.Keys, gateapi.KeyJSON(k))
 		}

@@ -33,16 +33,16 @@ func (Machine) Apply(txn cluster.Txn, e cluster.Entry) ([]byte, error) {
 		return nil, err
 	}
 	switch c.Type {
-	case TypeIssueBatch, TypeIssueBatch2:
+	case TypeIssueBatch, TypeIssueBatch2, TypeIssueBatch3:
 		return applyIssue(txn, c.Issues)
 	case TypeRevoke:
 		return applyRevoke(txn, c.Revoke)
 	case TypeUpdate:
 		return applyUpdate(txn, c.Update)
-	case TypeConfigure, TypeConfigure2:
+	case TypeConfigure, TypeConfigure2, TypeConfigure3:
 		return applyConfigure(txn, &c.Configure)
-	case TypeScanBatch:
-		return applyScans(txn, e, c.Scans)
+	case TypeScanBatch, TypeScanBatch2:
+		return applyScans(txn, e, c.Scans, c.Type == TypeScanBatch2)
 	case TypeExitAll:
 		return applyExitAll(txn)
 	case TypePurgeScans:
@@ -151,6 +151,9 @@ func applyIssue(txn cluster.Txn, issues []Issue) ([]byte, error) {
 		binary.BigEndian.PutUint32(scratch[1:], uint32(len(scratch)-5))
 		scratch = append(scratch, tail...)
 		if err := txn.Set(key, exact(scratch)); err != nil { // the state keeps it: its own size
+			return nil, err
+		}
+		if err := rebind(txn, t.ID, is.Credentials); err != nil {
 			return nil, err
 		}
 		outcomes[i] = OutcomeApplied
@@ -270,6 +273,11 @@ func applyConfigure(txn cluster.Txn, c *Configure) ([]byte, error) {
 			return nil, err
 		case park != c.Park:
 			return nil, fmt.Errorf("%w: it serves %q, not %q", ErrParkChange, park, c.Park)
+		}
+	}
+	if c.IDCardKey != nil {
+		if err := txn.Set(keyIDCardKey, append([]byte(nil), c.IDCardKey...)); err != nil {
+			return nil, err
 		}
 	}
 	if len(c.Keys) > 0 { // the set is replaced as a whole
@@ -469,6 +477,9 @@ func applyPurge(txn cluster.Txn, p PurgeScans) ([]byte, error) {
 	}
 	if last != (Cursor{}) {
 		if err := txn.Set(keyPurged, appendCursor(nil, last)); err != nil {
+			return nil, err
+		}
+		if err := purgeConflicts(txn, last.Index); err != nil {
 			return nil, err
 		}
 	}

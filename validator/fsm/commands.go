@@ -37,11 +37,21 @@ const (
 	// signing keys, answered like a Configure. The encoder writes it only
 	// when either is set; otherwise TypeConfigure.
 	TypeConfigure2
+	// TypeIssueBatch3 is an IssueBatch2 whose tickets also carry their
+	// credentials; written only when some ticket has any.
+	TypeIssueBatch3
+	// TypeConfigure3 is a Configure2 that also sets the ID-card hash key;
+	// written only when it does.
+	TypeConfigure3
+	// TypeScanBatch2 is a ScanBatch whose scans may carry a credential in
+	// place of a code, a device time, or an offline decision; written
+	// only when some scan does (commands_ext.go).
+	TypeScanBatch2
 	numCommandTypes
 )
 
 var commandTypeNames = [numCommandTypes]string{"", "issue_batch", "revoke", "update", "configure", "scan_batch", "exit_all", "purge_scans",
-	"issue_batch2", "configure2"}
+	"issue_batch2", "configure2", "issue_batch3", "configure3", "scan_batch2"}
 
 func (t CommandType) String() string {
 	if t > 0 && t < numCommandTypes {
@@ -53,11 +63,11 @@ func (t CommandType) String() string {
 // Command is a decoded command; Type says which field holds it.
 type Command struct {
 	Type      CommandType
-	Issues    []Issue    // TypeIssueBatch (Ticket only) and TypeIssueBatch2
+	Issues    []Issue    // TypeIssueBatch (Ticket only), TypeIssueBatch2 and 3
 	Revoke    Revoke     // TypeRevoke
 	Update    Update     // TypeUpdate
-	Configure Configure  // TypeConfigure and TypeConfigure2
-	Scans     []Scan     // TypeScanBatch
+	Configure Configure  // TypeConfigure, TypeConfigure2 and 3
+	Scans     []Scan     // TypeScanBatch and TypeScanBatch2
 	Purge     PurgeScans // TypePurgeScans
 }
 
@@ -94,8 +104,8 @@ func DecodeCommand(b []byte) (Command, error) {
 				}
 			}
 		}
-	case TypeIssueBatch2:
-		c.Issues = decodeIssues(&r)
+	case TypeIssueBatch2, TypeIssueBatch3:
+		c.Issues = decodeIssues(&r, c.Type == TypeIssueBatch3)
 	case TypeRevoke:
 		r.Fixed(c.Revoke.ID[:], "id")
 		c.Revoke.Version = r.Uvarint("version", math.MaxUint64)
@@ -110,10 +120,10 @@ func DecodeCommand(b []byte) (Command, error) {
 		if u.Op == OpExtend {
 			u.ValidUntil = r.Varint("valid_until")
 		}
-	case TypeConfigure, TypeConfigure2:
-		decodeConfigure(&r, &c.Configure, c.Type == TypeConfigure2)
-	case TypeScanBatch:
-		c.Scans = decodeScans(&r)
+	case TypeConfigure, TypeConfigure2, TypeConfigure3:
+		decodeConfigure(&r, &c.Configure, c.Type)
+	case TypeScanBatch, TypeScanBatch2:
+		c.Scans = decodeScans(&r, c.Type == TypeScanBatch2)
 	case TypeExitAll:
 	case TypePurgeScans:
 		c.Purge.Before = r.Varint("before")
@@ -142,9 +152,10 @@ func (r *reader) ticket(t *ticket.Ticket) bool {
 }
 
 // decodeIssues reads the body of an IssueBatch2: count, then per ticket
-// bytes ticket | str park | bytes code. At least one ticket has a park or
-// a code (else the command is an IssueBatch).
-func decodeIssues(r *reader) []Issue {
+// bytes ticket | str park | bytes code (| credentials in an IssueBatch3).
+// At least one ticket has a park or a code (else the command is an
+// IssueBatch); in an IssueBatch3, at least one has credentials.
+func decodeIssues(r *reader, creds bool) []Issue {
 	n := r.Count("tickets", MaxIssueBatch, minIssueLen)
 	if r.Err != nil || n == 0 {
 		r.Fail("tickets", ErrMalformed)
@@ -160,9 +171,15 @@ func decodeIssues(r *reader) []Issue {
 		if b := r.Bytes("code", code.MaxBinaryLen); len(b) > 0 {
 			is.Code = b
 		}
+		if creds {
+			is.Credentials = r.credentials()
+			if r.Err == nil && checkCredentials(is.Credentials) != nil {
+				r.Fail("credentials", ErrMalformed)
+			}
+		}
 	}
-	if r.Err == nil && !hasProofs(issues) {
-		r.Fail("tickets", ErrMalformed) // canonical: that is an IssueBatch
+	if r.Err == nil && (creds && !hasCredentials(issues) || !creds && !hasProofs(issues)) {
+		r.Fail("tickets", ErrMalformed) // canonical: that is an IssueBatch or IssueBatch2
 	}
 	return issues
 }
@@ -177,7 +194,7 @@ func hasProofs(issues []Issue) bool {
 	return false
 }
 
-func decodeScans(r *reader) []Scan {
+func decodeScans(r *reader, ext bool) []Scan {
 	n := r.Count("scans", MaxScanBatch, minScanLen)
 	if r.Err != nil {
 		return nil
@@ -196,14 +213,21 @@ func decodeScans(r *reader) []Scan {
 		r.Fixed(s.TicketID[:], "ticket_id")
 		s.CodeVersion = r.U32("code_version")
 		r.Fixed(s.Digest[:], "digest")
+		if ext {
+			r.scanExt(s)
+		}
 		if r.Err != nil {
 			return nil
 		}
 	}
+	if ext && !anyExt(scans) {
+		r.Fail("scans", ErrMalformed) // canonical: that is a ScanBatch
+		return nil
+	}
 	return scans
 }
 
-func decodeConfigure(r *reader, c *Configure, ext bool) {
+func decodeConfigure(r *reader, c *Configure, t CommandType) {
 	c.TimeZone = r.Str("time_zone", 0, MaxTimeZoneLen)
 	if n := r.Count("zones", MaxConfigItems, minZoneLen); n > 0 {
 		c.Zones = make([]ticket.Zone, n)
@@ -226,7 +250,7 @@ func decodeConfigure(r *reader, c *Configure, ext bool) {
 		}
 	}
 	c.DeleteGates = decodeNames(r, "delete_gates")
-	if !ext {
+	if t == TypeConfigure {
 		return
 	}
 	// Configure2: str park | uvarint n | n × (key id | public[32]), with a
@@ -238,6 +262,13 @@ func decodeConfigure(r *reader, c *Configure, ext bool) {
 			c.Keys[i].ID = r.Byte("key_id")
 			r.Fixed(c.Keys[i].Public[:], "public_key")
 		}
+	}
+	if t == TypeConfigure3 {
+		// Configure3: the Configure2 body (park and keys may be empty) |
+		// id-card key[32].
+		c.IDCardKey = make([]byte, IDCardKeyLen)
+		r.Fixed(c.IDCardKey, "id_card_key")
+		return
 	}
 	if r.Err == nil && c.Park == "" && len(c.Keys) == 0 {
 		r.Fail("park", ErrMalformed)
@@ -261,7 +292,7 @@ func decodeNames(r *reader, field string) []string {
 func (c *Command) appendTo(dst []byte) []byte {
 	dst = append(dst, CommandVersion, byte(c.Type))
 	switch c.Type {
-	case TypeIssueBatch, TypeIssueBatch2:
+	case TypeIssueBatch, TypeIssueBatch2, TypeIssueBatch3:
 		dst = binary.AppendUvarint(dst, uint64(len(c.Issues)))
 		var buf []byte
 		for i := range c.Issues {
@@ -269,10 +300,13 @@ func (c *Command) appendTo(dst []byte) []byte {
 			buf = is.Ticket.AppendBinary(buf[:0])
 			dst = binary.AppendUvarint(dst, uint64(len(buf)))
 			dst = append(dst, buf...)
-			if c.Type == TypeIssueBatch2 {
+			if c.Type != TypeIssueBatch {
 				dst = appendString(dst, is.Park)
 				dst = binary.AppendUvarint(dst, uint64(len(is.Code)))
 				dst = append(dst, is.Code...)
+			}
+			if c.Type == TypeIssueBatch3 {
+				dst = appendCredentials(dst, is.Credentials)
 			}
 		}
 	case TypeRevoke:
@@ -285,10 +319,10 @@ func (c *Command) appendTo(dst []byte) []byte {
 		if c.Update.Op == OpExtend {
 			dst = binary.AppendVarint(dst, c.Update.ValidUntil)
 		}
-	case TypeConfigure, TypeConfigure2:
-		dst = appendConfigure(dst, &c.Configure, c.Type == TypeConfigure2)
-	case TypeScanBatch:
-		dst = appendScans(dst, c.Scans)
+	case TypeConfigure, TypeConfigure2, TypeConfigure3:
+		dst = appendConfigure(dst, &c.Configure, c.Type)
+	case TypeScanBatch, TypeScanBatch2:
+		dst = appendScans(dst, c.Scans, c.Type == TypeScanBatch2)
 	case TypePurgeScans:
 		dst = binary.AppendVarint(dst, c.Purge.Before)
 		dst = binary.AppendUvarint(dst, uint64(c.Purge.Limit))
@@ -296,7 +330,7 @@ func (c *Command) appendTo(dst []byte) []byte {
 	return dst
 }
 
-func appendScans(dst []byte, scans []Scan) []byte {
+func appendScans(dst []byte, scans []Scan, ext bool) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(scans)))
 	for i := range scans {
 		s := &scans[i]
@@ -307,11 +341,14 @@ func appendScans(dst []byte, scans []Scan) []byte {
 		dst = append(dst, s.TicketID[:]...)
 		dst = binary.BigEndian.AppendUint32(dst, s.CodeVersion)
 		dst = append(dst, s.Digest[:]...)
+		if ext {
+			dst = appendScanExt(dst, s)
+		}
 	}
 	return dst
 }
 
-func appendConfigure(dst []byte, c *Configure, ext bool) []byte {
+func appendConfigure(dst []byte, c *Configure, t CommandType) []byte {
 	dst = appendString(dst, c.TimeZone)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Zones)))
 	for _, z := range c.Zones {
@@ -328,7 +365,7 @@ func appendConfigure(dst []byte, c *Configure, ext bool) []byte {
 		dst = append(dst, byte(g.Direction))
 	}
 	dst = appendNames(dst, c.DeleteGates)
-	if !ext {
+	if t == TypeConfigure {
 		return dst
 	}
 	dst = appendString(dst, c.Park)
@@ -336,6 +373,9 @@ func appendConfigure(dst []byte, c *Configure, ext bool) []byte {
 	for _, k := range c.Keys {
 		dst = append(dst, k.ID)
 		dst = append(dst, k.Public[:]...)
+	}
+	if t == TypeConfigure3 {
+		dst = append(dst, c.IDCardKey...)
 	}
 	return dst
 }
@@ -375,10 +415,13 @@ func EncodeIssues(issues []Issue) ([]byte, error) {
 		if err := is.check(); err != nil {
 			return nil, fmt.Errorf("fsm: ticket %d (%s): %w", i, ticket.FormatID(is.Ticket.ID), err)
 		}
-		size += 128 + len(is.Park) + len(is.Code)
+		size += 128 + len(is.Park) + len(is.Code) + len(is.Credentials)*(2+MaxCredentialLen)
 	}
 	c := Command{Type: TypeIssueBatch, Issues: issues}
-	if hasProofs(issues) {
+	switch {
+	case hasCredentials(issues):
+		c.Type = TypeIssueBatch3
+	case hasProofs(issues):
 		c.Type = TypeIssueBatch2
 	}
 	return c.appendTo(make([]byte, 0, size)), nil
@@ -406,7 +449,7 @@ func (is *Issue) check() error {
 			return err
 		}
 	}
-	return nil
+	return checkCredentials(is.Credentials)
 }
 
 // EncodeRevoke encodes a Revoke.
@@ -444,7 +487,10 @@ func EncodeConfigure(c Configure) ([]byte, error) {
 		return nil, err
 	}
 	cmd := Command{Type: TypeConfigure, Configure: c}
-	if c.Park != "" || len(c.Keys) > 0 {
+	switch {
+	case c.IDCardKey != nil:
+		cmd.Type = TypeConfigure3
+	case c.Park != "" || len(c.Keys) > 0:
 		cmd.Type = TypeConfigure2
 	}
 	return cmd.appendTo(nil), nil
@@ -481,6 +527,9 @@ func (c *Configure) checkFormat() error {
 	}
 	if len(c.Keys) > MaxKeys {
 		return fmt.Errorf("fsm: more than %d keys", MaxKeys)
+	}
+	if c.IDCardKey != nil && len(c.IDCardKey) != IDCardKeyLen {
+		return fmt.Errorf("fsm: the ID-card key must be %d bytes", IDCardKeyLen)
 	}
 	return nil
 }
@@ -565,15 +614,19 @@ func AppendScanBatch(dst []byte, scans []Scan) ([]byte, error) {
 			return dst, fmt.Errorf("scan %d: %w: scan ID or gate", i, ErrNotText)
 		}
 	}
+	if anyExt(scans) {
+		dst = append(dst, CommandVersion, byte(TypeScanBatch2))
+		return appendScans(dst, scans, true), nil
+	}
 	dst = append(dst, CommandVersion, byte(TypeScanBatch))
-	return appendScans(dst, scans), nil
+	return appendScans(dst, scans, false), nil
 }
 
 // ScanBatchSize returns an upper bound of the encoded size of scans.
 func ScanBatchSize(scans []Scan) int {
 	n := 2 + binary.MaxVarintLen64
 	for i := range scans {
-		n += minScanLen + len(scans[i].ScanID) + len(scans[i].Gate)
+		n += minScanLen + len(scans[i].ScanID) + len(scans[i].Gate) + 1 + 2 + len(scans[i].Credential.Value) + binary.MaxVarintLen64
 	}
 	return n
 }

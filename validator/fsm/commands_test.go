@@ -54,9 +54,17 @@ func sampleCommands(t testing.TB) map[string][]byte {
 			{Ticket: full, Park: "sunny", Code: sampleCodeBytes(t, full)},
 			{Ticket: tkt(2, ticket.Single)},
 		})),
-		"scans":    must(EncodeScanBatch(sampleScans())),
-		"exit_all": EncodeExitAll(),
-		"purge":    must(EncodePurgeScans(PurgeScans{Before: t0, Limit: 100})),
+		"issue3": must(EncodeIssues([]Issue{
+			{Ticket: full, Park: "sunny", Code: sampleCodeBytes(t, full), Credentials: []Credential{
+				{Kind: CredCard, Value: "04A1B2C3"}, {Kind: CredTicketNumber, Value: "000000000018"},
+				{Kind: CredIDCard, Value: strings.Repeat("ab", 32)}}},
+			{Ticket: tkt(2, ticket.Single)},
+		})),
+		"configure3": must(EncodeConfigure(Configure{TimeZone: "Asia/Shanghai", IDCardKey: bytes.Repeat([]byte{7}, IDCardKeyLen)})),
+		"scans2":     must(EncodeScanBatch(sampleScans2())),
+		"scans":      must(EncodeScanBatch(sampleScans())),
+		"exit_all":   EncodeExitAll(),
+		"purge":      must(EncodePurgeScans(PurgeScans{Before: t0, Limit: 100})),
 	}
 }
 
@@ -223,4 +231,15 @@ func TestEnumNames(t *testing.T) {
 	if _, err := ParseUpdateOp(""); err == nil {
 		t.Error("empty op parsed")
 	}
+}
+
+// sampleScans2 are scans a ScanBatch2 carries: a credential, a device
+// time, offline decisions, and a plain code scan among them.
+func sampleScans2() []Scan {
+	scans := sampleScans()
+	return append(scans,
+		Scan{ScanID: "c1", Gate: "g1", Credential: Credential{Kind: CredCard, Value: "04A1B2C3"}, DeviceTime: t0 - 5},
+		Scan{ScanID: "c2", Gate: "g1", Credential: Credential{Kind: CredTicketNumber, Value: "000000000018"}, Offline: OfflineAdmit},
+		Scan{ScanID: "c3", Gate: "g1", TicketID: [16]byte{9}, CodeVersion: 1, Digest: [16]byte{9}, Offline: OfflineDeny, DeviceTime: 1},
+	)
 }

@@ -18,20 +18,28 @@
 //	IssueBatch   upsert tickets whose Version is newer; per ticket
 //	             applied|stale|unsigned|bad_signature|wrong_park
 //	IssueBatch2  the same, each ticket with its park and code (below)
+//	IssueBatch3  the same, each ticket also with its credentials
+//	             (cards, ID-number hashes, typed ticket numbers)
 //	Revoke       revoke an unused ticket; revoked|already_used|unknown|stale
 //	Update       suspend|resume|extend with a newer Version; applied|stale|unknown|conflict
 //	Configure    zones, gates, park time zone; all or nothing
 //	Configure2   the same, plus the park ID (set once) and signing keys
+//	Configure3   the same, plus the ID-card hash key
 //	ScanBatch    decide scans in order at the leader's time; a ScanResult each
+//	ScanBatch2   the same, scans may name a credential instead of a code,
+//	             carry a device time, or be offline decisions uploaded later
 //	ExitAll      nightly: nobody is inside; O(zones)
 //	PurgeScans   drop events and scan-ID records before a time, bounded
 //
-// IssueBatch2 and Configure2 were added after the others; entries of the
-// old types stay in Raft logs and decode and apply as they always did.
-// The encoders write the new type only when it carries something new
-// (EncodeIssues: a ticket with a park or a code; EncodeConfigure: a park
-// ID or keys), and its decoder refuses one that does not, so each command
-// still has one encoding. Bodies (after the two header bytes):
+// IssueBatch2, Configure2 and later were added after the others; entries
+// of the old types stay in Raft logs and decode and apply as they always
+// did. The encoders write the new type only when it carries something new
+// (EncodeIssues: a ticket with a park or a code, IssueBatch3 with
+// credentials; EncodeConfigure: a park ID or keys, Configure3 an ID-card
+// key; EncodeScanBatch: ScanBatch2 for a scan with a credential, a device
+// time or an offline decision), and its decoder refuses one that does not,
+// so each command still has one encoding and a plain code scan costs what
+// it did. The bodies of the third generation are in commands_ext.go. Bodies (after the two header bytes):
 //
 //	IssueBatch   n | n × bytes ticket
 //	IssueBatch2  n | n × (bytes ticket | str park | bytes code)
@@ -80,7 +88,50 @@
 //	m/purged                        index:8 BE | pos:4 BE of the last purged event
 //	m/park                          the park ID this cluster serves (absent = not set)
 //	k/<key id:1>                    Ed25519 public key of that signing key ID, 32 bytes
+//	m/idkey                         the ID-card hash key, 32 bytes (absent = not set)
+//	c/<kind:1><value>               0x01 | ticket id[16]: the ticket a credential opens
+//	b/<id:16>                       0x01 | n | n × (kind | str value): a ticket's credentials
+//	o/<index:8 BE><pos:4 BE>        a conflict record (offline.go)
+//	m/conflicts                     uint64 BE: conflicts recorded so far
 //
+// A credential scan's scan-ID record is 0x02 | kind | str value | the
+// ScanResult, so a retry is told from another card by what it presented.
+// A ScanBatch2 writes its events as version 2 records (events.go): each
+// event also carries its device time, credential kind, and offline and
+// conflict flags.
+//
+// # Credentials
+//
+// A ticket may be opened by credentials besides its code: a card (number
+// or IC UID), the keyed hash of its holder's ID number (real-name
+// tickets), or the short number printed on it. They are bound by issue
+// commands: a ticket version that is written replaces its bindings as a
+// whole (c/ and b/ together), a credential bound to another ticket moves
+// to the newest issue naming it, and a version without credentials (every
+// older issue command) drops them. A binding is written only with a ticket
+// version that passes the signed-issue check below, so it is as trusted
+// as the ticket's signature. Revoked and replaced tickets keep their
+// bindings, so a scan says revoked or replaced rather than unknown.
+// Tickets are never deleted from the state, so no binding outlives its
+// ticket.
+//
+// A credential scan is decided in the same check-and-mark as a code scan:
+// the scan-ID check first, then the binding is read in log order (so a
+// card dropped by a newer version is unknown from the entry after it, on
+// every node), then rules.Decide with the code counted as matching: a
+// credential names the ticket as it is now, so there is no signature or
+// version to compare (both were checked when the binding was written), and
+// no credential answers invalid_code or replaced-by-reprint. An unbound
+// credential is unknown; every other reason is the ticket's.
+//
+// The ID-card key lives in the replicated state (m/idkey, set by PUT
+// /v1/park from sales' configuration, never read back out through the
+// API): a node hashes the ID number a gate read with it before the scan
+// reaches the log, so neither the log, the state, Badger, snapshots nor
+// the events ever hold an ID number, only its keyed hash (sales binds the
+// same hash). The key is in the state, like the signing keys, so that
+// every node hashes alike and a replaced node gets it from the log or a
+// snapshot with nothing to copy by hand.
 // A ticket and its usage share one key, and a ScanBatch writes its events
 // as one record: a scan then costs two reads (scan ID, ticket) and two
 // writes (ticket, scan ID) plus a share of the batch's events key, all in

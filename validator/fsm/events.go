@@ -41,6 +41,18 @@ type Event struct {
 	Result    rules.Result
 	Reason    rules.Reason
 	At        int64 // unix ms, the leader's time of the batch
+	// DeviceTime is the gate's clock when the credential was presented
+	// (unix ms; 0 = not sent): recorded beside At, never used to order.
+	DeviceTime int64
+	// Credential is what the visitor presented instead of a code
+	// (CredNone: a code).
+	Credential CredentialKind
+	// Offline: an offline gate made this decision (an uploaded scan);
+	// Result is what the gate did and Reason, on an admit, the deny the
+	// cluster would have given.
+	Offline bool
+	// Conflict: an offline admit that met another admit of the ticket.
+	Conflict bool
 }
 
 // The events of one ScanBatch are stored together under e/<index>, in
@@ -51,11 +63,54 @@ type Event struct {
 //	  | Direction | uvarint Persons | Result | Reason
 //
 // The events run to the end of the value; Seq grows by one per event.
+//
+// A ScanBatch2 writes version 2 records: the same, each event followed by
+//
+//	flags: 1 offline, 2 conflict, 4 device time, 8 credential
+//	| [varint DeviceTime] | [credential kind]
+const (
+	evOffline = 1 << iota
+	evConflict
+	evDeviceTime
+	evCredential
+	evKnown = evOffline | evConflict | evDeviceTime | evCredential
 
-func appendEventsHeader(dst []byte, firstSeq uint64, at int64) []byte {
-	dst = append(dst, eventRecordV1)
+	eventRecordV2 = 2
+)
+
+func appendEventsHeaderV(dst []byte, version byte, firstSeq uint64, at int64) []byte {
+	dst = append(dst, version)
 	dst = binary.AppendUvarint(dst, firstSeq)
 	return binary.AppendVarint(dst, at)
+}
+
+// appendEventExt appends what a version 2 record adds to an event.
+func appendEventExt(dst []byte, e *Event) []byte {
+	var flags byte
+	if e.Offline {
+		flags |= evOffline
+	}
+	if e.Conflict {
+		flags |= evConflict
+	}
+	if e.DeviceTime != 0 {
+		flags |= evDeviceTime
+	}
+	if e.Credential != CredNone {
+		flags |= evCredential
+	}
+	dst = append(dst, flags)
+	if e.DeviceTime != 0 {
+		dst = binary.AppendVarint(dst, e.DeviceTime)
+	}
+	if e.Credential != CredNone {
+		dst = append(dst, byte(e.Credential))
+	}
+	return dst
+}
+
+func appendEventsHeader(dst []byte, firstSeq uint64, at int64) []byte {
+	return appendEventsHeaderV(dst, eventRecordV1, firstSeq, at)
 }
 
 func appendEvent(dst []byte, e *Event) []byte {
@@ -76,14 +131,15 @@ type eventBatch struct {
 	seq   uint64
 	at    int64
 	pos   int64 // position of the last event read; -1 before the first
+	v2    bool  // a version 2 record: events carry their ext
 }
 
 func newEventBatch(index uint64, v []byte) (*eventBatch, error) {
 	b := &eventBatch{r: newReader(v, 0, "events"), index: index, pos: -1}
-	if len(v) == 0 || v[0] != eventRecordV1 {
+	if len(v) == 0 || (v[0] != eventRecordV1 && v[0] != eventRecordV2) {
 		return nil, fmt.Errorf("%w: events record version", ErrVersion)
 	}
-	b.r.Off = 1
+	b.r.Off, b.v2 = 1, v[0] == eventRecordV2
 	b.seq = b.r.Uvarint("seq", math.MaxUint64)
 	b.at = b.r.Varint("at")
 	if b.r.Err != nil {
@@ -111,6 +167,19 @@ func (b *eventBatch) next(e *Event) bool {
 	e.Persons = uint16(r.Uvarint("persons", math.MaxUint16))
 	e.Result = rules.Result(r.enum("result", byte(rules.Admit)))
 	e.Reason = rules.Reason(r.Byte("reason"))
+	if b.v2 {
+		flags := r.Byte("event_flags")
+		if r.Err == nil && flags&^evKnown != 0 {
+			r.Fail("event_flags", ErrMalformed)
+		}
+		e.Offline, e.Conflict = flags&evOffline != 0, flags&evConflict != 0
+		if flags&evDeviceTime != 0 {
+			e.DeviceTime = r.Varint("device_time")
+		}
+		if flags&evCredential != 0 {
+			e.Credential = CredentialKind(r.Byte("credential_kind"))
+		}
+	}
 	if r.Err != nil {
 		return false
 	}

@@ -27,6 +27,8 @@ var (
 	keyTZ     = []byte("m/tz")     // IANA name of the park time zone; absent = UTC
 	keyPurged = []byte("m/purged") // Cursor (index, pos) of the last purged event
 	keyPark   = []byte("m/park")   // the park ID this cluster serves; absent = not set
+	// keyIDCardKey: the key of ID-number hashes (32 bytes); absent = not set.
+	keyIDCardKey = []byte("m/idkey")
 )
 
 // Encoding versions of stored records (the first byte of each value).
@@ -34,6 +36,7 @@ const (
 	ticketRecordV1 = 1
 	gateRecordV1   = 1
 	scanRecordV1   = 1
+	scanRecordV2   = 2 // a credential scan's record
 	eventRecordV1  = 1
 )
 
@@ -137,18 +140,37 @@ func decodeTicketRecord(v []byte, epoch uint64, t *ticket.Ticket) (ticket.State,
 	return st, nil
 }
 
-// Scan-ID record: 0x01 | the decision as a ScanResult (Rescan clear).
+// Scan-ID record: 0x01 | the decision as a ScanResult (Rescan clear);
+// for a credential scan 0x02 | kind | str value | the ScanResult, so that
+// a retry is told from another visitor by what was presented.
 func appendScanRecord(dst []byte, res *ScanResult) []byte {
 	return appendScanResult(append(dst, scanRecordV1), res)
 }
 
+func appendCredScanRecord(dst []byte, c Credential, res *ScanResult) []byte {
+	dst = append(dst, scanRecordV2, byte(c.Kind))
+	return appendScanResult(appendString(dst, c.Value), res)
+}
+
 func decodeScanRecord(v []byte, out *ScanResult) error {
-	if len(v) == 0 || v[0] != scanRecordV1 {
-		return fmt.Errorf("%w: scan record version", ErrVersion)
+	_, err := decodeScanRecordCred(v, out)
+	return err
+}
+
+// decodeScanRecordCred decodes a scan-ID record and returns the credential
+// the scan presented (CredNone: a code).
+func decodeScanRecordCred(v []byte, out *ScanResult) (Credential, error) {
+	var c Credential
+	if len(v) == 0 || (v[0] != scanRecordV1 && v[0] != scanRecordV2) {
+		return c, fmt.Errorf("%w: scan record version", ErrVersion)
 	}
 	r := newReader(v, 1, "scan record")
+	if v[0] == scanRecordV2 {
+		c.Kind = CredentialKind(r.Byte("credential_kind"))
+		c.Value = r.Str("credential", 1, MaxCredentialLen)
+	}
 	r.scanResult(out)
-	return r.Finish()
+	return c, r.Finish()
 }
 
 func getUint64(txn cluster.Reader, key []byte) (uint64, error) {

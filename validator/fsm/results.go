@@ -17,7 +17,10 @@ const ResultVersion = 1
 const (
 	resRescan = 1 << iota
 	resWarn
-	resKnownFlags = resRescan | resWarn
+	resOffline
+	resConflict
+	resDeviceTime // followed, at the end, by varint DeviceTime | varint At
+	resKnownFlags = resRescan | resWarn | resOffline | resConflict | resDeviceTime
 )
 
 // minScanResultLen is the smallest encoded ScanResult.
@@ -30,6 +33,7 @@ func header(dst []byte, t CommandType) []byte { return append(dst, ResultVersion
 //	flags | Error | Result | Reason | Kind | TicketID[16] | str Product
 //	| uvarint Persons EntriesUsed EntriesAllowed | varint FirstAt
 //	| str FirstGate | uvarint Index | uvarint Pos
+//	| [varint DeviceTime (not 0) | varint At, with flag resDeviceTime]
 func appendScanResult(dst []byte, r *ScanResult) []byte {
 	var flags byte
 	if r.Rescan {
@@ -37,6 +41,15 @@ func appendScanResult(dst []byte, r *ScanResult) []byte {
 	}
 	if r.ZoneWarn {
 		flags |= resWarn
+	}
+	if r.Offline {
+		flags |= resOffline
+	}
+	if r.Conflict {
+		flags |= resConflict
+	}
+	if r.DeviceTime != 0 {
+		flags |= resDeviceTime
 	}
 	dst = append(dst, flags, byte(r.Error), byte(r.Result), byte(r.Reason), byte(r.Kind))
 	dst = append(dst, r.TicketID[:]...)
@@ -47,7 +60,12 @@ func appendScanResult(dst []byte, r *ScanResult) []byte {
 	dst = binary.AppendVarint(dst, r.FirstAt)
 	dst = appendString(dst, r.FirstGate)
 	dst = binary.AppendUvarint(dst, r.Index)
-	return binary.AppendUvarint(dst, uint64(r.Pos))
+	dst = binary.AppendUvarint(dst, uint64(r.Pos))
+	if r.DeviceTime != 0 {
+		dst = binary.AppendVarint(dst, r.DeviceTime)
+		dst = binary.AppendVarint(dst, r.At)
+	}
+	return dst
 }
 
 func (r *reader) scanResult(out *ScanResult) {
@@ -56,6 +74,7 @@ func (r *reader) scanResult(out *ScanResult) {
 		r.Fail("flags", ErrMalformed)
 	}
 	out.Rescan, out.ZoneWarn = flags&resRescan != 0, flags&resWarn != 0
+	out.Offline, out.Conflict = flags&resOffline != 0, flags&resConflict != 0
 	out.Error = ScanError(r.enum("error", byte(numScanErrors-1)))
 	out.Result = rules.Result(r.enum("result", byte(rules.Admit)))
 	out.Reason = rules.Reason(r.Byte("reason"))
@@ -69,6 +88,13 @@ func (r *reader) scanResult(out *ScanResult) {
 	out.FirstGate = r.Str("first_gate", 0, ticket.MaxNameLen)
 	out.Index = r.Uvarint("index", math.MaxUint64)
 	out.Pos = uint32(r.Uvarint("pos", math.MaxUint32))
+	if flags&resDeviceTime != 0 {
+		out.DeviceTime = r.Varint("device_time")
+		out.At = r.Varint("at")
+		if r.Err == nil && out.DeviceTime == 0 {
+			r.Fail("device_time", ErrMalformed)
+		}
+	}
 }
 
 // AppendScanResults appends the result of a ScanBatch: one ScanResult per

@@ -28,6 +28,7 @@ type scanBatch struct {
 	gates  map[string]gateEntry
 	zones  []zoneEntry
 	tk     ticket.Ticket
+	ext    bool // a ScanBatch2: version 2 events
 }
 
 type gateEntry struct {
@@ -47,13 +48,14 @@ const (
 	scanEventEstimate  = 64
 )
 
-func applyScans(txn cluster.Txn, e cluster.Entry, scans []Scan) ([]byte, error) {
+func applyScans(txn cluster.Txn, e cluster.Entry, scans []Scan, ext bool) ([]byte, error) {
 	b := scanBatch{
 		txn:   txn,
 		index: e.Index,
 		at:    e.Time.UnixMilli(),
 		key:   make([]byte, 0, 512),
 		gates: make(map[string]gateEntry, 4),
+		ext:   ext,
 	}
 	var err error
 	if b.epoch, err = getUint64(txn, keyEpoch); err != nil {
@@ -65,7 +67,11 @@ func applyScans(txn cluster.Txn, e cluster.Entry, scans []Scan) ([]byte, error) 
 	if b.loc, err = locationOf(txn); err != nil {
 		return nil, err
 	}
-	b.events = appendEventsHeader(make([]byte, 0, 16+len(scans)*scanEventEstimate), b.seq+1, b.at)
+	version := byte(eventRecordV1)
+	if ext {
+		version = eventRecordV2
+	}
+	b.events = appendEventsHeaderV(make([]byte, 0, 16+len(scans)*scanEventEstimate), version, b.seq+1, b.at)
 	startSeq := b.seq
 
 	out := make([]byte, 0, 2+binary.MaxVarintLen64+len(scans)*scanResultEstimate)
@@ -102,15 +108,17 @@ func applyScans(txn cluster.Txn, e cluster.Entry, scans []Scan) ([]byte, error) 
 // scan decides one scan into res.
 func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	*res = ScanResult{TicketID: s.TicketID}
+	cred := s.Credential.Kind != CredNone
 
 	// A scan ID seen before answers with the original decision.
 	b.key = appendScanIDKey(b.key[:0], s.Gate, s.ScanID)
 	v, err := b.txn.Get(b.key)
 	if err == nil {
-		if err := decodeScanRecord(v, res); err != nil {
+		c, err := decodeScanRecordCred(v, res)
+		if err != nil {
 			return err
 		}
-		if res.TicketID != s.TicketID {
+		if cred && c != s.Credential || !cred && res.TicketID != s.TicketID {
 			*res = ScanResult{Error: ScanIDConflict, TicketID: s.TicketID}
 			return nil
 		}
@@ -131,8 +139,16 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	}
 	zone := &b.zones[g.zone]
 
-	// The ticket and its state; the ticket may be missing.
-	b.key = appendTicketKey(b.key[:0], s.TicketID)
+	// The ticket and its state; the ticket may be missing. A credential
+	// names it through its binding.
+	tid := s.TicketID
+	if cred {
+		b.key = appendCredKey(b.key[:0], s.Credential)
+		if tid, _, err = credentialTicket(b.txn, b.key); err != nil {
+			return err
+		}
+	}
+	b.key = appendTicketKey(b.key[:0], tid)
 	st, found, err := getTicket(b.txn, b.key, b.epoch, &b.tk)
 	if err != nil {
 		return err
@@ -142,6 +158,8 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	if found {
 		tk = &b.tk
 		switch {
+		case cred: // bound to the ticket as it is now: no code to compare
+			match = rules.Match
 		case tk.Digest == s.Digest && tk.Digest != [16]byte{}:
 			match = rules.Match
 		case uint64(s.CodeVersion) < tk.Version:
@@ -150,12 +168,17 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	}
 
 	dir := effective(g.g.Direction, s.Direction)
-	d, nst, nz := rules.Decide(tk, st, zone.z, rules.Scan{
-		Zone: g.g.Zone, Gate: g.g.ID, Direction: dir, Persons: s.Persons, Code: match, At: b.at,
-	}, b.loc)
+	rs := rules.Scan{Zone: g.g.Zone, Gate: g.g.ID, Direction: dir, Persons: s.Persons, Code: match, At: b.at}
+	d, nst, nz := rules.Decide(tk, st, zone.z, rs, b.loc)
+	conflict := false
+	if s.Offline != Live {
+		if d, nst, nz, conflict, err = b.offline(s, tk, st, zone.z, rs, d, nst, nz, pos); err != nil {
+			return err
+		}
+	}
 
 	if !sameState(st, nst) {
-		b.key = appendTicketKey(b.key[:0], s.TicketID)
+		b.key = appendTicketKey(b.key[:0], tid)
 		if err := b.txn.Set(b.key, exact(appendTicketRecord(b.key[len(b.key):], tk, b.epoch, nst))); err != nil {
 			return err
 		}
@@ -165,29 +188,44 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	}
 
 	*res = ScanResult{
-		Result: d.Result, Reason: d.Reason, TicketID: s.TicketID,
+		Result: d.Result, Reason: d.Reason, TicketID: tid,
 		Persons: d.Persons, EntriesUsed: d.EntriesUsed, EntriesAllowed: d.EntriesAllowed,
 		FirstAt: d.FirstAt, FirstGate: d.FirstGate, ZoneWarn: d.ZoneWarn,
 		Index: b.index, Pos: pos,
+		Offline: s.Offline != Live, Conflict: conflict,
+	}
+	if s.DeviceTime != 0 {
+		res.DeviceTime, res.At = s.DeviceTime, b.at
 	}
 	if tk != nil {
 		res.Product, res.Kind = tk.Product, tk.Kind
 	}
 	b.key = appendScanIDKey(b.key[:0], s.Gate, s.ScanID)
-	if err := b.txn.Set(b.key, exact(appendScanRecord(b.key[len(b.key):], res))); err != nil {
+	var rec []byte
+	if cred {
+		rec = appendCredScanRecord(b.key[len(b.key):], s.Credential, res)
+	} else {
+		rec = appendScanRecord(b.key[len(b.key):], res)
+	}
+	if err := b.txn.Set(b.key, exact(rec)); err != nil {
 		return err
 	}
 
 	b.seq++
 	ev := Event{
 		Cursor: Cursor{Index: b.index, Pos: pos}, Seq: b.seq,
-		ScanID: s.ScanID, TicketID: s.TicketID, Gate: g.g.ID, Zone: g.g.Zone,
+		ScanID: s.ScanID, TicketID: tid, Gate: g.g.ID, Zone: g.g.Zone,
 		Direction: dir, Persons: d.Persons, Result: d.Result, Reason: d.Reason, At: b.at,
 	}
 	if d.Result != rules.Admit {
 		ev.Persons = max(s.Persons, 1)
 	}
 	b.events = appendEvent(b.events, &ev)
+	if b.ext {
+		ev.DeviceTime, ev.Credential = s.DeviceTime, s.Credential.Kind
+		ev.Offline, ev.Conflict = s.Offline != Live, conflict
+		b.events = appendEventExt(b.events, &ev)
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -111,6 +112,33 @@ type Scan struct {
 	TicketID    [16]byte
 	CodeVersion uint32   // ticket version the code was printed for
 	Digest      [16]byte // digest of the presented code
+	// Credential, when its Kind is set, names the ticket in place of a
+	// code: TicketID, CodeVersion and Digest are zero, and apply finds
+	// the ticket the credential is bound to (credentials.go).
+	Credential Credential
+	// DeviceTime is the gate's clock when the visitor presented the code
+	// (unix ms; 0 = not sent). Recorded, never used to decide or order.
+	DeviceTime int64
+	// Offline is the decision an offline gate already acted on, for a
+	// scan uploaded later (offline.go); Live for a scan decided now.
+	Offline OfflineDecision
+}
+
+// OfflineDecision is what an offline gate did with a scan it uploads
+// later. Values are persisted: append only.
+type OfflineDecision uint8
+
+const (
+	Live         OfflineDecision = iota // decided by the cluster now
+	OfflineAdmit                        // the gate let the visitor through
+	OfflineDeny                         // the gate kept the visitor out
+	numOfflineDecisions
+)
+
+// ext reports whether s needs a ScanBatch2 (credential, device time or
+// offline decision).
+func (s *Scan) ext() bool {
+	return s.Credential.Kind != CredNone || s.DeviceTime != 0 || s.Offline != Live
 }
 
 // ScanFromCode builds a Scan from a parsed code.
@@ -129,6 +157,12 @@ func (s *Scan) check() error {
 		return fmt.Errorf("fsm: gate ID must be 1 to %d bytes", ticket.MaxNameLen)
 	case !s.Direction.Valid():
 		return fmt.Errorf("fsm: unknown direction %d", s.Direction)
+	case s.Offline >= numOfflineDecisions:
+		return fmt.Errorf("fsm: unknown offline decision %d", s.Offline)
+	case s.Credential.Kind != CredNone && !ValidCredential(s.Credential):
+		return fmt.Errorf("fsm: credential (%s) is not in normal form", s.Credential.Kind)
+	case s.Credential.Kind != CredNone && (s.TicketID != [16]byte{} || s.CodeVersion != 0 || s.Digest != [16]byte{}):
+		return errors.New("fsm: a credential scan names no ticket, version or digest")
 	}
 	return nil
 }
@@ -175,6 +209,18 @@ type ScanResult struct {
 	ZoneWarn       bool   // the zone is at or above its warning level
 	Index          uint64 // log index of the original decision; 0 when not decided
 	Pos            uint32 // position of the scan in that batch; with Index, its event's cursor
+	// Offline: the decision recorded is what an offline gate did (an
+	// uploaded scan). Result is the gate's; Reason, when set on an admit,
+	// is the deny the cluster would have given.
+	Offline bool
+	// Conflict: an offline admit met another admit of the same ticket
+	// (the cluster would have denied it for its use); a conflict record
+	// lists both (Conflicts).
+	Conflict bool
+	// DeviceTime is the scan's device time (unix ms) and At the log time
+	// of its decision, both set only when the scan carried a device time.
+	DeviceTime int64
+	At         int64
 }
 
 // Outcome is the answer to an administrative command, per ticket. Values are
@@ -301,6 +347,10 @@ type Configure struct {
 	// unchanged (the set cannot be emptied: once a cluster holds keys,
 	// every issue is verified). At most one key per ID.
 	Keys []Key
+	// IDCardKey keys the hashes of ID numbers (gateapi.IDCardHash): a
+	// node hashes an ID card read at a gate with it before the scan
+	// reaches the log. nil = unchanged; else exactly 32 bytes.
+	IDCardKey []byte
 }
 
 // Key is a ticket signing public key (Ed25519) under the key ID codes
@@ -320,6 +370,9 @@ type Issue struct {
 	// (code.Code.Binary); nil = digest only, refused once the cluster
 	// holds signing keys.
 	Code []byte
+	// Credentials open the ticket besides its code; a ticket version
+	// that is written replaces its bindings as a whole (credentials.go).
+	Credentials []Credential
 }
 
 // ExitAllResult answers ExitAll.

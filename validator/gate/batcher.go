@@ -76,7 +76,7 @@ func NewBatcher(node Applier, cfg Config, m *metrics) *Batcher {
 // answer is the ScanBatch result, as Apply would give it.
 func (b *Batcher) serveFollower(ctx context.Context, cmd []byte) ([]byte, error) {
 	c, err := fsm.DecodeCommand(cmd)
-	if err != nil || c.Type != fsm.TypeScanBatch {
+	if err != nil || (c.Type != fsm.TypeScanBatch && c.Type != fsm.TypeScanBatch2) {
 		return nil, fmt.Errorf("%w: a leader call must be a scan batch (%v)", cluster.ErrBadRequest, err)
 	}
 	b.m.forwardedIn.Add(float64(len(c.Scans)))

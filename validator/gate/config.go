@@ -68,6 +68,15 @@ type Config struct {
 	// MaxTicketsPerRequest caps POST /v1/tickets/issue.
 	MaxTicketsPerRequest int
 
+	// DeviceSkewWarn is how far a scan's device_time may be from the log
+	// time of its decision before the node counts it as skewed
+	// (admit_scan_device_skewed_total) and logs a warning (at most once a
+	// minute per gate). A live scan is skewed either way; an uploaded
+	// offline scan only when its device time is ahead of the log time
+	// (behind is its backlog's age). Decisions never depend on it: log
+	// order decides. Unit: time.
+	DeviceSkewWarn time.Duration
+
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -85,6 +94,7 @@ func DefaultConfig(adminToken string) Config {
 		PurgeInterval:        10 * time.Minute,
 		MaxScansPerRequest:   1000,
 		MaxTicketsPerRequest: 5000,
+		DeviceSkewWarn:       time.Minute,
 	}
 }
 
@@ -109,6 +119,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("gate: purge interval %v must not be negative, and the scan retention %v at least 1s", c.PurgeInterval, c.ScanRetention)
 	case c.MaxScansPerRequest < 1 || c.MaxTicketsPerRequest < 1:
 		return errors.New("gate: request limits must be positive")
+	case c.DeviceSkewWarn < time.Second:
+		return fmt.Errorf("gate: device skew bound %v is below 1s", c.DeviceSkewWarn)
 	}
 	return nil
 }

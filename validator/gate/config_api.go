@@ -146,7 +146,14 @@ func (s *Server) handleParkGet(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	httpapi.JSON(ctx, http.StatusOK, parkJSON(loc.String(), id, keys))
+	idKey, err := fsm.IDCardKey(s.node)
+	if err != nil {
+		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	p := parkJSON(loc.String(), id, keys)
+	p.IDCardKeySet = idKey != nil
+	httpapi.JSON(ctx, http.StatusOK, p)
 }
 
 func parkJSON(tz, id string, keys []fsm.Key) gateapi.ParkJSON {
@@ -186,6 +193,10 @@ func (s *Server) handleParkSet(ctx *fasthttp.RequestCtx) {
 		}
 		httpapi.ClusterError(ctx, err)
 		return
+	}
+	if req.IDCardKey != "" { // write only: never echoed
+		req.IDCardKey, req.IDCardKeySet = "", true
+		s.idKey.Store(nil)
 	}
 	httpapi.JSON(ctx, http.StatusOK, req)
 }
@@ -266,6 +277,8 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
 			Cursor: formatCursor(e.Cursor), Seq: e.Seq, ScanID: e.ScanID, TicketID: ticket.FormatID(e.TicketID),
 			Gate: e.Gate, Zone: e.Zone, Direction: e.Direction.String(), Persons: e.Persons,
 			Result: e.Result.String(), Reason: e.Reason.String(), At: time.UnixMilli(e.At).UTC(),
+			DeviceTime: fromUnixMs(e.DeviceTime, time.UTC), Credential: e.Credential.String(),
+			Offline: e.Offline, Conflict: e.Conflict,
 		}
 	}
 	httpapi.JSON(ctx, http.StatusOK, gateapi.EventsResponse{Events: out, Next: formatCursor(next), AppliedIndex: s.node.AppliedIndex()})

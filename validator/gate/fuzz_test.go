@@ -2,9 +2,11 @@ package gate
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -31,6 +33,10 @@ func FuzzScanRequest(f *testing.F) {
 	f.Add([]byte(`{"code":"ABC","gate":"g1","scan_id":"a\u0000b"}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"scans":[{"code":"A"}]}`))
+	f.Add([]byte(`{"credential":{"kind":"card","value":"04:a1:b2"},"gate":"g1","scan_id":"1"}`))
+	f.Add([]byte(`{"credential":{"kind":"ticket_number","value":"0000 0000 0018"},"gate":"g1","scan_id":"1","device_time":"2026-01-01T10:00:00+08:00"}`))
+	f.Add([]byte(`{"credential":{"kind":"id_card","value":"11010519491231002x"},"gate":"g1","scan_id":"1","offline":"admit"}`))
+	f.Add([]byte(`{"code":"ABC","credential":{"kind":"card","value":"1"},"gate":"g1","scan_id":"1"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var ctx fasthttp.RequestCtx
 		ctx.Request.SetBody(body)
@@ -38,7 +44,7 @@ func FuzzScanRequest(f *testing.F) {
 		if err := httpapi.DecodeJSON(&ctx, &req, false); err != nil {
 			return
 		}
-		scan, invalid, err := validateScan(&req)
+		scan, invalid, err := validateScan(&req, fuzzIDKey)
 		if err != nil || invalid {
 			return
 		}
@@ -77,7 +83,7 @@ func FuzzScanBatch(f *testing.F) {
 			}
 		}
 		for i := range std.Scans {
-			if s, invalid, err := validateScan(&std.Scans[i]); err == nil && !invalid {
+			if s, invalid, err := validateScan(&std.Scans[i], fuzzIDKey); err == nil && !invalid {
 				if !ticket.CleanText(s.ScanID) || !ticket.CleanText(s.Gate) {
 					t.Fatalf("accepted scan %d of %q with unclean text", i, body)
 				}
@@ -108,6 +114,7 @@ func FuzzIssueBody(f *testing.F) {
 	f.Add([]byte(`{"tickets":[{"id":"` + strings.Repeat("ab", 16) + `","version":1,"product":"day","kind":"single","park":"sunny",` + d + `}]}`))
 	f.Add([]byte(`{"tickets":[{"id":"` + strings.Repeat("ab", 16) + `","version":1,"product":"day","kind":"single","park":"s\u0001",` + d + `}]}`))
 	f.Add([]byte(`{"tickets":[{"id":"` + sampleCodeID + `","version":1,"product":"day","kind":"single","code":"` + sampleCode + `"}]}`))
+	f.Add([]byte(`{"tickets":[{"id":"ab010000000000000000000000000000","version":1,"product":"p","kind":"single","digest":"00000000000000000000000000000000","credentials":[{"kind":"card","value":"04:a1"},{"kind":"ticket_number","value":"0000 0000 0018"},{"kind":"id_card","value":"` + strings.Repeat("AB", 32) + `"}]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		issues, err := decodeIssue(body, 8)
 		if err != nil {
@@ -226,6 +233,53 @@ func FuzzEventCursor(f *testing.F) {
 		again, err := parseCursor(formatCursor(c))
 		if err != nil || again != c {
 			t.Fatalf("%q: parsed %+v, formatted %q, parsed again %+v, %v", s, c, formatCursor(c), again, err)
+		}
+	})
+}
+
+// fuzzIDKey is the ID-card key the fuzz targets validate with.
+func fuzzIDKey() []byte { return []byte("0123456789abcdef0123456789abcdef") }
+
+// FuzzCredential: a credential as a gate sends it, with a device time and
+// an offline decision. Never a panic; what is accepted is in the normal
+// form the state machine indexes (fsm.ValidCredential, no ID number in
+// it); a ticket number with a wrong check digit is an item error.
+func FuzzCredential(f *testing.F) {
+	f.Add("card", "04:A1:b2:C3", "", "")
+	f.Add("ticket_number", "0000-0000-0018", "2026-01-01T10:00:00Z", "admit")
+	f.Add("ticket_number", "000000000019", "", "deny")
+	f.Add("id_card", "11010519491231002X", "1999-12-31T23:59:59Z", "")
+	f.Add("id_card", " 1101 0519 4912 3100 2x ", "", "maybe")
+	f.Add("card", "\x00\xff", "", "")
+	f.Add("passport", "X1", "", "")
+	f.Fuzz(func(t *testing.T, kind, value, deviceTime, offline string) {
+		req := gateapi.ScanRequest{Credential: &gateapi.Credential{Kind: kind, Value: value}, Gate: "g1", ScanID: "s1", Offline: offline}
+		if dt, err := time.Parse(time.RFC3339Nano, deviceTime); err == nil {
+			req.DeviceTime = dt
+		}
+		for _, key := range []func() []byte{fuzzIDKey, func() []byte { return nil }} {
+			s, invalid, err := validateScan(&req, key)
+			var ie *itemError
+			if errors.As(err, &ie) {
+				if kind == gateapi.CredentialTicketNumber {
+					if _, ok := gateapi.NormalizeTicketNumber(value); ok {
+						t.Fatalf("good ticket number %q refused as an item: %v", value, err)
+					}
+				}
+				continue
+			}
+			if err != nil {
+				continue
+			}
+			if invalid || !fsm.ValidCredential(s.Credential) || s.TicketID != [16]byte{} {
+				t.Fatalf("%s %q accepted as %+v", kind, value, s)
+			}
+			if n := gateapi.NormalizeIDNumber(value); s.Credential.Kind == fsm.CredIDCard && len(n) >= 8 && strings.Contains(s.Credential.Value, n) {
+				t.Fatalf("ID number %q reaches the log: %q", value, s.Credential.Value)
+			}
+			if _, err := fsm.EncodeScanBatch([]fsm.Scan{s}); err != nil {
+				t.Fatalf("accepted scan the encoder refuses: %v", err)
+			}
 		}
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/admitpark/admit/cluster/httpapi"
@@ -70,8 +72,49 @@ func decodeIssue(body []byte, max int) ([]fsm.Issue, error) {
 			}
 			issues[i].Code = c.Binary()
 		}
+		if issues[i].Credentials, err = bindings(j.Credentials); err != nil {
+			return nil, fmt.Errorf("tickets[%d]: %w", i, err)
+		}
 	}
 	return issues, nil
+}
+
+// bindings converts a ticket's credentials to the normal form scans are
+// looked up in: card values as gateapi.NormalizeCardValue makes them,
+// ID-card hashes as lower-case hex, ticket numbers without spaces and with
+// a right check digit.
+func bindings(list []gateapi.CredentialJSON) ([]fsm.Credential, error) {
+	if len(list) > fsm.MaxCredentials {
+		return nil, fmt.Errorf(`"credentials" holds at most %d`, fsm.MaxCredentials)
+	}
+	var out []fsm.Credential
+	for k, j := range list {
+		kind, err := fsm.ParseCredentialKind(j.Kind)
+		if err != nil {
+			return nil, fmt.Errorf(`"credentials[%d].kind" must be %q, %q or %q`, k, gateapi.CredentialCard, gateapi.CredentialIDCard, gateapi.CredentialTicketNumber)
+		}
+		c := fsm.Credential{Kind: kind}
+		switch kind {
+		case fsm.CredCard:
+			c.Value = gateapi.NormalizeCardValue(j.Value)
+		case fsm.CredIDCard:
+			c.Value = strings.ToLower(j.Value)
+		case fsm.CredTicketNumber:
+			n, ok := gateapi.NormalizeTicketNumber(j.Value)
+			if !ok {
+				return nil, fmt.Errorf(`"credentials[%d].value" is not a ticket number with a right check digit`, k)
+			}
+			c.Value = n
+		}
+		if !fsm.ValidCredential(c) {
+			return nil, fmt.Errorf(`"credentials[%d].value" is not a valid %s (an id_card is its keyed hash: 64 hex digits)`, k, kind)
+		}
+		if slices.Contains(out, c) {
+			return nil, fmt.Errorf(`"credentials[%d]" is listed twice`, k)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // decodeGateAdd reads the body of POST /v1/gates.
@@ -125,8 +168,18 @@ func decodePark(body []byte) (gateapi.ParkJSON, fsm.Configure, error) {
 	if err := httpapi.DecodeJSONBytes(body, &req, false); err != nil {
 		return req, c, err
 	}
-	if req.TimeZone == "" && req.ID == "" && len(req.Keys) == 0 {
-		return req, c, errors.New(`set "time_zone", "id" or "keys"`)
+	if req.TimeZone == "" && req.ID == "" && len(req.Keys) == 0 && req.IDCardKey == "" {
+		return req, c, errors.New(`set "time_zone", "id", "keys" or "id_card_key"`)
+	}
+	if req.IDCardKeySet {
+		return req, c, errors.New(`"id_card_key_set" is read only: send "id_card_key"`)
+	}
+	if req.IDCardKey != "" {
+		b, err := base64.StdEncoding.Strict().DecodeString(req.IDCardKey)
+		if err != nil || len(b) != fsm.IDCardKeyLen {
+			return req, c, fmt.Errorf(`"id_card_key" must be %d bytes in standard base64`, fsm.IDCardKeyLen)
+		}
+		c.IDCardKey = b
 	}
 	if req.TimeZone != "" {
 		if !ticket.CleanText(req.TimeZone) {

@@ -21,6 +21,8 @@ type metrics struct {
 	forwardedIn  prometheus.Counter
 	failures     *prometheus.CounterVec
 	authFailures *prometheus.CounterVec
+	deviceSkew   prometheus.Histogram
+	skewed       *prometheus.CounterVec
 }
 
 // zoneCollector reports each zone's occupancy and cap from this node's
@@ -33,13 +35,20 @@ var (
 	descZoneWarn      = prometheus.NewDesc("admit_zone_warn_level", "A zone's warning level (0: none).", []string{"zone"}, nil)
 )
 
+var descConflicts = prometheus.NewDesc("admit_offline_conflicts_total",
+	"Offline admits that met another admit of the same ticket, recorded in the replicated state (the same on every node; GET /v1/conflicts lists them).", nil, nil)
+
 func (c zoneCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descZoneOccupancy
 	ch <- descZoneCapacity
 	ch <- descZoneWarn
+	ch <- descConflicts
 }
 
 func (c zoneCollector) Collect(ch chan<- prometheus.Metric) {
+	if n, err := fsm.ConflictCount(c.node); err == nil {
+		ch <- prometheus.MustNewConstMetric(descConflicts, prometheus.CounterValue, float64(n))
+	}
 	zones, err := fsm.Zones(c.node)
 	if err != nil {
 		return
@@ -94,8 +103,18 @@ func newMetrics(reg prometheus.Registerer, node fsm.Viewer) (*metrics, error) {
 				"the gate gets the same answer for unknown_gate and wrong_token.",
 		}, []string{"reason"}),
 	}
+	m.deviceSkew = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "admit_scan_device_skew_seconds",
+		Help:    "How far a live scan's device_time was from the log time of its decision (absolute), seconds.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 4, 10),
+	})
+	m.skewed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "admit_scan_device_skewed_total",
+		Help: "Scans whose device_time was off by more than the bound (gate.Config.DeviceSkewWarn), by kind (live, offline).",
+	}, []string{"kind"})
 	var err error
-	if m.reg, err = cluster.RegisterAll(reg, m.scans, m.rescans, m.scanSeconds, m.batchScans, m.batchSeconds, m.forwarded, m.forwardedIn, m.failures, m.authFailures, zoneCollector{node}); err != nil {
+	if m.reg, err = cluster.RegisterAll(reg, m.scans, m.rescans, m.scanSeconds, m.batchScans, m.batchSeconds, m.forwarded, m.forwardedIn, m.failures, m.authFailures,
+		m.deviceSkew, m.skewed, zoneCollector{node}); err != nil {
 		return nil, err
 	}
 	return m, nil

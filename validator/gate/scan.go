@@ -21,12 +21,16 @@ import (
 
 const maxCodeLen = 512
 
-// validate checks one request and turns it into a Scan; an unparseable code
-// is no error but a deny (invalid bool).
-func validateScan(r *gateapi.ScanRequest) (s fsm.Scan, invalid bool, err error) {
+// validateScan checks one request and turns it into a Scan; an
+// unparseable code is no error but a deny (invalid bool). idKey gives the
+// park's ID-card key, asked only for an ID-card scan. A scan refused on
+// its own (a mistyped ticket number) is an *itemError.
+func validateScan(r *gateapi.ScanRequest, idKey func() []byte) (s fsm.Scan, invalid bool, err error) {
 	switch {
-	case r.Code == "":
-		return s, false, errors.New(`"code" is required`)
+	case r.Code == "" && r.Credential == nil:
+		return s, false, errors.New(`"code" or "credential" is required`)
+	case r.Code != "" && r.Credential != nil:
+		return s, false, errors.New(`send "code" or "credential", not both`)
 	case len(r.Code) > maxCodeLen:
 		return s, false, fmt.Errorf(`"code" is longer than %d characters`, maxCodeLen)
 	case !ticket.ValidName(r.Gate):
@@ -50,11 +54,28 @@ func validateScan(r *gateapi.ScanRequest) (s fsm.Scan, invalid bool, err error) 
 	default:
 		return s, false, fmt.Errorf(`"direction" must be "in" or "out", not %q`, r.Direction)
 	}
-	c, perr := code.Parse(r.Code)
-	if perr != nil {
-		return s, true, nil
+	if r.Credential != nil {
+		s = fsm.Scan{ScanID: r.ScanID, Gate: r.Gate, Direction: dir, Persons: r.Persons}
+		var key []byte
+		if r.Credential.Kind == gateapi.CredentialIDCard {
+			key = idKey()
+		}
+		if err := credentialScan(r.Credential, key, &s); err != nil {
+			return fsm.Scan{}, false, err
+		}
+	} else {
+		c, perr := code.Parse(r.Code)
+		if perr != nil {
+			return s, true, scanExtras(r, &s)
+		}
+		s = fsm.ScanFromCode(r.ScanID, r.Gate, dir, r.Persons, c)
 	}
-	return fsm.ScanFromCode(r.ScanID, r.Gate, dir, r.Persons, c), false, nil
+	if !r.DeviceTime.IsZero() || r.Offline != "" {
+		if err := scanExtras(r, &s); err != nil {
+			return fsm.Scan{}, false, err
+		}
+	}
+	return s, false, nil
 }
 
 // errGateTokenRefused is the one answer to a scan whose token is not the
@@ -113,7 +134,7 @@ func (s *Server) handleScan(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	scan, invalid, err := validateScan(&req)
+	scan, invalid, err := validateScan(&req, s.idCardKey)
 	if err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
@@ -139,6 +160,7 @@ func (s *Server) handleScan(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.m.observeResult(r)
+	s.observeDeviceTime(&r, req.Gate)
 	s.m.scanSeconds.Observe(time.Since(start).Seconds())
 	resp := s.response(r, "")
 	writeJSON(ctx, appendScanResponse(make([]byte, 0, 256), &resp))
@@ -171,8 +193,9 @@ func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
 	authorized := map[string]bool{}
 	for i := range req.Scans {
 		r := &req.Scans[i]
-		scan, invalid, err := validateScan(r)
-		if err != nil {
+		scan, invalid, err := validateScan(r, s.idCardKey)
+		var ie *itemError
+		if err != nil && !errors.As(err, &ie) {
 			httpapi.Error(ctx, http.StatusBadRequest, "scans[%d]: %v", i, err)
 			return
 		}
@@ -181,6 +204,11 @@ func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
 				return
 			}
 			authorized[r.Gate] = true
+		}
+		if ie != nil { // this scan gets no decision; the others do
+			s.m.failures.WithLabelValues(ie.code).Inc()
+			out.Results[i] = gateapi.ScanResponse{ScanID: r.ScanID, Result: gateapi.ResultDeny, Error: ie.code}
+			continue
 		}
 		if invalid {
 			s.m.observeResult(fsm.ScanResult{Result: rules.Deny, Reason: rules.InvalidCode})
@@ -206,6 +234,7 @@ func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
 				continue
 			}
 			s.m.observeResult(r)
+			s.observeDeviceTime(&r, req.Scans[i].Gate)
 			out.Results[i] = s.response(r, req.Scans[i].ScanID)
 		}
 	}
@@ -217,7 +246,7 @@ func (s *Server) response(r fsm.ScanResult, scanID string) gateapi.ScanResponse 
 	resp := gateapi.ScanResponse{
 		ScanID: scanID, Result: r.Result.String(), Reason: r.Reason.String(), Rescan: r.Rescan,
 		Product: r.Product, Persons: r.Persons, EntriesUsed: r.EntriesUsed, EntriesAllowed: r.EntriesAllowed,
-		FirstEntryGate: r.FirstGate, ZoneWarning: r.ZoneWarn,
+		FirstEntryGate: r.FirstGate, ZoneWarning: r.ZoneWarn, Offline: r.Offline, Conflict: r.Conflict,
 	}
 	if r.TicketID != ([16]byte{}) {
 		resp.TicketID = ticket.FormatID(r.TicketID)

@@ -79,6 +79,10 @@ func (p *jsonScanner) scanRequest(r *gateapi.ScanRequest) bool {
 			bit = 8
 		case "persons":
 			bit = 16
+		case "device_time":
+			bit = 32
+		case "offline":
+			bit = 64
 		default:
 			return false
 		}
@@ -106,6 +110,14 @@ func (p *jsonScanner) scanRequest(r *gateapi.ScanRequest) bool {
 				r.ScanID = string(v)
 			case 8:
 				r.Direction = string(v)
+			case 32:
+				// What encoding/json does with a string for a time.Time.
+				q := make([]byte, 0, len(v)+2)
+				if r.DeviceTime.UnmarshalJSON(append(append(append(q, '"'), v...), '"')) != nil {
+					return false
+				}
+			case 64:
+				r.Offline = string(v)
 			}
 		}
 		if p.skip(',') {
@@ -247,6 +259,12 @@ func appendScanResponseObject(dst []byte, r *gateapi.ScanResponse) []byte {
 	}
 	if r.Error != "" {
 		dst = appendJSONField(dst, `"error":`, r.Error)
+	}
+	if r.Offline {
+		dst = append(dst, `,"offline":true`...)
+	}
+	if r.Conflict {
+		dst = append(dst, `,"conflict":true`...)
 	}
 	return append(dst, '}')
 }

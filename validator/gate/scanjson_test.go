@@ -103,7 +103,31 @@ func checkScanBatchSame(t *testing.T, body []byte) {
 	}
 }
 
+// deviceBodies carry a device time and an offline decision: the fast path
+// takes them too, as encoding/json would.
+var deviceBodies = []string{
+	`{"code":"A","gate":"g","scan_id":"1","device_time":"2026-01-01T10:00:00.123+08:00","offline":"admit"}`,
+	`{"code":"A","gate":"g","scan_id":"1","device_time":"2026-01-01T02:00:00Z"}`,
+	`{"code":"A","gate":"g","scan_id":"1","device_time":"2026-13-01T02:00:00Z"}`,
+	`{"code":"A","gate":"g","scan_id":"1","device_time":"yesterday"}`,
+	`{"code":"A","device_time":"2026-01-01T02:00:00Z","device_time":"2026-01-01T02:00:00Z"}`,
+	`{"code":"A","device_time":null}`,
+}
+
+func TestScanRequestFastPathDeviceTime(t *testing.T) {
+	for i, b := range deviceBodies {
+		var r gateapi.ScanRequest
+		if fast := decodeScanRequestFast([]byte(b), &r); fast != (i < 2) {
+			t.Errorf("%s: fast path %v", b, fast)
+		}
+		checkScanRequestSame(t, []byte(b))
+	}
+}
+
 func FuzzScanRequestFastPath(f *testing.F) {
+	for _, b := range deviceBodies {
+		f.Add([]byte(b))
+	}
 	for _, b := range scanBodies {
 		f.Add([]byte(b))
 		f.Add([]byte(`{"scans":[` + b + `]}`))
@@ -121,6 +145,8 @@ func TestScanResponseBytes(t *testing.T) {
 		{Result: "admit", TicketID: "0123", Product: "day-adult", Persons: 1, EntriesUsed: 1, EntriesAllowed: 1, FirstEntryAt: "2026-01-01T10:00:00+08:00", FirstEntryGate: "north-1"},
 		{ScanID: "s-1", Result: "deny", Reason: "already_used", Rescan: true, ZoneWarning: true, Error: "x"},
 		{Result: "deny", Product: `Kids <6> & "friends" \ 儿童票` + "\x01\u2028"},
+		{ScanID: "up-1", Result: "admit", Reason: "already_used", Offline: true, Conflict: true},
+		{Result: "deny", Reason: "offline_deny", Offline: true, Rescan: true},
 		{},
 	} {
 		checkScanResponseSame(t, r)
@@ -150,6 +176,7 @@ func FuzzScanResponseBytes(f *testing.F) {
 	f.Add("", "admit", "", "Kids <6> & \"x\"", "\xff\xfe", uint16(0), false)
 	f.Fuzz(func(t *testing.T, scanID, result, reason, product, gate string, n uint16, flag bool) {
 		checkScanResponseSame(t, gateapi.ScanResponse{ScanID: scanID, Result: result, Reason: reason, Rescan: flag,
-			Product: product, Persons: n, EntriesUsed: n / 2, EntriesAllowed: n, FirstEntryGate: gate, ZoneWarning: !flag, Error: reason})
+			Product: product, Persons: n, EntriesUsed: n / 2, EntriesAllowed: n, FirstEntryGate: gate, ZoneWarning: !flag, Error: reason,
+			Offline: flag, Conflict: n%2 == 1})
 	})
 }

@@ -31,6 +31,9 @@ type Server struct {
 	tokens  *tokenCache
 	purger  *purger
 	loc     atomic.Pointer[cachedLocation]
+	idKey   atomic.Pointer[cachedKey]
+	log     *slog.Logger
+	skewLog skewLog
 }
 
 // New validates cfg and starts the batcher; Close stops it.
@@ -47,7 +50,7 @@ func New(cfg Config, node Node) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{cfg: cfg, node: node, m: m, batcher: NewBatcher(node, cfg, m), tokens: newTokenCache(),
-		purger: newPurger(node, cfg, log)}, nil
+		purger: newPurger(node, cfg, log), log: log}, nil
 }
 
 // Close stops the purger and the batcher and unregisters metrics.
@@ -61,7 +64,7 @@ func (s *Server) Close() {
 //
 //	scan, scans                    the gate's own token, or the operator token
 //	issue, revoke, update,         the sales token or the operator token
-//	ticket views,
+//	ticket views, conflicts,
 //	GET gates, zones, park
 //	events, keys                   the sales or operator token, or a gate's
 //	                               own token with ?gate= (gate agents)
@@ -99,6 +102,7 @@ func (s *Server) Register(r *httpapi.Router) {
 	r.Handle(http.MethodGet, gateapi.PathPark, sales(s.handleParkGet))
 	r.Handle(http.MethodPut, gateapi.PathPark, operator(s.handleParkSet))
 	r.Handle(http.MethodPost, gateapi.PathExitAll, operator(s.handleExitAll))
+	r.Handle(http.MethodGet, gateapi.PathConflicts, sales(s.handleConflicts))
 	r.Handle(http.MethodGet, gateapi.PathEvents, s.salesOrGate(s.handleEvents))
 	r.Handle(http.MethodGet, gateapi.PathKeys, s.salesOrGate(s.handleKeys))
 }

@@ -115,6 +115,14 @@ func (s *Server) fillTicket(ctx *fasthttp.RequestCtx, view *gateapi.TicketView, 
 		SlotStart: fromUnixMs(t.SlotStart, loc), SlotEnd: fromUnixMs(t.SlotEnd, loc),
 		Digest: hex.EncodeToString(t.Digest[:]),
 	}
+	creds, err := fsm.Credentials(s.node, id)
+	if err != nil {
+		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	for _, c := range creds {
+		view.Ticket.Credentials = append(view.Ticket.Credentials, gateapi.CredentialJSON{Kind: c.Kind.String(), Value: c.Value})
+	}
 	view.Zones = []gateapi.ZoneUseJSON{}
 	for _, z := range st.Zones {
 		view.Used = view.Used || z.Used > 0

@@ -22,13 +22,16 @@ const (
 	ReasonNoEntriesLeft = "no_entries_left" // entries or persons exhausted
 	ReasonAlreadyInside = "already_inside"  // still recorded inside: exit first
 	ReasonZoneFull      = "zone_full"       // zone at capacity
+	// ReasonOfflineDeny: an offline gate denied a scan (uploaded later)
+	// that the cluster would have admitted.
+	ReasonOfflineDeny = "offline_deny"
 )
 
 // Reasons lists every deny reason, in the server's order.
 var Reasons = []string{
 	ReasonInvalidCode, ReasonUnknown, ReasonRevoked, ReasonSuspended, ReasonReplaced,
 	ReasonNotYetValid, ReasonExpired, ReasonWrongZone, ReasonAlreadyUsed, ReasonDailyLimit,
-	ReasonNoEntriesLeft, ReasonAlreadyInside, ReasonZoneFull,
+	ReasonNoEntriesLeft, ReasonAlreadyInside, ReasonZoneFull, ReasonOfflineDeny,
 }
 
 // Outcomes of an issue, revoke or update, per ticket (IssueResponse.Outcomes,

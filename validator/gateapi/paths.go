@@ -11,6 +11,7 @@ const (
 	PathPark         = "/v1/park"
 	PathExitAll      = "/v1/park/exit-all"
 	PathEvents       = "/v1/events"
+	PathConflicts    = "/v1/conflicts"
 	PathTicketRevoke = "/revoke"
 	PathTicketUpdate = "/update"
 )

@@ -115,6 +115,12 @@ func Decide(t *ticket.Ticket, st ticket.State, z ticket.Zone, s Scan, loc *time.
 		today = ParkDay(s.At, loc)
 	}
 
+	return enter(d, st, z, s, i, found, use, persons, today)
+}
+
+// enter admits persons into zone s.Zone (at index i of st, found or to be
+// inserted there) and returns the decision with the new state and zone.
+func enter(d Decision, st ticket.State, z ticket.Zone, s Scan, i int, found bool, use ticket.ZoneUse, persons uint16, today int32) (Decision, ticket.State, ticket.Zone) {
 	// Admit into a fresh slice: the caller's array may be shared or cached.
 	var zones []ticket.ZoneUse
 	if found {

@@ -142,13 +142,16 @@ const (
 	NoEntriesLeft        // multi entries or group persons exhausted in this zone
 	AlreadyInside        // day or period pass still recorded inside: exit first
 	ZoneFull             // zone at capacity
+	// OfflineDeny: an offline gate denied a scan it uploaded later that
+	// the cluster would have admitted. Decide never gives it.
+	OfflineDeny
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"", "invalid_code", "unknown", "revoked", "suspended", "replaced",
 	"not_yet_valid", "expired", "wrong_zone", "already_used", "daily_limit",
-	"no_entries_left", "already_inside", "zone_full",
+	"no_entries_left", "already_inside", "zone_full", "offline_deny",
 }
 
 // String returns the API name, e.g. "already_used"; "" for None.

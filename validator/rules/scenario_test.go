@@ -314,7 +314,7 @@ func TestRevocable(t *testing.T) {
 func TestReasonNames(t *testing.T) {
 	want := []string{"", "invalid_code", "unknown", "revoked", "suspended", "replaced",
 		"not_yet_valid", "expired", "wrong_zone", "already_used", "daily_limit",
-		"no_entries_left", "already_inside", "zone_full"}
+		"no_entries_left", "already_inside", "zone_full", "offline_deny"}
 	if len(want) != int(numReasons) {
 		t.Fatalf("%d reasons, %d names", numReasons, len(want))
 	}
