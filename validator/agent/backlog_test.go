@@ -46,9 +46,15 @@ func TestBacklogSurvivesRestart(t *testing.T) {
 	seen := map[string]int{}
 	var order []string
 	for _, e := range p.events() {
-		if e.Gate == "g1" {
-			seen[e.ScanID]++
-			order = append(order, e.ScanID)
+		if e.Gate != "g1" {
+			continue
+		}
+		seen[e.ScanID]++
+		order = append(order, e.ScanID)
+		i := -1
+		fmt.Sscanf(e.ScanID, "g1:%d", &i)
+		if i >= 0 && (!e.Offline || !e.DeviceTime.Equal(base.Add(time.Duration(i)*time.Second))) {
+			t.Fatalf("event %+v: want an offline scan with device time %v", e, base.Add(time.Duration(i)*time.Second))
 		}
 	}
 	for i := 0; i < n; i++ {
