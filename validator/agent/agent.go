@@ -317,12 +317,13 @@ func (a *Agent) decideOffline(ctx context.Context, req *gateapi.ScanRequest) (ga
 		}
 		in.pending = a.pending[id]
 	}
-	resp, rec := decide(req, c, perr, &in, time.Now())
+	now := time.Now()
+	resp, rec := decide(req, c, perr, &in, now)
 	a.seq++
 	rec.Seq = a.seq
 	if rec.Admit {
 		a.addPending(rec.TicketID, delta{scanID: rec.ScanID, out: in.v.direction(req.Direction) == rules.Out,
-			persons: max(resp.Persons, 1), at: rec.DeviceTime, gate: a.cfg.Gate})
+			persons: max(resp.Persons, 1), at: now.UnixMilli(), gate: a.cfg.Gate})
 	}
 	a.mu.Unlock()
 	cm := &commit{rec: rec, done: make(chan error, 1)}

@@ -80,3 +80,30 @@ func TestTwoAgentsConflict(t *testing.T) {
 	}
 	check("after the uploads were sent three more times")
 }
+
+// TestLateLiveScanStillShowsTheConflict: the cluster applies the live
+// scans the agents gave up on (they reach it, the answers are lost): one
+// is an admit, the other a deny, while both gates let the visitor in
+// offline. The gate's own decision is uploaded beside the live deny, and
+// the double use shows as a conflict rather than hiding behind it.
+func TestLateLiveScanStillShowsTheConflict(t *testing.T) {
+	p := newPark(t, 1)
+	a1 := p.startAgent("g1", p.addGate("g1", "main"), t.TempDir(), nil)
+	a2 := p.startAgent("g2", p.addGate("g2", "main"), t.TempDir(), nil)
+	c := p.issue(tk{kind: ticket.Single})
+	a1.cable.late.Store(true)
+	a2.cable.late.Store(true)
+	want(t, "at g2, the live answer lost", a2.scan(t, c), gateapi.ResultAdmit, "", true)
+	want(t, "at g1, the live answer lost", a1.scan(t, c), gateapi.ResultAdmit, "", true)
+	a1.cable.late.Store(false)
+	a2.cable.late.Store(false)
+	a1.reconnect(t)
+	a2.reconnect(t)
+	cs, err := p.admin.Conflicts(t.Context(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.Total != 1 || len(cs.Conflicts) != 1 || cs.Conflicts[0].Scan.Gate != "g1" || cs.Conflicts[0].Scan.ScanID != "g1:1~o" {
+		t.Fatalf("conflicts %+v; want one, g1's offline admit (uploaded as g1:1~o beside the live deny)", cs)
+	}
+}

@@ -33,6 +33,7 @@ import (
 // are down or the agent's address is blocked).
 type cable struct {
 	cut  atomic.Bool
+	late atomic.Bool // deliver the call, then lose the answer: the agent times out
 	base http.RoundTripper
 	mu   sync.Mutex
 	sent []gateapi.ScanRequest // scans sent while connected, for device times
@@ -68,6 +69,14 @@ func (c *cable) RoundTrip(r *http.Request) (*http.Response, error) {
 			}
 		}
 		c.mu.Unlock()
+	}
+	if c.late.Load() {
+		resp, err := c.base.RoundTrip(r)
+		if err == nil {
+			resp.Body.Close()
+		}
+		<-r.Context().Done()
+		return nil, r.Context().Err()
 	}
 	return c.base.RoundTrip(r)
 }

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"fmt"
+	"hash/crc32"
 	"time"
 
 	"github.com/admitpark/admit/validator/gateapi"
@@ -81,22 +83,64 @@ func (a *Agent) uploadOnce(ctx context.Context) (more bool, err error) {
 		return false, err
 	}
 	n := 0
+	var again []gateapi.ScanRequest
 	for n < len(out) && n < len(recs) && out[n].Error == "" {
-		if out[n].Conflict {
-			a.m.conflicts.Inc()
-			a.log.Warn("gate agent: an offline admit met another admit of the same ticket (conflict recorded by the cluster)",
-				"scan_id", recs[n].ScanID, "ticket_id", out[n].TicketID)
+		if out[n].Rescan && out[n].Result != reqs[n].Offline {
+			// The cluster holds another decision under this scan id: the
+			// live attempt the agent gave up on was applied after all,
+			// and it differs from what the gate did. Record what the gate
+			// did under an id of its own, so a double use shows as a
+			// conflict instead of hiding behind the live deny.
+			a.log.Warn("gate agent: the cluster applied the live scan the agent gave up on, with another decision; uploading what the gate did beside it",
+				"scan_id", recs[n].ScanID, "cluster", out[n].Result, "gate", reqs[n].Offline)
+			r := reqs[n]
+			r.ScanID = offlineID(r.ScanID)
+			again = append(again, r)
 		}
+		a.noteConflict(&recs[n], &out[n])
 		n++
 	}
 	if n == 0 {
 		return false, errNoProgress
+	}
+	if len(again) > 0 {
+		cctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+		out2, err := a.client.ScanBatch(cctx, again)
+		cancel()
+		if err != nil {
+			return false, err
+		}
+		for i := range out2 {
+			if out2[i].Error != "" {
+				return false, fmt.Errorf("scan %s: %s", again[i].ScanID, out2[i].Error)
+			}
+			a.noteConflict(&Record{ScanID: again[i].ScanID}, &out2[i])
+		}
 	}
 	if err := a.store.Uploaded(recs[:n]); err != nil {
 		return false, err
 	}
 	a.m.uploaded.Add(float64(n))
 	return true, nil
+}
+
+func (a *Agent) noteConflict(r *Record, resp *gateapi.ScanResponse) {
+	if resp.Conflict && !resp.Rescan {
+		a.m.conflicts.Inc()
+		a.log.Warn("gate agent: an offline admit met another admit of the same ticket (conflict recorded by the cluster)",
+			"scan_id", r.ScanID, "ticket_id", resp.TicketID)
+	}
+}
+
+// offlineID is the scan id under which the agent records what the gate did
+// when the cluster holds another decision under the scan's own id: the id
+// with "~o" (shortened with a checksum to fit 64 bytes), the same on every
+// retry.
+func offlineID(id string) string {
+	if len(id) <= 62 {
+		return id + "~o"
+	}
+	return fmt.Sprintf("%s~%08x~o", id[:53], crc32.ChecksumIEEE([]byte(id)))
 }
 
 // uploadRequest is a backlog record as POST /v1/scans carries it: same
