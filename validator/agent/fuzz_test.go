@@ -63,3 +63,30 @@ func FuzzDecodeUse(f *testing.F) {
 		}
 	})
 }
+
+// TestCommitManyKeepsEachRecord: one commit of many decisions stores each
+// as it was (bbolt keeps value slices until the commit).
+func TestCommitManyKeepsEachRecord(t *testing.T) {
+	st, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var recs []*Record
+	for i := range 100 {
+		recs = append(recs, &Record{Seq: uint64(i + 1), ScanID: "s" + string(rune('a'+i%26)) + string(rune('0'+i/26)), Code: "CODE", Admit: i%2 == 0,
+			TicketID: [16]byte{byte(i)}, DeviceTime: int64(i)})
+	}
+	if err := st.Commit(recs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Pending(1000)
+	if err != nil || len(got) != 100 {
+		t.Fatalf("pending %d, %v", len(got), err)
+	}
+	for i, r := range got {
+		if r != *recs[i] {
+			t.Fatalf("record %d stored as %+v, want %+v", i, r, *recs[i])
+		}
+	}
+}

@@ -88,10 +88,9 @@ func (s *Store) LastSeq() (seq uint64, err error) {
 func (s *Store) Commit(recs []*Record) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		bl, sc := tx.Bucket(bBacklog), tx.Bucket(bScans)
-		var buf []byte
 		for _, r := range recs {
-			buf = appendRecord(buf[:0], r)
-			if err := bl.Put(seqKey(r.Seq), buf); err != nil {
+			// bbolt keeps the value slices until the commit: one each.
+			if err := bl.Put(seqKey(r.Seq), appendRecord(nil, r)); err != nil {
 				return err
 			}
 			ix := *r

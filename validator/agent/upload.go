@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"time"
@@ -27,6 +28,12 @@ func (a *Agent) runUploader(ctx context.Context) {
 		switch {
 		case ctx.Err() != nil:
 			return
+		case errors.Is(err, ErrCorrupt):
+			// Not the network: the store. The backlog stays (nothing is
+			// dropped) and this needs a person.
+			a.m.uploadErrors.Inc()
+			a.log.Error("gate agent: backlog unreadable; upload stopped", "err", err)
+			t.Reset(10 * a.cfg.Probe)
 		case err != nil:
 			a.m.uploadErrors.Inc()
 			a.log.Debug("gate agent: cluster not reachable", "err", err)
