@@ -105,8 +105,6 @@ type park struct {
 	p     *gatetest.Park
 	admin *gateapi.Client
 	keys  map[uint8]ed25519.PrivateKey
-	mu    sync.Mutex
-	n     int
 }
 
 func newPark(t *testing.T, nodes int) *park {
@@ -280,8 +278,8 @@ func (u *agentUnder) scan(t *testing.T, c string) gateapi.ScanResponse {
 	return r
 }
 
-// cutOff cuts the agent's link and waits until it decides offline (the
-// next scan finds out; this one is a throwaway on a forged code).
+// cutOff cuts the agent's link; its next scan finds out and is decided
+// offline.
 func (u *agentUnder) cutOff(t *testing.T) {
 	t.Helper()
 	u.cable.cut.Store(true)
