@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,7 +38,8 @@ var (
 
 // Store is the agent's durable state.
 type Store struct {
-	db *bolt.DB
+	db      *bolt.DB
+	backlog atomic.Int64 // keys in the backlog bucket, counted once at open
 }
 
 // OpenStore opens (or creates) dir/agent.db.
@@ -65,7 +67,16 @@ func OpenStore(dir string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	err = db.View(func(tx *bolt.Tx) error {
+		s.backlog.Store(int64(tx.Bucket(bBacklog).Stats().KeyN))
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Close closes the file.
@@ -86,9 +97,14 @@ func (s *Store) LastSeq() (seq uint64, err error) {
 // Commit writes offline decisions (backlog and scan-id index) in one
 // fsynced transaction.
 func (s *Store) Commit(recs []*Record) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	added := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		bl, sc := tx.Bucket(bBacklog), tx.Bucket(bScans)
+		added = 0
 		for _, r := range recs {
+			if bl.Get(seqKey(r.Seq)) == nil {
+				added++
+			}
 			// bbolt keeps the value slices until the commit: one each.
 			if err := bl.Put(seqKey(r.Seq), appendRecord(nil, r)); err != nil {
 				return err
@@ -106,6 +122,10 @@ func (s *Store) Commit(recs []*Record) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.backlog.Add(int64(added))
+	}
+	return err
 }
 
 // Pending returns up to n backlog records in order, stopping at a gap (a
@@ -129,22 +149,21 @@ func (s *Store) Pending(n int) (out []Record, err error) {
 	return out, err
 }
 
-// BacklogLen counts the scans waiting for upload.
-func (s *Store) BacklogLen() (n int, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bBacklog).Stats().KeyN
-		return nil
-	})
-	return n, err
-}
+// BacklogLen counts the scans waiting for upload (kept in memory).
+func (s *Store) BacklogLen() (int, error) { return int(s.backlog.Load()), nil }
 
 // Uploaded drops recs from the backlog and marks them uploaded in the
 // scan-id index, in one transaction.
 func (s *Store) Uploaded(recs []Record) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	gone := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		bl, sc := tx.Bucket(bBacklog), tx.Bucket(bScans)
+		gone = 0
 		for i := range recs {
 			r := recs[i]
+			if bl.Get(seqKey(r.Seq)) != nil {
+				gone++
+			}
 			if err := bl.Delete(seqKey(r.Seq)); err != nil {
 				return err
 			}
@@ -157,6 +176,10 @@ func (s *Store) Uploaded(recs []Record) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.backlog.Add(-int64(gone))
+	}
+	return err
 }
 
 // Scan returns the record of a scan id decided offline.
