@@ -58,9 +58,10 @@ backlogs take to reach the cluster (scans/s). Each agent uploads in order,
 			start := time.Now()
 			per := make([][]*agent.Record, agents)
 			at := time.Now().Add(-time.Hour)
+			run := at.Unix() % 100000 // scan ids of their own: an earlier run's would be rescans
 			for i, c := range codes {
 				k := i % agents
-				per[k] = append(per[k], &agent.Record{Seq: uint64(len(per[k]) + 1), ScanID: fmt.Sprintf("ba%d:%d", k+1, len(per[k])),
+				per[k] = append(per[k], &agent.Record{Seq: uint64(len(per[k]) + 1), ScanID: fmt.Sprintf("ba%d-%d:%d", run, k+1, len(per[k])),
 					Code: c, Admit: true, DeviceTime: at.Add(time.Duration(i) * time.Millisecond).UnixMilli()})
 			}
 			for k, recs := range per {
