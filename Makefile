@@ -97,6 +97,7 @@ fuzz: check-go
 	$(GO) test -run '^$$' -fuzz '^FuzzZoneBody$$' -fuzztime $(FUZZTIME) ./validator/gate/
 	$(GO) test -run '^$$' -fuzz '^FuzzParkBody$$' -fuzztime $(FUZZTIME) ./validator/gate/
 	$(GO) test -run '^$$' -fuzz '^FuzzEventCursor$$' -fuzztime $(FUZZTIME) ./validator/gate/
+	$(GO) test -run '^$$' -fuzz '^FuzzCredential$$' -fuzztime $(FUZZTIME) ./validator/gate/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./validator/agent/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeUse$$' -fuzztime $(FUZZTIME) ./validator/agent/
 

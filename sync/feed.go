@@ -220,7 +220,7 @@ func unstorable(e gateapi.EventJSON) string {
 	}
 	for _, f := range [...]struct{ name, v string }{
 		{"scan_id", e.ScanID}, {"gate", e.Gate}, {"zone", e.Zone}, {"direction", e.Direction},
-		{"result", e.Result}, {"reason", e.Reason},
+		{"result", e.Result}, {"reason", e.Reason}, {"credential", e.Credential},
 	} {
 		if !ticket.CleanText(f.v) {
 			return fmt.Sprintf("%s %q is not clean text (control characters or invalid UTF-8)", f.name, f.v)
@@ -253,12 +253,14 @@ func insertEvents(ctx context.Context, tx pgx.Tx, cluster string, events []gatea
 		return 0, err
 	}
 	tag, err := sp.Exec(ctx, `INSERT INTO entry_events (cluster, cursor_index, cursor_pos, seq, scan_id, ticket_id, gate, zone,
-			direction, persons, result, reason, at)
+			direction, persons, result, reason, at, device_time, credential, offline, conflict)
 		SELECT $13, * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], $7::text[],
-			$8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[])
+			$8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $14::timestamptz[], $15::text[],
+			$16::boolean[], $17::boolean[])
 		ON CONFLICT DO NOTHING`,
 		cols.index, cols.pos, cols.seq, cols.scanID, cols.ticketID, cols.gate, cols.zone,
-		cols.direction, cols.persons, cols.result, cols.reason, cols.at, cluster)
+		cols.direction, cols.persons, cols.result, cols.reason, cols.at, cluster,
+		cols.deviceTime, cols.credential, cols.offline, cols.conflict)
 	if err != nil {
 		sp.Rollback(ctx)
 		return 0, err
@@ -368,6 +370,9 @@ type columns struct {
 	pos, persons                                            []int32
 	scanID, ticketID, gate, zone, direction, result, reason []string
 	at                                                      []time.Time
+	deviceTime                                              []*time.Time // NULL: not sent
+	credential                                              []string
+	offline, conflict                                       []bool
 }
 
 func eventColumns(events []gateapi.EventJSON) (*columns, error) {
@@ -386,6 +391,12 @@ func eventColumns(events []gateapi.EventJSON) (*columns, error) {
 		c.gate, c.zone, c.direction = append(c.gate, e.Gate), append(c.zone, e.Zone), append(c.direction, e.Direction)
 		c.persons, c.result, c.reason = append(c.persons, int32(e.Persons)), append(c.result, e.Result), append(c.reason, e.Reason)
 		c.at = append(c.at, e.At)
+		var dt *time.Time
+		if !e.DeviceTime.IsZero() {
+			dt = &e.DeviceTime
+		}
+		c.deviceTime, c.credential = append(c.deviceTime, dt), append(c.credential, e.Credential)
+		c.offline, c.conflict = append(c.offline, e.Offline), append(c.conflict, e.Conflict)
 	}
 	return c, nil
 }

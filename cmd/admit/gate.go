@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -135,13 +136,22 @@ func newZoneCmd() *cobra.Command {
 func newScanCmd() *cobra.Command {
 	f := &apiFlags{}
 	var req gateapi.ScanRequest
-	var gateToken string
+	var gateToken, card, idCard, number string
 	cmd := &cobra.Command{
-		Use:   "scan CODE",
-		Short: "Scan a ticket code at a gate, as a handheld does",
-		Args:  cobra.ExactArgs(1),
+		Use:   "scan CODE | --card N | --id-card N | --ticket-number N",
+		Short: "Scan a ticket code (or a card, ID card, typed ticket number) at a gate, as a handheld does",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req.Code = strings.TrimSpace(args[0])
+			var err error
+			if req.Credential, err = scanCredential(card, idCard, number); err != nil {
+				return err
+			}
+			if (len(args) == 1) == (req.Credential != nil) {
+				return errors.New("give a CODE or one of --card, --id-card, --ticket-number")
+			}
+			if len(args) == 1 {
+				req.Code = strings.TrimSpace(args[0])
+			}
 			if req.ScanID == "" {
 				raw := make([]byte, 8)
 				rand.Read(raw)
@@ -152,7 +162,7 @@ func newScanCmd() *cobra.Command {
 			}
 			var out gateapi.ScanResponse
 			// The gate's own token, when given, instead of the admin's.
-			err := f.gateCall(cmd, gateToken, func(ctx context.Context, c *gateapi.Client) (err error) {
+			err = f.gateCall(cmd, gateToken, func(ctx context.Context, c *gateapi.Client) (err error) {
 				out, err = c.Scan(ctx, req)
 				return err
 			})
@@ -168,6 +178,9 @@ func newScanCmd() *cobra.Command {
 	cmd.Flags().Uint16Var(&req.Persons, "persons", 0, "persons passing on a group ticket (default 1)")
 	cmd.Flags().StringVar(&req.ScanID, "scan-id", "", "scan id; reuse one to retry a scan (default: a new random id)")
 	cmd.Flags().StringVar(&gateToken, "gate-token", "", "the gate's token (default $ADMIT_GATE_TOKEN, else the admin token)")
+	cmd.Flags().StringVar(&card, "card", "", "scan a member or IC card by its number or UID instead of a code")
+	cmd.Flags().StringVar(&idCard, "id-card", "", "scan an ID card (real-name tickets) by its number instead of a code")
+	cmd.Flags().StringVar(&number, "ticket-number", "", "scan the 12-digit number printed on a ticket instead of a code")
 	cmd.MarkFlagRequired("gate")
 	return cmd
 }

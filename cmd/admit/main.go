@@ -43,6 +43,7 @@ func newRootCmd() *cobra.Command {
 		newZoneCmd(),
 		newTicketsCmd(),
 		newScanCmd(),
+		newConflictsCmd(),
 		newSalesCmd(g),
 		newSyncCmd(g),
 		newDevCmd(),

@@ -35,6 +35,7 @@ type nodeFlags struct {
 	maxBatch                                                      int
 	batchWorkers                                                  int
 	batchWindow                                                   time.Duration
+	deviceSkewWarn                                                time.Duration
 	faultInjection                                                bool
 	salesToken, salesTokenFile, opsAddr                           string
 	tlsCert, tlsKey, tlsCA                                        string
@@ -73,6 +74,7 @@ restarted from its data dir rejoins by itself (the flags may stay).`,
 	fl.IntVar(&f.maxBatch, "max-batch", gdef.MaxBatch, "most scans in one log entry (group commit)")
 	fl.IntVar(&f.batchWorkers, "batch-workers", gdef.Workers, "scan batches a node keeps in flight at once")
 	fl.DurationVar(&f.batchWindow, "batch-window", gdef.BatchWindow, "under load, how long a batch waits for more scans before it is sent (0: never)")
+	fl.DurationVar(&f.deviceSkewWarn, "device-skew-warn", gdef.DeviceSkewWarn, "count and log a scan whose device_time is this far from the log time (decisions never depend on it)")
 	fl.StringVar(&f.stateMachine, "state-machine", "tickets", "replicated state machine: tickets, or counter (a test counter for process-level tests)")
 	fl.MarkHidden("state-machine")
 	fl.StringVar(&f.salesToken, "sales-token", "", "the sales service's scoped token: issue, revoke, update, ticket views, events; not configuration or membership (default $ADMIT_SALES_TOKEN; none: only the admin token)")
@@ -168,6 +170,7 @@ func runNode(g *globalFlags, f *nodeFlags) error {
 		gcfg.SalesToken = f.salesToken
 		gcfg.ScanTimeout, gcfg.MaxBatch = f.scanTimeout, f.maxBatch
 		gcfg.Workers, gcfg.BatchWindow = f.batchWorkers, f.batchWindow
+		gcfg.DeviceSkewWarn = f.deviceSkewWarn
 		gcfg.Logger = log
 		gcfg.Registerer = reg
 		gates, err := gate.New(gcfg, node)

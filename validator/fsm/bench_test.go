@@ -34,7 +34,15 @@ func benchScans(first int) []Scan {
 // applies them (Badger is written behind apply, not measured here). 64
 // batches cover 16384 multi-entry tickets round robin, and every scan ID
 // is new.
-func BenchmarkApplyScanBatch256(b *testing.B) {
+func BenchmarkApplyScanBatch256(b *testing.B) { benchApply(b, false) }
+
+// BenchmarkApplyCredentialScanBatch256 is BenchmarkApplyScanBatch256 with
+// every ticket presented by a card bound to it (a ScanBatch2): one more
+// read per scan (the binding), a larger scan-ID record (it keeps the
+// card) and version 2 events.
+func BenchmarkApplyCredentialScanBatch256(b *testing.B) { benchApply(b, true) }
+
+func benchApply(b *testing.B, cards bool) {
 	e := &env{t: b, st: cluster.NewMemState(), m: NewMachine(), now: t0 + 2*hour}
 	var gates []Gate
 	for i := range 16 {
@@ -47,11 +55,18 @@ func BenchmarkApplyScanBatch256(b *testing.B) {
 	idOffsets := make([][]int, rounds) // where each scan ID's digits sit in the command
 	for r := range rounds {
 		scans := benchScans(r * benchBatch)
-		tks := make([]ticket.Ticket, benchBatch)
+		issues := make([]Issue, benchBatch)
 		for i, s := range scans {
-			tks[i] = ticket.Ticket{ID: s.TicketID, Version: 1, Kind: ticket.Multi, Entries: 65535, Product: "multi", Digest: s.Digest}
+			issues[i].Ticket = ticket.Ticket{ID: s.TicketID, Version: 1, Kind: ticket.Multi, Entries: 65535, Product: "multi", Digest: s.Digest}
+			if cards {
+				c := Credential{Kind: CredCard, Value: fmt.Sprintf("C%08X", r*benchBatch+i)}
+				issues[i].Credentials = []Credential{c}
+				scans[i] = Scan{ScanID: s.ScanID, Gate: s.Gate, Persons: s.Persons, Credential: c}
+			}
 		}
-		e.issue(tks...)
+		if _, err := DecodeIssueResult(e.mustApply(EncodeIssues(issues))); err != nil {
+			b.Fatal(err)
+		}
 		cmd, err := EncodeScanBatch(scans)
 		if err != nil {
 			b.Fatal(err)

@@ -109,10 +109,6 @@ func appendEventExt(dst []byte, e *Event) []byte {
 	return dst
 }
 
-func appendEventsHeader(dst []byte, firstSeq uint64, at int64) []byte {
-	return appendEventsHeaderV(dst, eventRecordV1, firstSeq, at)
-}
-
 func appendEvent(dst []byte, e *Event) []byte {
 	dst = binary.AppendUvarint(dst, uint64(e.Pos))
 	dst = appendString(dst, e.ScanID)

@@ -105,23 +105,24 @@ func HashToken(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 // parses the code text first (see ScanFromCode); invalid codes never reach
 // the log.
 type Scan struct {
-	ScanID      string    // chosen by the gate, 1 to MaxScanIDLen bytes; unique per gate
-	Gate        string    // gate ID
-	Direction   Direction // DirBoth: the gate's direction decides
-	Persons     uint16    // persons passing; 0 means 1
+	ScanID    string    // chosen by the gate, 1 to MaxScanIDLen bytes; unique per gate
+	Gate      string    // gate ID
+	Direction Direction // DirBoth: the gate's direction decides
+	// Offline is the decision an offline gate already acted on, for a
+	// scan uploaded later (offline.go); Live for a scan decided now.
+	// (Beside Direction, so that it costs no space.)
+	Offline     OfflineDecision
+	Persons     uint16 // persons passing; 0 means 1
 	TicketID    [16]byte
 	CodeVersion uint32   // ticket version the code was printed for
 	Digest      [16]byte // digest of the presented code
+	// DeviceTime is the gate's clock when the visitor presented the code
+	// (unix ms; 0 = not sent). Recorded, never used to decide or order.
+	DeviceTime int64
 	// Credential, when its Kind is set, names the ticket in place of a
 	// code: TicketID, CodeVersion and Digest are zero, and apply finds
 	// the ticket the credential is bound to (credentials.go).
 	Credential Credential
-	// DeviceTime is the gate's clock when the visitor presented the code
-	// (unix ms; 0 = not sent). Recorded, never used to decide or order.
-	DeviceTime int64
-	// Offline is the decision an offline gate already acted on, for a
-	// scan uploaded later (offline.go); Live for a scan decided now.
-	Offline OfflineDecision
 }
 
 // OfflineDecision is what an offline gate did with a scan it uploads

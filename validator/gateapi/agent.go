@@ -49,21 +49,3 @@ func (c *Client) GateEvents(ctx context.Context, gate, after string, limit int) 
 	var resp EventsResponse
 	return resp, c.gate.Do(ctx, http.MethodGet, PathEvents+"?"+q.Encode(), nil, &resp)
 }
-
-// Conflicts reads up to limit conflicts after the cursor after ("" for
-// the start; limit 0 for the server's default).
-func (c *Client) Conflicts(ctx context.Context, after string, limit int) (ConflictsResponse, error) {
-	q := url.Values{}
-	if after != "" {
-		q.Set("after", after)
-	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
-	path := PathConflicts
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	var resp ConflictsResponse
-	return resp, c.admin.Do(ctx, http.MethodGet, path, nil, &resp)
-}

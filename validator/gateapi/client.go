@@ -191,3 +191,22 @@ func (c *Client) Events(ctx context.Context, after string, limit int) (EventsRes
 	var resp EventsResponse
 	return resp, c.admin.Do(ctx, http.MethodGet, path, nil, &resp)
 }
+
+// Conflicts reads GET /v1/conflicts: offline admits that met another
+// admit of the same ticket, after the cursor (empty: from the oldest
+// kept), at most limit (0: the server's default).
+func (c *Client) Conflicts(ctx context.Context, after string, limit int) (ConflictsResponse, error) {
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	path := PathConflicts
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var resp ConflictsResponse
+	return resp, c.admin.Do(ctx, http.MethodGet, path, nil, &resp)
+}
