@@ -120,7 +120,7 @@ type Zone struct {
 	Warn   int    `json:"warn"` // 0: none
 	// Bit is the zone's bit in ticket codes' zone masks, numbered per park
 	// in creation order (0 first; an offline gate agent's --zone-bit);
-	// nil past the 32nd zone (migration 0007_zone_bits).
+	// nil past the 32nd zone (migration zone_bits).
 	Bit *int16 `json:"bit"`
 }
 
