@@ -101,6 +101,8 @@ fuzz: check-go
 	$(GO) test -run '^$$' -fuzz '^FuzzEventCursor$$' -fuzztime $(FUZZTIME) ./validator/gate/
 	$(GO) test -run '^$$' -fuzz '^FuzzCredential$$' -fuzztime $(FUZZTIME) ./validator/gate/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTable$$' -fuzztime $(FUZZTIME) ./sales/member/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./validator/agent/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeUse$$' -fuzztime $(FUZZTIME) ./validator/agent/
 
 # The fault tests (validator/faults) for SOAK each (default 10m) with
 # repeated faults, and the failover drill for 20 rounds; make test runs

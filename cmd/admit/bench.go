@@ -81,7 +81,7 @@ Only the --cluster URLs are contacted; Ctrl-C stops and reports what ran.`,
 	fl.DurationVar(&c.Timeout, "request-timeout", c.Timeout, "how long one scan request may take")
 	fl.IntVar(&c.Retries, "retries", c.Retries, "retries with the same scan id after 503/504, timeouts and connection errors")
 	fl.DurationVar(&c.RetryDelay, "retry-delay", c.RetryDelay, "pause before a retry")
-	cmd.AddCommand(scan, newBenchCompareCmd())
+	cmd.AddCommand(scan, newBenchCompareCmd(), newBenchBacklogCmd(f))
 	return cmd
 }
 

@@ -205,6 +205,9 @@ func printDecision(w io.Writer, d gateapi.ScanResponse) {
 	if d.Rescan {
 		rescan = " (repeated scan id: original decision)"
 	}
+	if d.Offline {
+		rescan += " (offline: decided by the gate agent, uploaded later)"
+	}
 	if d.Result == "admit" {
 		fmt.Fprintf(w, "ADMIT%s  %s  ticket %s  entries %s\n", rescan, d.Product, d.TicketID, entries)
 	} else {

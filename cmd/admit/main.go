@@ -39,7 +39,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newNodeCmd(g),
 		newClusterCmd(),
-		newGateCmd(),
+		withAgent(newGateCmd(), g),
 		newZoneCmd(),
 		newTicketsCmd(),
 		newScanCmd(),

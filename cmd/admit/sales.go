@@ -204,7 +204,7 @@ restart it right after (or stop sales during the rewrap).`,
 		},
 	}
 	rewrap.Flags().StringVar(&oldFile, "old-key-file", "", "file with the key-encryption key the keys are sealed with now")
-	k.AddCommand(rewrap)
+	k.AddCommand(rewrap, newSalesKeysRotateCmd(f))
 	return k
 }
 

@@ -54,6 +54,12 @@ func TestSeams(t *testing.T) {
 			t.Errorf("validator/gateapi pulls in %s", heavy)
 		}
 	}
+	// A gate agent runs on a turnstile controller: it links no node.
+	for _, heavy := range []string{"github.com/valyala/fasthttp", "github.com/hashicorp/raft", "github.com/dgraph-io/badger/v4", "github.com/jackc/pgx/v5", mod + "validator/fsm"} {
+		if slices.Contains(all["validator/agent"], heavy) {
+			t.Errorf("validator/agent pulls in %s", heavy)
+		}
+	}
 	if _, ok := all["validator/gateapi"]; !ok {
 		t.Error("validator/gateapi not found")
 	}

@@ -118,6 +118,10 @@ type Zone struct {
 	Name   string `json:"name"`
 	Cap    int    `json:"cap"`  // 0: none
 	Warn   int    `json:"warn"` // 0: none
+	// Bit is the zone's bit in ticket codes' zone masks, numbered per park
+	// in creation order (0 first; an offline gate agent's --zone-bit);
+	// nil past the 32nd zone (migration zone_bits).
+	Bit *int16 `json:"bit"`
 }
 
 // Gate is a turnstile or handheld in a zone.

@@ -144,13 +144,13 @@ func lockPark(ctx context.Context, tx DB, id string) (Park, error) {
 
 // ListZones returns the park's zones by id.
 func ListZones(ctx context.Context, db DB, parkID string) ([]Zone, error) {
-	rows, err := db.Query(ctx, `SELECT park_id, id, name, cap, warn FROM zones WHERE park_id = $1 ORDER BY id`, parkID)
+	rows, err := db.Query(ctx, `SELECT park_id, id, name, cap, warn, bit FROM zones WHERE park_id = $1 ORDER BY id`, parkID)
 	if err != nil {
 		return nil, err
 	}
 	return collect(rows, func(r pgx.Row) (Zone, error) {
 		var z Zone
-		return z, r.Scan(&z.ParkID, &z.ID, &z.Name, &z.Cap, &z.Warn)
+		return z, r.Scan(&z.ParkID, &z.ID, &z.Name, &z.Cap, &z.Warn, &z.Bit)
 	})
 }
 
@@ -163,10 +163,13 @@ func SetZone(ctx context.Context, tx pgx.Tx, by web.Principal, parkID string, in
 	if _, err := lockPark(ctx, tx, parkID); err != nil {
 		return z, false, err
 	}
-	err = tx.QueryRow(ctx, `INSERT INTO zones (park_id, id, name, cap, warn) VALUES ($1, $2, $3, $4, $5)
+	// A new zone takes the lowest free bit (creation order: zones are never
+	// deleted; the park row is locked); an existing one keeps its bit.
+	err = tx.QueryRow(ctx, `INSERT INTO zones (park_id, id, name, cap, warn, bit) VALUES ($1, $2, $3, $4, $5,
+			(SELECT b FROM generate_series(0, 31) b WHERE NOT EXISTS (SELECT 1 FROM zones WHERE park_id = $1 AND bit = b) ORDER BY b LIMIT 1))
 		ON CONFLICT (park_id, id) DO UPDATE SET name = EXCLUDED.name, cap = EXCLUDED.cap, warn = EXCLUDED.warn
-		RETURNING park_id, id, name, cap, warn, xmax = 0`, parkID, in.ID, in.Name, in.Cap, in.Warn).
-		Scan(&z.ParkID, &z.ID, &z.Name, &z.Cap, &z.Warn, &created)
+		RETURNING park_id, id, name, cap, warn, bit, xmax = 0`, parkID, in.ID, in.Name, in.Cap, in.Warn).
+		Scan(&z.ParkID, &z.ID, &z.Name, &z.Cap, &z.Warn, &z.Bit, &created)
 	if err != nil {
 		return z, false, fmt.Errorf("set zone: %w", err)
 	}

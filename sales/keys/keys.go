@@ -327,8 +327,24 @@ func ForClusters(ctx context.Context, tx DB) ([]outbox.Key, error) {
 	return clusterKeys(ctx, tx)
 }
 
+// RetireGrace is how long a retired key stays in the set sent to the
+// clusters even when no ticket of its codes is left unexpired: an order
+// that read the old active key just before a rotation may still commit
+// tickets signed with it.
+const RetireGrace = 24 * time.Hour
+
+// clusterKeys is the set the parks' clusters (and their offline gate
+// agents) verify codes with: the active key, and each retired key until it
+// retires for good: RetireGrace after its rotation and once no ticket whose
+// current code it signed is still valid (tickets.valid_until). A key that
+// leaves the set verifies no code that could still admit; an agent drops
+// it too. The set is recomputed, and sent when it changed, at every start
+// of the service (Ensure) and every rotation.
 func clusterKeys(ctx context.Context, db DB) ([]outbox.Key, error) {
-	rows, err := db.Query(ctx, `SELECT id, public_key FROM signing_keys ORDER BY id`)
+	rows, err := db.Query(ctx, `SELECT k.id, k.public_key FROM signing_keys k
+		WHERE k.active OR k.retired_at IS NULL OR k.retired_at > now() - make_interval(secs => $1)
+			OR EXISTS (SELECT 1 FROM tickets t WHERE t.key_id = k.id AND (t.valid_until IS NULL OR t.valid_until > now()))
+		ORDER BY k.id`, RetireGrace.Seconds())
 	if err != nil {
 		return nil, err
 	}

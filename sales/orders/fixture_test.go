@@ -137,7 +137,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) seed() {
 	f.t.Helper()
 	f.exec(`INSERT INTO parks (id, name, time_zone, currency) VALUES ('fun', 'Fun Park', $1, 'CNY'), ('far', 'Far Park', 'UTC', 'CNY')`, parkTZ)
-	f.exec(`INSERT INTO zones (park_id, id, name) VALUES ('fun', 'main', 'Main'), ('fun', 'aqua', 'Aquarium')`)
+	f.exec(`INSERT INTO zones (park_id, id, name, bit) VALUES ('fun', 'main', 'Main', 0), ('fun', 'aqua', 'Aquarium', 1)`)
 	f.exec(`INSERT INTO sales_points (id, park_id, name, kind) VALUES ('w1', 'fun', 'Window 1', 'window'), ('k1', 'fun', 'Kiosk 1', 'kiosk')`)
 	for _, d := range []string{"a", "b"} {
 		var id int64

@@ -59,6 +59,7 @@ type issueLine struct {
 	cardID       int64
 	cardNumber   string
 	cardStatus   string
+	zoneMask     int64 // the product's zones as bits (catalog.Zone.Bit); 0: every zone
 }
 
 // issueTickets writes the tickets of a paid order and, for each, an outbox
@@ -78,7 +79,9 @@ func (a *API) issueTickets(ctx context.Context, tx DB, p web.Principal, o orderR
 		return 0, err
 	}
 	rows, err := tx.Query(ctx, `SELECT l.id, coalesce(l.slot_id, 0), l.product_id, l.visit_date, l.quantity, l.unit_price_minor,
-			p.kind, p.entries, p.zones, p.valid_days, s.starts, s.ends, coalesce(l.card_id, 0), coalesce(c.number, ''), coalesce(c.status, '')
+			p.kind, p.entries, p.zones, p.valid_days, s.starts, s.ends, coalesce(l.card_id, 0), coalesce(c.number, ''), coalesce(c.status, ''),
+			(SELECT CASE WHEN bool_or(z.bit IS NULL) THEN 0 ELSE coalesce(bit_or(1::bigint << z.bit), 0) END
+				FROM zones z WHERE z.park_id = p.park_id AND z.id = ANY(p.zones))
 		FROM order_lines l JOIN products p ON p.id = l.product_id LEFT JOIN time_slots s ON s.id = l.slot_id
 			LEFT JOIN cards c ON c.id = l.card_id
 		WHERE l.order_id = $1 ORDER BY l.id`, o.ID)
@@ -89,7 +92,8 @@ func (a *API) issueTickets(ctx context.Context, tx DB, p web.Principal, o orderR
 	for rows.Next() {
 		var l issueLine
 		if err := rows.Scan(&l.id, &l.slotID, &l.productID, &l.day, &l.quantity, &l.unitPrice,
-			&l.kind, &l.entries, &l.zones, &l.validDays, &l.starts, &l.ends, &l.cardID, &l.cardNumber, &l.cardStatus); err != nil {
+			&l.kind, &l.entries, &l.zones, &l.validDays, &l.starts, &l.ends, &l.cardID, &l.cardNumber, &l.cardStatus,
+			&l.zoneMask); err != nil {
 			rows.Close()
 			return 0, err
 		}
@@ -158,8 +162,12 @@ func (a *API) issueOne(ctx context.Context, tx DB, o orderRow, park parkInfo, l 
 	if l.entries < 0 || l.entries > 0xffff {
 		return "", fmt.Errorf("product %s: entries %d out of range", l.productID, l.entries)
 	}
+	// The code carries what an offline gate checks: the zones as a mask
+	// and one window, validity and slot together (the rules apply both to
+	// every entry, so their intersection decides the same).
+	codeFrom, codeUntil := codeWindow(from, until, slotStart, slotEnd)
 	c, err := signer.Sign(code.Claims{TicketID: id, Version: 1, Kind: uint8(kind), Entries: uint16(l.entries),
-		ValidFrom: from, ValidUntil: until})
+		ValidFrom: codeFrom, ValidUntil: codeUntil, ZoneMask: uint32(l.zoneMask)})
 	if err != nil {
 		return "", err
 	}
@@ -212,6 +220,26 @@ func (a *API) issueOne(ctx context.Context, tx DB, o orderRow, park parkInfo, l 
 		return "", err
 	}
 	return tj.ID, nil
+}
+
+// codeWindow is the window a code states: [from, until) narrowed to the
+// slot, on whole minutes (a start rounds up, an end down, so the code never
+// admits more than the ticket).
+func codeWindow(from, until, slotStart, slotEnd time.Time) (time.Time, time.Time) {
+	if !slotStart.IsZero() && slotStart.After(from) {
+		from = slotStart
+	}
+	if !slotEnd.IsZero() && slotEnd.Before(until) {
+		until = slotEnd
+	}
+	if t := from.Truncate(time.Minute); !t.Equal(from) {
+		from = t.Add(time.Minute)
+	}
+	until = until.Truncate(time.Minute)
+	if until.Before(from) {
+		until = from
+	}
+	return from, until
 }
 
 func nullTime(t time.Time) *time.Time {

@@ -61,11 +61,18 @@ func TestCashSaleIssuesTickets(t *testing.T) {
 		}
 		cl := c.Claims()
 		kind, _ := ticket.ParseKind(tk.Kind)
-		if cl.Kind != uint8(kind) || int(cl.Entries) != tk.Entries || cl.ZoneMask != 0 {
-			t.Fatalf("claims %+v for %+v", cl, tk)
+		// Zone bits: main 0, aqua 1; no zones: mask 0 (every zone).
+		mask := map[string]uint32{"multi": 0b11, "slot": 0b10}[tk.ProductID]
+		if cl.Kind != uint8(kind) || int(cl.Entries) != tk.Entries || cl.ZoneMask != mask {
+			t.Fatalf("claims %+v for %+v: want zone mask %b", cl, tk, mask)
 		}
 		days := map[string]int{"multi": 2, "slot": 1, "grp": 1}[tk.ProductID]
-		if !cl.ValidFrom.Equal(visit) || !cl.ValidUntil.Equal(visit.AddDate(0, 0, days)) ||
+		// The code states one window: validity narrowed to the slot.
+		codeFrom, codeUntil := visit, visit.AddDate(0, 0, days)
+		if tk.ProductID == "slot" {
+			codeFrom, codeUntil = visit.Add(10*time.Hour), visit.Add(12*time.Hour)
+		}
+		if !cl.ValidFrom.Equal(codeFrom) || !cl.ValidUntil.Equal(codeUntil) ||
 			!tk.ValidFrom.Equal(visit) || !tk.ValidUntil.Equal(visit.AddDate(0, 0, days)) {
 			t.Fatalf("%s valid %v-%v (code %v-%v), want from %v for %d days", tk.ProductID, tk.ValidFrom, tk.ValidUntil, cl.ValidFrom, cl.ValidUntil, visit, days)
 		}

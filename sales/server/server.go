@@ -261,6 +261,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err := membersRoutes(ctx, cfg, pool, mux, authAPI); err != nil {
 		return nil, err
 	}
+	(&keys.RotateAPI{Pool: pool, KEK: cfg.KEK, Log: log.With("pkg", "keys")}).Routes(mux, authAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		web.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -64,8 +64,10 @@ func (s *Server) Close() {
 //
 //	scan, scans                    the gate's own token, or the operator token
 //	issue, revoke, update,         the sales token or the operator token
-//	ticket views, events, conflicts,
+//	ticket views, conflicts,
 //	GET gates, zones, park
+//	events, keys                   the sales or operator token, or a gate's
+//	                               own token with ?gate= (gate agents)
 //	add/remove gates and zones,    the operator token only
 //	PUT park, exit-all
 func (s *Server) Register(r *httpapi.Router) {
@@ -100,6 +102,7 @@ func (s *Server) Register(r *httpapi.Router) {
 	r.Handle(http.MethodGet, gateapi.PathPark, sales(s.handleParkGet))
 	r.Handle(http.MethodPut, gateapi.PathPark, operator(s.handleParkSet))
 	r.Handle(http.MethodPost, gateapi.PathExitAll, operator(s.handleExitAll))
-	r.Handle(http.MethodGet, gateapi.PathEvents, sales(s.handleEvents))
 	r.Handle(http.MethodGet, gateapi.PathConflicts, sales(s.handleConflicts))
+	r.Handle(http.MethodGet, gateapi.PathEvents, s.salesOrGate(s.handleEvents))
+	r.Handle(http.MethodGet, gateapi.PathKeys, s.salesOrGate(s.handleKeys))
 }

@@ -1,0 +1,70 @@
+package gate
+
+import (
+	"crypto/subtle"
+	"net/http"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/admitpark/admit/cluster/httpapi"
+	"github.com/admitpark/admit/validator/fsm"
+	"github.com/admitpark/admit/validator/gateapi"
+)
+
+// What an offline-capable gate agent (validator/agent) reads with its
+// gate's token: GET /v1/keys (keys, time zone, its own registration) and
+// GET /v1/events (the changefeed its deny list follows). Both take
+// ?gate=ID with a gate token; the operator and sales tokens need none.
+
+// salesOrGate accepts the operator or sales token, or the token of the
+// gate named by ?gate=.
+func (s *Server) salesOrGate(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		token := httpapi.BearerToken(ctx)
+		for _, t := range []string{s.cfg.AdminToken, s.cfg.SalesToken} {
+			if token != "" && t != "" && subtle.ConstantTimeCompare([]byte(token), []byte(t)) == 1 {
+				h(ctx)
+				return
+			}
+		}
+		gate := string(ctx.QueryArgs().Peek("gate"))
+		if token != "" && gate == "" {
+			httpapi.Error(ctx, http.StatusForbidden, "token not accepted: a gate token needs ?gate=<its gate id>")
+			return
+		}
+		if s.authorizeGate(ctx, gate) { // answers 401/403 itself
+			h(ctx)
+		}
+	}
+}
+
+func (s *Server) handleKeys(ctx *fasthttp.RequestCtx) {
+	loc, err := fsm.Location(s.node)
+	if err != nil {
+		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	id, keys, err := fsm.Park(s.node)
+	if err != nil {
+		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	p := parkJSON(loc.String(), id, keys)
+	out := gateapi.KeysResponse{Park: p.ID, TimeZone: p.TimeZone, Keys: p.Keys}
+	if out.Keys == nil {
+		out.Keys = []gateapi.KeyJSON{}
+	}
+	if gate := string(ctx.QueryArgs().Peek("gate")); gate != "" {
+		g, found, err := fsm.LookupGate(s.node, gate)
+		if err != nil {
+			httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		if !found {
+			httpapi.Error(ctx, http.StatusNotFound, "no gate %q", gate)
+			return
+		}
+		out.Gate = &gateapi.GateJSON{ID: g.ID, Zone: g.Zone, Direction: g.Direction.String()}
+	}
+	httpapi.JSON(ctx, http.StatusOK, out)
+}

@@ -1,0 +1,51 @@
+package gateapi
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// PathKeys serves what an offline-capable gate agent caches from the
+// cluster: the park's signing public keys, its time zone and the calling
+// gate's own registration. Public keys are public; the route still wants a
+// token (admin, sales, or the gate's own with ?gate=) so that the gate part
+// does not tell strangers which gates exist.
+const PathKeys = "/v1/keys"
+
+// KeysResponse answers GET /v1/keys.
+type KeysResponse struct {
+	Park     string    `json:"park,omitempty"`
+	TimeZone string    `json:"time_zone"`
+	Keys     []KeyJSON `json:"keys"`
+	// Gate is the caller's gate (token never included), when asked with
+	// ?gate=ID.
+	Gate *GateJSON `json:"gate,omitempty"`
+}
+
+// Keys reads the park's public keys and, with gate set, that gate's
+// registration, authenticated with the gate token when the client has one.
+func (c *Client) Keys(ctx context.Context, gate string) (KeysResponse, error) {
+	path := PathKeys
+	if gate != "" {
+		path += "?gate=" + url.QueryEscape(gate)
+	}
+	var resp KeysResponse
+	return resp, c.gate.Do(ctx, http.MethodGet, path, nil, &resp)
+}
+
+// GateEvents reads the changefeed as Events does, authenticated with the
+// gate token (a gate may read the feed to keep an offline deny list).
+func (c *Client) GateEvents(ctx context.Context, gate, after string, limit int) (EventsResponse, error) {
+	q := url.Values{}
+	q.Set("gate", gate)
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var resp EventsResponse
+	return resp, c.gate.Do(ctx, http.MethodGet, PathEvents+"?"+q.Encode(), nil, &resp)
+}
