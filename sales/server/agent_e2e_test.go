@@ -71,6 +71,7 @@ func TestKeyRotationReachesTheAgent(t *testing.T) {
 	var login auth.LoginResult
 	must(t, 200, "POST", s.base+"/v1/login", "", map[string]string{"username": "cash", "password": "the-cashiers-long-password"}, &login)
 	cashier := login.Token
+	must(t, 201, "POST", s.base+"/v1/shifts", cashier, map[string]int64{"opening_float_minor": 0}, nil)
 
 	cluster, err := gateapi.NewClient(gateapi.Config{URLs: strings.Split(p.ClusterURLs(), ","), AdminToken: clusterAdminToken})
 	if err != nil {
