@@ -1,13 +1,12 @@
 package gate_test
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/admitpark/admit/validator/code"
@@ -44,7 +43,6 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 		{"long scan id", "POST", gateapi.PathScan, g1, []byte(fmt.Sprintf(`{"code":%q,"gate":"g1","scan_id":%q}`, cd, strings.Repeat("x", 65))), 400, `"scan_id"`},
 		{"bad direction", "POST", gateapi.PathScan, g1, []byte(fmt.Sprintf(`{"code":%q,"gate":"g1","scan_id":"1","direction":"up"}`, cd)), 400, `"direction"`},
 		{"huge code", "POST", gateapi.PathScan, g1, []byte(fmt.Sprintf(`{"code":%q,"gate":"g1","scan_id":"1"}`, strings.Repeat("A", 600))), 400, "longer than"},
-		{"oversize body", "POST", gateapi.PathScan, g1, bytes.Repeat([]byte(" "), 70<<10), 413, "too large"},
 		{"empty batch", "POST", gateapi.PathScans, g1, []byte(`{"scans":[]}`), 400, `"scans" must hold`},
 		{"bad item in batch", "POST", gateapi.PathScans, g1, []byte(`{"scans":[{"code":"A","gate":"g1"}]}`), 400, "scans[0]"},
 		{"admin call with a gate token", "GET", gateapi.PathGates, g1, nil, 403, "wrong admin token"},
@@ -80,12 +78,6 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 				body = c.body
 			}
 			status, err := gatetest.Call(base, c.method, c.path, c.token, body, &eb)
-			// A server that refuses an oversize body closes the connection
-			// with the body unread, so the kernel may reset it before the
-			// client reads the 413: ask again, as a client would.
-			for try := 0; err != nil && errors.Is(err, syscall.ECONNRESET) && try < 5; try++ {
-				status, err = gatetest.Call(base, c.method, c.path, c.token, body, &eb)
-			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,6 +86,33 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 			}
 		})
 	}
+
+	// An oversize body is refused from its Content-Length, before it is
+	// read. The request is written without its body: a server that refuses
+	// a body closes the connection with it unread, and a client still
+	// writing it may get a reset instead of the 413 (this test failed so).
+	t.Run("oversize body", func(t *testing.T) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: gate\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", gateapi.PathScan, g1, 70<<10)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var eb struct {
+			Error string `json:"error"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 413 || !strings.Contains(eb.Error, "too large") {
+			t.Fatalf("a 70 KiB body: %d %q, want 413 with %q", resp.StatusCode, eb.Error, "too large")
+		}
+	})
 
 	// Nothing above touched the ticket: it still admits once.
 	status, resp, msg := p.scan(base, g1, gateapi.ScanRequest{Code: cd, Gate: "g1", ScanID: "ok-1"})
