@@ -144,6 +144,13 @@ func (c *clients) waitAcked(t *testing.T, n int) {
 	}, "%d acknowledged commands", n)
 }
 
+// count is how many commands were acknowledged so far.
+func (c *clients) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.acked)
+}
+
 func (c *clients) halt() map[uint64]int64 {
 	close(c.stop)
 	c.wg.Wait()
@@ -189,7 +196,7 @@ func TestLeaderKilledKeepsAcknowledgedCommands(t *testing.T) {
 	start := time.Now()
 	newLeader := h.WaitLeader(10 * time.Second)
 	t.Logf("new leader %s elected %v after the kill", newLeader.ID, time.Since(start))
-	c.waitAcked(t, len(c.acked)+200) // commands flow again
+	c.waitAcked(t, c.count()+200) // commands flow again
 	acked := c.halt()
 
 	want := settle(t, h)
