@@ -30,6 +30,17 @@ const devAppRole = "admit_app"
 // creates the first admin, and starts `admit sales` as a supervised child.
 // It returns lines to print.
 func startDevSales(ctx context.Context, f *devFlags, exe string, env []string, clusterURLs, token string) (*pgserver.Server, *localproc.Process, []string, error) {
+	// PostgreSQL refuses to run as root, so as root pgserver runs it as the
+	// postgres user, who must be able to enter the data directory admit dev
+	// made 0750: search only (o+x), nothing listed or read (the secrets in it
+	// are 0600).
+	if os.Geteuid() == 0 {
+		if fi, err := os.Stat(f.dataDir); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(f.dataDir, fi.Mode().Perm()|0o001); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+	}
 	pgcfg := pgserver.DefaultConfig(filepath.Join(f.dataDir, "pg"))
 	pgcfg.Port = f.pgPort
 	pgcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
