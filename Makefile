@@ -20,16 +20,18 @@ check-go:
 # unless ADMIT_TEST_PG names one), promtool (package prometheus) to check
 # the alert rules, and etcd (package etcd-server) for the bench/compare
 # smoke test, and chromium for the web console's browser tests
-# (sales/console).
-# make run needs only PostgreSQL.
-deps: NEED := postgresql prometheus etcd-server chromium
-run-deps: NEED := postgresql
+# (sales/console); fonts-droid-fallback is the CJK font printed tickets
+# embed for Chinese text (sales/console print.go).
+# make run needs PostgreSQL and the font.
+deps: NEED := postgresql prometheus etcd-server chromium fonts-droid-fallback
+run-deps: NEED := postgresql fonts-droid-fallback
 deps run-deps:
 	@missing=""; for p in $(NEED); do case $$p in \
 		postgresql) [ -n "$$ADMIT_TEST_PG" ] || command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing $$p";; \
 		prometheus) command -v promtool >/dev/null 2>&1 || missing="$$missing $$p";; \
 		etcd-server) command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || missing="$$missing $$p";; \
 		chromium) command -v chromium >/dev/null 2>&1 || missing="$$missing $$p";; \
+		fonts-droid-fallback) test -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf || missing="$$missing $$p";; \
 	esac; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/admitpark/admit/sales/catalog"
 	"github.com/admitpark/admit/sales/lookup"
 	"github.com/admitpark/admit/sales/orders"
+	"github.com/admitpark/admit/sales/payment"
+	"github.com/admitpark/admit/sales/refund"
 	"github.com/admitpark/admit/sales/web"
 	"github.com/admitpark/admit/validator/code"
 	"github.com/admitpark/admit/validator/ticket"
@@ -61,7 +64,11 @@ type boxData struct {
 	Sale     *saleResult
 	Shift    *shiftView // the cashier's shift (shifts.go); nil for admins
 	IdemKey  string
+	Methods  []methodOption
 }
+
+// methodOption is a way to pay on the sell form and its function key.
+type methodOption struct{ Name, Key string }
 
 type boxProduct struct {
 	catalog.Product
@@ -79,11 +86,20 @@ type slotOption struct {
 type sellForm struct {
 	ProductID, VisitDate, Quantity, Tendered, Holders, Phone string
 	SlotID                                                   int64
+	Method, Reference                                        string // cash (default), card or wallet; the terminal's reference
 }
 
-// saleResult is a completed cash sale.
+// methodOptions are the box office's ways to pay, in the order of the
+// form (cash first: the default); F3 and F4 switch to card and wallet and
+// back to cash (assets/app.js).
+var methodOptions = []methodOption{{payment.MethodCash, ""}, {payment.MethodCard, "F3"}, {payment.MethodWallet, "F4"}}
+
+// saleResult is a completed sale: cash with the change, or card or wallet
+// with the terminal's reference.
 type saleResult struct {
 	Order           orders.Order
+	Method          string
+	Reference       string
 	Total, Tendered string
 	Change          string
 	Products        map[string]string
@@ -91,7 +107,7 @@ type saleResult struct {
 }
 
 func (c *Console) boxData(ctx context.Context, s *sess, park catalog.Park) (boxData, error) {
-	d := boxData{Park: park, Today: park.Today(c.cfg.Clock.Now()).Format(time.DateOnly), IdemKey: randomToken()}
+	d := boxData{Park: park, Today: park.Today(c.cfg.Clock.Now()).Format(time.DateOnly), IdemKey: randomToken(), Methods: methodOptions}
 	ps, err := catalog.ListProducts(ctx, c.cfg.Pool, catalog.ProductFilter{ParkID: park.ID, ActiveOnly: true})
 	if err != nil {
 		return d, err
@@ -115,7 +131,7 @@ func (c *Console) boxData(ctx context.Context, s *sess, park catalog.Park) (boxD
 			}
 		}
 	}
-	d.Form = sellForm{VisitDate: d.Today, Quantity: "1"}
+	d.Form = sellForm{VisitDate: d.Today, Quantity: "1", Method: payment.MethodCash}
 	if len(d.Products) > 0 {
 		d.Form.ProductID = d.Products[0].ID
 	}
@@ -137,9 +153,10 @@ func (c *Console) handleBox(w http.ResponseWriter, r *http.Request, s *sess) {
 	c.render(w, r, s, http.StatusOK, "box", "title.box", d, "", "")
 }
 
-// handleSell makes the order and takes the cash in one step: the cashier
-// has the money in hand. A refusal (sold out, not enough cash, ...)
-// re-renders the form as typed with the reason.
+// handleSell makes the order and takes the payment in one step: the
+// cashier has the cash in hand, or the card or wallet terminal has taken
+// the money and printed its reference. A refusal (sold out, not enough
+// cash, no reference, ...) re-renders the form as typed with the reason.
 func (c *Console) handleSell(w http.ResponseWriter, r *http.Request, s *sess) {
 	ctx := r.Context()
 	park, err := c.parkOf(ctx, s, r.PostForm.Get("park"))
@@ -154,9 +171,28 @@ func (c *Console) handleSell(w http.ResponseWriter, r *http.Request, s *sess) {
 	}
 	f := r.PostForm
 	d.Form = sellForm{ProductID: f.Get("product"), VisitDate: f.Get("visit_date"), Quantity: f.Get("quantity"),
-		Tendered: f.Get("tendered"), Holders: f.Get("holders"), Phone: f.Get("phone")}
+		Tendered: f.Get("tendered"), Holders: f.Get("holders"), Phone: f.Get("phone"),
+		Method: f.Get("method"), Reference: f.Get("reference")}
+	if d.Form.Method == "" {
+		d.Form.Method = payment.MethodCash
+	}
 	refuse := func(status int, msg string) {
 		c.render(w, r, s, status, "box", "title.box", d, "", msg)
+	}
+	if !slices.ContainsFunc(methodOptions, func(m methodOption) bool { return m.Name == d.Form.Method }) {
+		refuse(http.StatusBadRequest, s.L.T("err.bad_form"))
+		return
+	}
+	terminal := payment.OnTerminal(d.Form.Method)
+	if terminal {
+		// Checked before the order, so no places are held for a sale
+		// that cannot be recorded.
+		ref, err := payment.CheckReference(d.Form.Method, d.Form.Reference)
+		if err != nil {
+			refuse(errStatus(err), c.errText(s.L, err))
+			return
+		}
+		d.Form.Reference, d.Form.Tendered = ref, ""
 	}
 	qty, err := strconv.Atoi(strings.TrimSpace(d.Form.Quantity))
 	if err != nil || qty < 1 || qty > 1000 {
@@ -229,7 +265,11 @@ func (c *Console) handleSell(w http.ResponseWriter, r *http.Request, s *sess) {
 	}
 	if o.Status != "paid" {
 		amount := o.TotalMinor
-		res, err := c.cfg.Orders.Pay(ctx, s.P, o.Number, orders.PayRequest{Method: "cash", AmountMinor: &amount})
+		req := orders.PayRequest{Method: d.Form.Method, AmountMinor: &amount}
+		if terminal {
+			req.Reference = d.Form.Reference
+		}
+		res, err := c.cfg.Orders.Pay(ctx, s.P, o.Number, req)
 		if err != nil {
 			// Not paid: give the places back rather than hold them.
 			if _, cerr := c.cfg.Orders.Cancel(ctx, s.P, o.Number); cerr != nil {
@@ -244,9 +284,12 @@ func (c *Console) handleSell(w http.ResponseWriter, r *http.Request, s *sess) {
 	for _, p := range d.Products {
 		names[p.ID] = p.Name
 	}
-	d.Sale = &saleResult{Order: o, Total: Money(o.TotalMinor, o.Currency), Tendered: Money(tendered, o.Currency),
+	d.Sale = &saleResult{Order: o, Method: d.Form.Method, Total: Money(o.TotalMinor, o.Currency), Tendered: Money(tendered, o.Currency),
 		Change: Money(tendered-o.TotalMinor, o.Currency), Products: names, Loc: park.Location()}
-	d.Form = sellForm{ProductID: prod.ID, VisitDate: d.Today, Quantity: "1"}
+	if terminal {
+		d.Sale.Reference, d.Sale.Tendered, d.Sale.Change = d.Form.Reference, "", ""
+	}
+	d.Form = sellForm{ProductID: prod.ID, VisitDate: d.Today, Quantity: "1", Method: payment.MethodCash}
 	d.IdemKey = randomToken()
 	d.Shift = c.currentShift(ctx, s)
 	c.render(w, r, s, http.StatusOK, "box", "title.box", d, s.L.T("box.sold", o.Number), "")
@@ -485,6 +528,12 @@ func (c *Console) handleRefund(w http.ResponseWriter, r *http.Request, s *sess) 
 	msg := ""
 	for _, rf := range refunds {
 		msg = s.L.T("refund.done_"+rf.Status, Money(rf.AmountMinor, rf.Currency), Money(rf.FeeMinor, rf.Currency))
+		if rf.Status == refund.StatusRefunded && payment.OnTerminal(rf.PaymentMethod) {
+			// Paid back on the terminal that took it: the cashier needs the
+			// original payment's reference to refund it there.
+			msg = s.L.T("refund.done_terminal", Money(rf.AmountMinor, rf.Currency), Money(rf.FeeMinor, rf.Currency),
+				s.L.T("box.method_"+rf.PaymentMethod), c.terminalRef(r.Context(), rf.OrderNumber))
+		}
 	}
 	c.render(w, r, s, http.StatusOK, "ticket", "title.ticket", d, msg, "")
 }
@@ -510,6 +559,18 @@ func (c *Console) handleReprint(w http.ResponseWriter, r *http.Request, s *sess)
 	}
 	d.Reprinted = &reprinted{Version: rp.Version}
 	c.render(w, r, s, http.StatusOK, "ticket", "title.ticket", d, s.L.T("ticket.reprinted", rp.Version), "")
+}
+
+// terminalRef is the terminal reference of the payment that settled order
+// number ("" if none).
+func (c *Console) terminalRef(ctx context.Context, number string) string {
+	var ref string
+	err := c.cfg.Pool.QueryRow(ctx, `SELECT coalesce(p.terminal_ref, '') FROM orders o JOIN payments p ON p.id = o.paid_payment_id
+		WHERE o.number = $1`, number).Scan(&ref)
+	if err != nil {
+		c.cfg.Log.Warn("console: terminal reference", "order", number, "err", err)
+	}
+	return ref
 }
 
 // shortID is the first 8 digits of a ticket id, for people.

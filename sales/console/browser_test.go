@@ -21,6 +21,7 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/admitpark/admit/cluster/clustertest"
@@ -402,10 +403,34 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("orders after the refused post: %d %v, want 2", sold, err)
 	}
 
-	// 4. Close the shift with the cash counted as expected.
+	// A card sale: "1", F3 (card), the reference the terminal printed,
+	// Enter; no change, and the shift expects it under card.
 	cashier.do(chromedp.Navigate(p.base + "/box"))
-	expected := strings.TrimPrefix(cashier.text("#shift-expected"), "¥")
-	cashier.do(chromedp.Click(chromedp.CSS("#shift summary")), chromedp.SendKeys(chromedp.ID("counted"), expected))
+	cashier.waitFor(`document.activeElement && document.activeElement.name === "product"`, 5*time.Second)
+	cashier.key("1")
+	cashier.key(kb.F3)
+	cashier.waitFor(`document.activeElement && document.activeElement.id === "reference"`, 5*time.Second)
+	cashier.key("631200000001")
+	cashier.navigateBy(chromedp.KeyEvent("\r"))
+	if got := cashier.text("#sale-reference"); got != "631200000001" {
+		t.Fatalf("card sale: reference %q (page: %s)", got, cashier.text("main"))
+	}
+	var method, ref string
+	if err := p.srv.Pool.QueryRow(ctx, `SELECT method, coalesce(terminal_ref, '') FROM payments ORDER BY id DESC LIMIT 1`).Scan(&method, &ref); err != nil ||
+		method != "card" || ref != "631200000001" {
+		t.Fatalf("the card sale's payment: %s %q %v", method, ref, err)
+	}
+	if got := cashier.text("#shift-expected-card"); got != "¥180.00" {
+		t.Fatalf("the shift expects %q on the card terminal, want ¥180.00", got)
+	}
+
+	// 4. Close the shift with the cash and the card terminal's total
+	// counted as expected.
+	cashier.do(chromedp.Navigate(p.base + "/box"))
+	expected := strings.TrimPrefix(cashier.text("#shift-expected-cash"), "¥")
+	card := strings.TrimPrefix(cashier.text("#shift-expected-card"), "¥")
+	cashier.do(chromedp.Click(chromedp.CSS("#shift summary")), chromedp.SendKeys(chromedp.ID("counted"), expected),
+		chromedp.SendKeys(chromedp.ID("counted-card"), card))
 	cashier.navigateBy(chromedp.KeyEvent("\r"))
 	if got := cashier.text("main"); !strings.Contains(got, "Shift 1 closed") || !strings.Contains(got, "difference ¥0.00") {
 		t.Fatalf("closing the shift: %q", got)
@@ -418,20 +443,20 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	cashier.shot("box-office-zh")
 
-	// 5. Finance: the revenue report shows the two sales and the refund;
+	// 5. Finance: the revenue report shows the three sales and the refund;
 	// the closed shift is confirmed.
 	fin := newTab(t, b, p.base, shots)
 	fin.login("finance", financePassword)
 	fin.do(chromedp.WaitVisible(chromedp.ID("report-table")))
 	foot := fin.text("#report-table tfoot")
-	for _, want := range []string{"¥360.00", "¥162.00", "¥18.00"} {
+	for _, want := range []string{"¥540.00", "¥162.00", "¥18.00"} {
 		if !strings.Contains(foot, want) {
 			t.Errorf("revenue totals %q lack %s", foot, want)
 		}
 	}
 	fin.shot("finance")
 	status, ctype, csv := fin.fetch(fin.base + "/finance/export?report=revenue&format=csv")
-	if status != 200 || !strings.Contains(ctype, "csv") || !bytes.Contains(csv, []byte("36000")) {
+	if status != 200 || !strings.Contains(ctype, "csv") || !bytes.Contains(csv, []byte("54000")) {
 		t.Errorf("CSV export: %d %s %q", status, ctype, csv)
 	}
 	fin.navigateBy(chromedp.Click(chromedp.CSS("#shifts button")))

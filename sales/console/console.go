@@ -23,9 +23,11 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -63,14 +65,24 @@ type Config struct {
 	Secure bool
 	// PollEvery is how often the gate view refreshes.
 	PollEvery time.Duration
-	Clock     web.Clock
-	Log       *slog.Logger
+	// CJKFont is the path of a TrueType font with Chinese glyphs that
+	// printed tickets embed (see print.go); read at start. Missing (or
+	// ""): tickets print in English, and the start logs it once.
+	CJKFont string
+	Clock   web.Clock
+	Log     *slog.Logger
 }
+
+// DefaultCJKFont is Debian's fonts-droid-fallback (make deps installs it).
+const DefaultCJKFont = "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"
+
+// maxFontBytes bounds the font read at start (DroidSansFallbackFull is 4 MB).
+const maxFontBytes = 64 << 20
 
 // DefaultConfig returns the defaults; set the parts.
 func DefaultConfig() Config {
 	return Config{PollEvery: 2 * time.Second, Clock: web.SystemClock{}, Log: slog.Default(),
-		Cluster: ClusterConfig{Timeout: 2 * time.Second}}
+		Cluster: ClusterConfig{Timeout: 2 * time.Second}, CJKFont: DefaultCJKFont}
 }
 
 // Validate reports what is missing.
@@ -98,6 +110,7 @@ type Console struct {
 	mux     *http.ServeMux
 	cluster *clusterClient
 	audit   *audit.API // reads the audit log (no state of its own)
+	cjkFont []byte     // Config.CJKFont's bytes; nil: none
 }
 
 // New builds the console.
@@ -112,11 +125,40 @@ func New(cfg Config) (*Console, error) {
 		return nil, err
 	}
 	c := &Console{cfg: cfg, mux: http.NewServeMux(), cluster: newClusterClient(cfg.Cluster), audit: auditAPI}
+	c.cjkFont = loadFont(cfg.CJKFont, cfg.Log)
 	if err := c.parse(); err != nil {
 		return nil, err
 	}
 	c.routes()
 	return c, nil
+}
+
+// loadFont reads the CJK font at path; nil, logged once, when there is
+// none: printing goes on in English.
+func loadFont(path string, log *slog.Logger) []byte {
+	if path == "" {
+		log.Warn("console: no CJK font configured: printed tickets are in English")
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		log.Warn("console: no CJK font: printed tickets are in English (Debian: apt-get install fonts-droid-fallback, or make deps)",
+			"path", path, "err", err)
+		return nil
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFontBytes+1))
+	if err == nil && len(b) > maxFontBytes {
+		err = fmt.Errorf("larger than %d bytes", maxFontBytes)
+	}
+	if err == nil {
+		err = checkFont(b)
+	}
+	if err != nil {
+		log.Warn("console: the CJK font cannot be used: printed tickets are in English", "path", path, "err", err)
+		return nil
+	}
+	return b
 }
 
 // ServeHTTP answers every console path with the security headers.

@@ -17,7 +17,7 @@ func TestTicketPDFsCarryTheCode(t *testing.T) {
 			VisitDate: "2026-12-02", Slot: "10:00-11:00", Price: "CNY 90.00", Order: "W20261202-577838", Park: "阳光乐园"},
 	}
 	for _, layout := range []string{layoutThermal, layoutA4} {
-		pdf, err := ticketsPDF(tickets, layout)
+		pdf, err := ticketsPDF(tickets, layout, locale("en"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -23,10 +24,13 @@ import (
 // product, visit date, slot, price, order number and park name, in an
 // 80 mm thermal-roll layout (one ticket a page) or A4 (three a page).
 //
-// The PDF uses the core Helvetica font, which has no Chinese glyphs: no
-// CJK TrueType font small enough to embed with a licence that allows it
-// is in the tree, so labels are printed in English and names that are not
-// Latin are printed as their ids. The QR, which the gate reads, is exact.
+// Chinese needs a font with CJK glyphs: Config.CJKFont (Debian's
+// fonts-droid-fallback, Apache 2.0, installed by make deps), read once at
+// start and subset into each PDF by fpdf (only the glyphs printed are
+// embedded). With it, labels are in the user's language and names in any
+// script; without it the core Helvetica font prints labels in English,
+// names that are not Latin as their ids, and a line saying why. The QR,
+// which the gate reads, is exact either way.
 
 // printTicket is one ticket to print.
 type printTicket struct {
@@ -38,6 +42,81 @@ const (
 	layoutThermal = "80mm"
 	layoutA4      = "a4"
 )
+
+// cjkFamily is the name the CJK font is registered under in a PDF.
+const cjkFamily = "cjk"
+
+// printer writes text in one PDF: its font and its labels' language.
+type printer struct {
+	pdf  *fpdf.Fpdf
+	l    *Locale             // the labels' language
+	cjk  bool                // the CJK font is embedded
+	tr   func(string) string // UTF-8 to Helvetica's code page
+	note string              // printed at the foot: why the print is not in the user's language
+}
+
+// newPrinter sets pdf up for a user of language l; font is the CJK font's
+// TrueType bytes, nil when the server has none.
+func newPrinter(pdf *fpdf.Fpdf, l *Locale, font []byte) *printer {
+	p := &printer{pdf: pdf, l: l}
+	if font != nil {
+		// A copy: fpdf v0.9.0 writes into the bytes it is given (an append
+		// to a slice of them when it reads a glyph's metrics), and the
+		// font is shared by every print.
+		pdf.AddUTF8FontFromBytes(cjkFamily, "", bytes.Clone(font))
+		p.cjk = true
+		return p
+	}
+	p.tr = pdf.UnicodeTranslatorFromDescriptor("")
+	if l.Code != "en" {
+		p.l, p.note = locales["en"], l.T("print.no_cjk")
+	}
+	return p
+}
+
+// font sets the text style; the CJK font has no bold, so it is regular.
+func (p *printer) font(style string, size float64) {
+	if p.cjk {
+		p.pdf.SetFont(cjkFamily, "", size)
+		return
+	}
+	p.pdf.SetFont("Helvetica", style, size)
+}
+
+// text is s as the font can print it: as is with the CJK font, else s
+// when it is Latin-1 and fallback when not.
+func (p *printer) text(s, fallback string) string {
+	if p.cjk {
+		return s
+	}
+	return p.tr(latin1(s, fallback))
+}
+
+// rows are a ticket's labelled facts.
+func (p *printer) rows(t printTicket) [][2]string {
+	rows := [][2]string{{p.l.T("print.visit_date"), t.VisitDate}, {p.l.T("print.slot"), t.Slot}, {p.l.T("print.price"), t.Price},
+		{p.l.T("print.order"), t.Order}, {p.l.T("print.ticket"), t.ID}}
+	if t.Holder != "" {
+		rows = append(rows, [2]string{p.l.T("print.holder"), p.text(t.Holder, p.l.T("print.real_name"))})
+	}
+	return rows
+}
+
+// checkFont makes a one-line PDF with font: a font fpdf cannot read is
+// found at start, not at the first print.
+func checkFont(font []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("fpdf: %v", r)
+		}
+	}()
+	pdf := fpdf.New("P", "mm", "A4", "")
+	pdf.AddUTF8FontFromBytes(cjkFamily, "", bytes.Clone(font)) // see newPrinter
+	pdf.SetFont(cjkFamily, "", 10)
+	pdf.AddPage()
+	pdf.CellFormat(50, 5, "门票 Ticket", "", 1, "L", false, 0, "")
+	return pdf.Output(io.Discard)
+}
 
 // latin1 keeps s when Helvetica can print it, else falls back.
 func latin1(s, fallback string) string {
@@ -79,8 +158,9 @@ func qrPNG(code string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// ticketsPDF lays tickets out in layout.
-func ticketsPDF(tickets []printTicket, layout string) ([]byte, error) {
+// ticketsPDF lays tickets out in layout, for a user of language l; font
+// is the CJK font (nil: none, see printer).
+func ticketsPDF(tickets []printTicket, layout string, l *Locale, font []byte) ([]byte, error) {
 	var pdf *fpdf.Fpdf
 	if layout == layoutThermal {
 		pdf = fpdf.NewCustom(&fpdf.InitType{UnitStr: "mm", Size: fpdf.SizeType{Wd: 80, Ht: 150}})
@@ -91,6 +171,7 @@ func ticketsPDF(tickets []printTicket, layout string) ([]byte, error) {
 	pdf.SetTitle("Tickets", false)
 	pdf.SetAutoPageBreak(false, 0)
 	pdf.SetMargins(5, 5, 5)
+	p := newPrinter(pdf, l, font)
 	for i, t := range tickets {
 		png, err := qrPNG(t.Code)
 		if err != nil {
@@ -100,13 +181,14 @@ func ticketsPDF(tickets []printTicket, layout string) ([]byte, error) {
 		pdf.RegisterImageOptionsReader(name, fpdf.ImageOptions{ImageType: "PNG"}, bytes.NewReader(png))
 		if layout == layoutThermal {
 			pdf.AddPage()
-			thermal(pdf, t, name)
+			p.thermal(t, name)
 			continue
 		}
 		if i%3 == 0 {
 			pdf.AddPage()
+			p.footA4()
 		}
-		a4(pdf, t, name, 10+float64(i%3)*92)
+		p.a4(t, name, 10+float64(i%3)*92)
 	}
 	if err := pdf.Error(); err != nil {
 		return nil, err
@@ -118,55 +200,63 @@ func ticketsPDF(tickets []printTicket, layout string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func thermal(pdf *fpdf.Fpdf, t printTicket, img string) {
-	pdf.SetFont("Helvetica", "B", 13)
+func (p *printer) thermal(t printTicket, img string) {
+	pdf := p.pdf
+	p.font("B", 13)
 	pdf.SetXY(5, 6)
-	pdf.CellFormat(70, 7, latin1(t.Park, "Park"), "", 1, "C", false, 0, "")
-	pdf.SetFont("Helvetica", "", 10)
-	pdf.CellFormat(70, 6, latin1(t.ProductName, t.ProductID), "", 1, "C", false, 0, "")
+	pdf.CellFormat(70, 7, p.text(t.Park, p.l.T("print.park")), "", 1, "C", false, 0, "")
+	p.font("", 10)
+	pdf.CellFormat(70, 6, p.text(t.ProductName, t.ProductID), "", 1, "C", false, 0, "")
 	pdf.ImageOptions(img, 12.5, 22, 55, 55, false, fpdf.ImageOptions{ImageType: "PNG"}, 0, "")
 	pdf.SetXY(5, 80)
-	rows := [][2]string{{"Visit date", t.VisitDate}, {"Slot", t.Slot}, {"Price", t.Price}, {"Order", t.Order}, {"Ticket", t.ID}}
-	if t.Holder != "" {
-		rows = append(rows, [2]string{"Holder", latin1(t.Holder, "(real name)")})
-	}
-	for _, r := range rows {
+	for _, r := range p.rows(t) {
 		if r[1] == "" {
 			continue
 		}
-		pdf.SetFont("Helvetica", "", 8)
+		p.font("", 8)
 		pdf.CellFormat(20, 5.5, r[0], "", 0, "L", false, 0, "")
-		pdf.SetFont("Helvetica", "B", 9)
+		p.font("B", 9)
 		pdf.CellFormat(50, 5.5, r[1], "", 1, "L", false, 0, "")
 	}
-	pdf.SetFont("Helvetica", "", 7)
+	p.font("", 7)
+	pdf.SetXY(5, 136)
+	if p.note != "" {
+		pdf.CellFormat(70, 4, p.note, "", 1, "C", false, 0, "")
+	}
 	pdf.SetXY(5, 140)
-	pdf.CellFormat(70, 4, "Show this code at the gate. Valid once as printed.", "", 1, "C", false, 0, "")
+	pdf.CellFormat(70, 4, p.l.T("print.footer"), "", 1, "C", false, 0, "")
 }
 
-func a4(pdf *fpdf.Fpdf, t printTicket, img string, top float64) {
+// footA4 writes the note of an A4 page, below the three tickets.
+func (p *printer) footA4() {
+	if p.note == "" {
+		return
+	}
+	p.font("", 8)
+	p.pdf.SetXY(10, 284)
+	p.pdf.CellFormat(190, 4, p.note, "", 1, "C", false, 0, "")
+}
+
+func (p *printer) a4(t printTicket, img string, top float64) {
+	pdf := p.pdf
 	pdf.SetDrawColor(150, 150, 150)
 	pdf.SetDashPattern([]float64{2, 2}, 0)
 	pdf.Rect(10, top, 190, 86, "D")
 	pdf.SetDashPattern([]float64{}, 0)
 	pdf.ImageOptions(img, 14, top+4, 78, 78, false, fpdf.ImageOptions{ImageType: "PNG"}, 0, "")
 	pdf.SetXY(98, top+6)
-	pdf.SetFont("Helvetica", "B", 16)
-	pdf.CellFormat(98, 9, latin1(t.Park, "Park"), "", 2, "L", false, 0, "")
-	pdf.SetFont("Helvetica", "B", 12)
-	pdf.CellFormat(98, 8, latin1(t.ProductName, t.ProductID), "", 2, "L", false, 0, "")
-	rows := [][2]string{{"Visit date", t.VisitDate}, {"Slot", t.Slot}, {"Price", t.Price}, {"Order", t.Order}, {"Ticket", t.ID}}
-	if t.Holder != "" {
-		rows = append(rows, [2]string{"Holder", latin1(t.Holder, "(real name)")})
-	}
-	for _, r := range rows {
+	p.font("B", 16)
+	pdf.CellFormat(98, 9, p.text(t.Park, p.l.T("print.park")), "", 2, "L", false, 0, "")
+	p.font("B", 12)
+	pdf.CellFormat(98, 8, p.text(t.ProductName, t.ProductID), "", 2, "L", false, 0, "")
+	for _, r := range p.rows(t) {
 		if r[1] == "" {
 			continue
 		}
 		pdf.SetX(98)
-		pdf.SetFont("Helvetica", "", 10)
+		p.font("", 10)
 		pdf.CellFormat(26, 7, r[0], "", 0, "L", false, 0, "")
-		pdf.SetFont("Helvetica", "B", 11)
+		p.font("B", 11)
 		pdf.CellFormat(72, 7, r[1], "", 1, "L", false, 0, "")
 	}
 }
@@ -198,7 +288,7 @@ func (c *Console) sendPDF(w http.ResponseWriter, r *http.Request, s *sess, name 
 		c.render(w, r, s, http.StatusNotFound, "error", "title.error", nil, "", s.L.T("err.nothing_to_print"))
 		return
 	}
-	b, err := ticketsPDF(tickets, layout)
+	b, err := ticketsPDF(tickets, layout, s.L, c.cjkFont)
 	if err != nil {
 		c.cfg.Log.Warn("console: PDF", "err", err)
 		c.render(w, r, s, http.StatusInternalServerError, "error", "title.error", nil, "", s.L.T("err.internal"))

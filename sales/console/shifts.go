@@ -11,7 +11,8 @@ import (
 )
 
 // The cashier's shift on the box office screen: open it with the float,
-// see what the drawer should hold, close it with the cash counted. The
+// see what the drawer (and the card and wallet terminals) should hold,
+// close it with the cash counted and the terminals' totals. The
 // shift rules (one open shift, window sales need it, the frozen report)
 // are package shift's.
 
@@ -93,12 +94,26 @@ func (c *Console) handleShiftClose(w http.ResponseWriter, r *http.Request, s *se
 		c.boxAgain(w, r, s, errStatus(err), "", c.errText(s.L, err), nil)
 		return
 	}
-	counted, err := ParseMoney(r.PostForm.Get("counted"), cur.Currency)
+	cash, err := ParseMoney(r.PostForm.Get("counted"), cur.Currency)
 	if err != nil {
 		c.boxAgain(w, r, s, http.StatusBadRequest, "", s.L.T("err.bad_amount"), nil)
 		return
 	}
-	sh, err := c.cfg.Shifts.Close(r.Context(), s.P, cur.ID, shift.CloseRequest{Counted: map[string]int64{"cash": counted},
+	counted := map[string]int64{"cash": cash}
+	// Card and wallet: the terminals' totals for the shift, asked for
+	// when the shift took such payments (the form shows their fields).
+	for _, m := range cur.Report.Methods {
+		if m.Method == "cash" {
+			continue
+		}
+		v, err := ParseMoney(r.PostForm.Get("counted_"+m.Method), cur.Currency)
+		if err != nil {
+			c.boxAgain(w, r, s, http.StatusBadRequest, "", s.L.T("err.bad_amount"), nil)
+			return
+		}
+		counted[m.Method] = v
+	}
+	sh, err := c.cfg.Shifts.Close(r.Context(), s.P, cur.ID, shift.CloseRequest{Counted: counted,
 		Note: strings.TrimSpace(r.PostForm.Get("note"))})
 	if err != nil {
 		c.boxAgain(w, r, s, errStatus(err), "", c.errText(s.L, err), nil)

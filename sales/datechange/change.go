@@ -286,7 +286,7 @@ func (a *API) settle(ctx context.Context, tx pgx.Tx, p web.Principal, h held, s 
 		if s.AmountMinor == nil {
 			return 0, 0, bad("bad_settle", `cash takes "amount_minor": the difference %d`, diff)
 		}
-		pay, err := payment.RecordCash(ctx, tx, payment.Cash{OrderID: h.orderID, DueMinor: diff, AmountMinor: *s.AmountMinor,
+		pay, err := payment.RecordCash(ctx, tx, payment.Window{OrderID: h.orderID, DueMinor: diff, AmountMinor: *s.AmountMinor,
 			Currency: h.currency, UserID: p.UserID, SalesPointID: p.SalesPointID, ShiftID: shiftID, At: now})
 		if err != nil {
 			return 0, 0, err

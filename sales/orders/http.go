@@ -19,7 +19,7 @@ const IdempotencyHeader = "Idempotency-Key"
 //	POST /v1/orders                        cashier, admin, distributor: create (Idempotency-Key)
 //	GET  /v1/orders?phone=&date=           admin, cashier, finance: find by contact phone / visit date
 //	GET  /v1/orders/{ref}                  admin, cashier, finance, distributor (own only): by id or number
-//	POST /v1/orders/{ref}/pay              cashier (cash, provider), admin and distributor (provider)
+//	POST /v1/orders/{ref}/pay              cashier (cash, card, wallet, provider), admin and distributor (provider)
 //	POST /v1/orders/{ref}/cancel           admin, cashier, distributor (own only): pending only
 //	POST /v1/payments/webhook/{provider}   anonymous, authenticated by the provider's signature
 func (a *API) Routes(mux *http.ServeMux, authn web.Authenticator) {

@@ -15,12 +15,17 @@ import (
 )
 
 // PayRequest is the body of POST /v1/orders/{id}/pay: cash at a window
-// ({"method":"cash","amount_minor":N}, N the order total) or online
-// ({"method":"provider","provider":"test"}).
+// ({"method":"cash","amount_minor":N}, N the order total), a card or
+// wallet payment taken on the window's terminal ({"method":"card",
+// "reference":"slip ref"}, amount_minor optional and then the total) or
+// online ({"method":"provider","provider":"test"}).
 type PayRequest struct {
 	Method      string `json:"method"`
 	AmountMinor *int64 `json:"amount_minor,omitempty"`
 	Provider    string `json:"provider,omitempty"`
+	// Reference: methods card and wallet, the reference the terminal
+	// printed (at most payment.MaxReferenceRunes characters).
+	Reference string `json:"reference,omitempty"`
 	// Card and RedeemPoints: method stored_value, from a member card's
 	// balance, points redeemed first.
 	Card         string `json:"card,omitempty"`
@@ -37,13 +42,16 @@ type PayResult struct {
 	ProviderRef string    `json:"provider_ref,omitempty"`
 }
 
-// Pay takes a payment for an order: cash (by a cashier, the exact total;
-// the order is paid and its tickets issued at once) or an online payment
-// started with a provider (the order is paid when the provider's webhook
-// says so).
+// Pay takes a payment for an order: cash, card or wallet (by a cashier at
+// a window, the exact total; the order is paid and its tickets issued at
+// once) or an online payment started with a provider (the order is paid
+// when the provider's webhook says so).
 func (a *API) Pay(ctx context.Context, p web.Principal, ref string, r PayRequest) (PayResult, error) {
 	if r.Method != payment.MethodStoredValue && (r.Card != "" || r.RedeemPoints != 0) {
 		return PayResult{}, bad("bad_payment", `"card" and "redeem_points" go with method stored_value`)
+	}
+	if !payment.OnTerminal(r.Method) && r.Reference != "" {
+		return PayResult{}, bad("bad_payment", `"reference" goes with methods card and wallet`)
 	}
 	switch r.Method {
 	case payment.MethodCash:
@@ -53,7 +61,19 @@ func (a *API) Pay(ctx context.Context, p web.Principal, ref string, r PayRequest
 		if p.Role != web.RoleCashier {
 			return PayResult{}, web.Problemf(http.StatusForbidden, "cashier_only", "cash is taken by a cashier at a window, not by role %s", p.Role)
 		}
-		return a.payCash(ctx, p, ref, *r.AmountMinor)
+		return a.payWindow(ctx, p, ref, payment.Window{Method: r.Method}, r.AmountMinor)
+	case payment.MethodCard, payment.MethodWallet:
+		if r.Provider != "" {
+			return PayResult{}, bad("bad_payment", `%s takes "reference" (and "amount_minor", the order total), no "provider"`, r.Method)
+		}
+		reference, err := payment.CheckReference(r.Method, r.Reference)
+		if err != nil {
+			return PayResult{}, err
+		}
+		if p.Role != web.RoleCashier {
+			return PayResult{}, web.Problemf(http.StatusForbidden, "cashier_only", "%s is taken by a cashier on a window's terminal, not by role %s", r.Method, p.Role)
+		}
+		return a.payWindow(ctx, p, ref, payment.Window{Method: r.Method, Reference: reference}, r.AmountMinor)
 	case payment.MethodProvider:
 		if r.AmountMinor != nil || r.Provider == "" {
 			return PayResult{}, bad("bad_payment", `an online payment takes "provider" (one of %v) and no "amount_minor"`, a.providers.Names())
@@ -71,7 +91,7 @@ func (a *API) Pay(ctx context.Context, p web.Principal, ref string, r PayRequest
 		}
 		return a.payCard(ctx, p, ref, r)
 	}
-	return PayResult{}, bad("bad_payment", `"method" must be cash, provider or stored_value, not %q`, r.Method)
+	return PayResult{}, bad("bad_payment", `"method" must be cash, card, wallet, provider or stored_value, not %q`, r.Method)
 }
 
 // payable checks that a locked order can take a payment now. An order
@@ -92,7 +112,10 @@ func payable(ctx context.Context, tx DB, o orderRow, now time.Time) (refusal err
 	return nil, false, nil
 }
 
-func (a *API) payCash(ctx context.Context, p web.Principal, ref string, amount int64) (PayResult, error) {
+// payWindow takes money at the cashier's window: cash, or a card or wallet
+// payment on the window's terminal (w.Method, w.Reference). amount is what
+// the cashier entered; nil (card, wallet) means the order total.
+func (a *API) payWindow(ctx context.Context, p web.Principal, ref string, w payment.Window, amount *int64) (PayResult, error) {
 	now := a.now()
 	var (
 		refusal error
@@ -119,18 +142,29 @@ func (a *API) payCash(ctx context.Context, p web.Principal, ref string, amount i
 		if sp.ParkID != o.ParkID || !sp.Active {
 			return web.Problemf(http.StatusForbidden, "wrong_park", "sales point %s (park %s, active %v) cannot take money for park %s", sp.ID, sp.ParkID, sp.Active, o.ParkID)
 		}
-		// The cash lands in the cashier's open shift, locked until commit
-		// so the shift cannot close under it (see package shift).
+		if w.Method != payment.MethodCash && o.TotalMinor == 0 {
+			return web.Problemf(http.StatusConflict, "nothing_to_pay", "order %s costs nothing: pay it as cash with amount_minor 0", o.Number)
+		}
+		// The money lands in the cashier's open shift, locked until
+		// commit so the shift cannot close under it (see package shift).
 		shiftID, err := attachShift(ctx, tx, p, sp.Kind)
 		if err != nil {
 			return err
 		}
-		if pay, err = payment.RecordCash(ctx, tx, payment.Cash{OrderID: o.ID, DueMinor: o.TotalMinor, AmountMinor: amount,
-			Currency: o.Currency, UserID: p.UserID, SalesPointID: p.SalesPointID, ShiftID: shiftID, At: now}); err != nil {
+		w.OrderID, w.DueMinor, w.AmountMinor, w.Currency = o.ID, o.TotalMinor, o.TotalMinor, o.Currency
+		if amount != nil {
+			w.AmountMinor = *amount
+		}
+		w.UserID, w.SalesPointID, w.ShiftID, w.At = p.UserID, p.SalesPointID, shiftID, now
+		if pay, err = payment.RecordWindow(ctx, tx, w); err != nil {
 			return err
 		}
-		if err := audit.Record(ctx, tx, p, "payment.cash", "payment", itoa(pay.ID),
-			map[string]any{"order_id": o.ID, "order": o.Number, "amount_minor": amount, "currency": o.Currency, "sales_point_id": p.SalesPointID, "shift_id": shiftID}); err != nil {
+		detail := map[string]any{"order_id": o.ID, "order": o.Number, "amount_minor": w.AmountMinor, "currency": o.Currency,
+			"sales_point_id": p.SalesPointID, "shift_id": shiftID}
+		if w.Reference != "" {
+			detail["reference"] = w.Reference
+		}
+		if err := audit.Record(ctx, tx, p, "payment."+w.Method, "payment", itoa(pay.ID), detail); err != nil {
 			return err
 		}
 		issued, err = a.markPaid(ctx, tx, p, o, pay.ID, now)

@@ -1,4 +1,5 @@
-// Package payment takes money: cash at a window, and online payments
+// Package payment takes money: cash, and card or wallet payments on a
+// window's own terminal, at a window (window.go), and online payments
 // through a Provider (a bank card acquirer, a mobile wallet). A provider
 // confirms a payment by calling the sales service back with a signed
 // webhook, as real providers do; nothing is issued before that.

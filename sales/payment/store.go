@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/admitpark/admit/sales/web"
 )
 
 // DB is a pgx.Tx (normally: payments change with their order) or a pool.
@@ -20,9 +17,12 @@ type DB interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Methods, as stored in payments.method.
+// Methods, as stored in payments.method. Card and wallet are taken at a
+// window on the window's own terminal (see window.go).
 const (
 	MethodCash     = "cash"
+	MethodCard     = "card"
+	MethodWallet   = "wallet"
 	MethodProvider = "provider"
 )
 
@@ -40,6 +40,7 @@ type Payment struct {
 	Method        string    `json:"method"`
 	Provider      string    `json:"provider,omitempty"`
 	ProviderRef   string    `json:"provider_ref,omitempty"`
+	Reference     string    `json:"reference,omitempty"` // card, wallet: the terminal's reference
 	AmountMinor   int64     `json:"amount_minor"`
 	Currency      string    `json:"currency"`
 	Status        string    `json:"status"`
@@ -50,12 +51,13 @@ type Payment struct {
 	ConfirmedAt   time.Time `json:"confirmed_at,omitzero"`
 }
 
-const paymentCols = `id, order_id, method, provider, coalesce(provider_ref, ''), amount_minor, currency, status,
-	refunded_minor, coalesce(user_id, 0), coalesce(sales_point_id, ''), created_at, coalesce(confirmed_at, 'epoch'::timestamptz)`
+const paymentCols = `id, order_id, method, provider, coalesce(provider_ref, ''), coalesce(terminal_ref, ''), amount_minor,
+	currency, status, refunded_minor, coalesce(user_id, 0), coalesce(sales_point_id, ''), created_at,
+	coalesce(confirmed_at, 'epoch'::timestamptz)`
 
 func scanPayment(row pgx.Row) (Payment, error) {
 	var p Payment
-	err := row.Scan(&p.ID, &p.OrderID, &p.Method, &p.Provider, &p.ProviderRef, &p.AmountMinor, &p.Currency, &p.Status,
+	err := row.Scan(&p.ID, &p.OrderID, &p.Method, &p.Provider, &p.ProviderRef, &p.Reference, &p.AmountMinor, &p.Currency, &p.Status,
 		&p.RefundedMinor, &p.UserID, &p.SalesPointID, &p.CreatedAt, &p.ConfirmedAt)
 	if p.ConfirmedAt.Unix() == 0 {
 		p.ConfirmedAt = time.Time{}
@@ -69,35 +71,6 @@ func nullable[T comparable](v T) *T {
 		return nil
 	}
 	return &v
-}
-
-// Cash is cash taken at a window.
-type Cash struct {
-	OrderID      int64
-	DueMinor     int64 // the order total
-	AmountMinor  int64 // what the cashier entered; must equal DueMinor
-	Currency     string
-	UserID       int64  // the cashier
-	SalesPointID string // the cashier's window
-	ShiftID      int64  // the cashier's open shift (0: none; see package shift)
-	At           time.Time
-}
-
-// RecordCash records a succeeded cash payment. An amount other than the
-// amount due is a 400 amount_mismatch problem (change is given at the
-// window, not recorded).
-func RecordCash(ctx context.Context, db DB, c Cash) (Payment, error) {
-	if c.AmountMinor != c.DueMinor {
-		return Payment{}, web.Problemf(http.StatusBadRequest, "amount_mismatch",
-			"cash amount %d does not equal the order total %d %s", c.AmountMinor, c.DueMinor, c.Currency)
-	}
-	if c.UserID == 0 || c.SalesPointID == "" {
-		return Payment{}, web.Problemf(http.StatusForbidden, "no_sales_point", "cash is taken by a cashier at a sales point")
-	}
-	return scanPayment(db.QueryRow(ctx, `INSERT INTO payments
-		(order_id, method, amount_minor, currency, status, user_id, sales_point_id, created_at, confirmed_at, shift_id)
-		VALUES ($1, 'cash', $2, $3, 'succeeded', $4, $5, $6, $6, $7) RETURNING `+paymentCols,
-		c.OrderID, c.AmountMinor, c.Currency, c.UserID, c.SalesPointID, c.At, nullable(c.ShiftID)))
 }
 
 // Pending is an online payment the provider has started.

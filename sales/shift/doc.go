@@ -22,7 +22,11 @@
 //     reports flag it and the gauge admit_sales_shifts_overdue counts it.
 //
 // Expected money per method: the opening float (cash only) plus the
-// payments taken in the shift, minus the refunds paid out in it. Online
+// payments taken in the shift, minus the refunds paid out in it. Card and
+// wallet payments are taken on the window's own terminals (the payment
+// names the terminal's reference) and refunds of them are paid back on
+// the same terminal, so each has its line, counted at close from the
+// terminal's total. Online
 // (provider) payments do not pass through the drawer and belong to no
 // shift; a provider refund a cashier asks for counts among the shift's
 // refunded tickets, not its money.

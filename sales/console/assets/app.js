@@ -31,6 +31,18 @@
 
   function selected(form) { return form.querySelector('input[name="product"]:checked'); }
 
+  // method is the chosen way to pay: cash (the default), card or wallet.
+  function method(form) {
+    var m = form.querySelector('input[name="method"]:checked');
+    return m ? m.value : "cash";
+  }
+
+  // payField is where the cashier types next: the cash received, or the
+  // reference the card or wallet terminal printed.
+  function payField(form) {
+    return document.getElementById(method(form) === "cash" ? "tendered" : "reference");
+  }
+
   // update shows what is due and the change, the holders field for a
   // real-name product and only the chosen product's slots.
   function update() {
@@ -47,13 +59,17 @@
         if (o.dataset.product) { o.hidden = !p || o.dataset.product !== p.value; }
       });
     }
+    var m = method(form), cash = m === "cash";
+    var cashBox = form.querySelector("[data-cash]"), term = form.querySelector("[data-terminal]");
+    if (cashBox) { cashBox.hidden = !cash; }
+    if (term) { term.hidden = cash; }
     if (!p) { due.textContent = ""; change.textContent = ""; return; }
     var qty = parseInt(document.getElementById("quantity").value, 10) || 0;
     var total = parseInt(p.dataset.price, 10) * qty;
     due.textContent = money(total, cur);
     var t = document.getElementById("tendered").value.trim();
     change.textContent = "";
-    if (t !== "") {
+    if (cash && t !== "") {
       var paid = parseMoney(t, cur);
       if (!isNaN(paid)) { change.textContent = due.dataset.labelChange + " " + money(paid - total, cur); }
     }
@@ -79,6 +95,17 @@
       return;
     }
     var form = sellForm();
+    // F3 card, F4 wallet: the terminal took the money; the same key again
+    // goes back to cash.
+    var fm = form && /^F[0-9]{1,2}$/.test(e.key) && form.querySelector('input[name="method"][data-fkey="' + e.key + '"]');
+    if (fm) {
+      e.preventDefault();
+      var back = fm.checked ? form.querySelector('input[name="method"][value="cash"]') : fm;
+      back.checked = true;
+      update();
+      payField(form).focus();
+      return;
+    }
     // 1-9 pick a product unless the cashier is typing into a field.
     if (form && !e.ctrlKey && !e.altKey && !e.metaKey && /^[1-9]$/.test(e.key) && !typing(document.activeElement)) {
       var r = form.querySelector('input[name="product"][data-key="' + e.key + '"]');
@@ -98,7 +125,7 @@
     var form = sellForm();
     if (!form) { return; }
     var h = form.querySelector("[data-holders]");
-    var next = (h && !h.hidden) ? document.getElementById("holders") : document.getElementById("tendered");
+    var next = (h && !h.hidden) ? document.getElementById("holders") : payField(form);
     next.focus();
   });
 
