@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"os"
 	"regexp"
 	"slices"
@@ -12,7 +13,7 @@ func TestTicketPDFsCarryTheCode(t *testing.T) {
 	codes := []string{"W50.Q02+C9J0Y09NQJBH4S3R*N4000100000100AHP548FHPEES000:20KX7$R3 GJ NH4", "ANOTHER CODE 12345"}
 	tickets := []printTicket{
 		{ID: "04bc65f6036047539af422acd63623d6", Code: codes[0], ProductID: "adult-day", ProductName: "Adult day ticket",
-			VisitDate: "2026-12-02", Price: "CNY 180.00", Order: "W20261202-577838", Park: "Sunny Park"},
+			VisitDate: "2026-12-02", Price: "CNY 180.00", Order: "W20261202-577838", Park: "Sunny Park", Number: "984295426030"},
 		{ID: "14bc65f6036047539af422acd63623d6", Code: codes[1], ProductID: "child", ProductName: "儿童票",
 			VisitDate: "2026-12-02", Slot: "10:00-11:00", Price: "CNY 90.00", Order: "W20261202-577838", Park: "阳光乐园"},
 	}
@@ -32,6 +33,11 @@ func TestTicketPDFsCarryTheCode(t *testing.T) {
 		want := slices.Sorted(slices.Values(codes))
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: QR codes %q, want %q", layout, got, want)
+		}
+		// The typed number is printed in fours, as a person types it at a
+		// staffed gate.
+		if content := pageStreams(t, pdf); !bytes.Contains(content, []byte("9842 9542 6030")) {
+			t.Errorf("%s: the typed ticket number is not printed", layout)
 		}
 		pages := strings.Count(string(pdf), "/Type /Page\n")
 		wantPages := map[string]int{layoutThermal: 2, layoutA4: 1}[layout]

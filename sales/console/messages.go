@@ -57,7 +57,7 @@ var messagesEN = map[string]string{
 	"err.duplicate_reference": "That terminal reference was already recorded at this window: type the reference on this sale's slip.",
 	"box.sold":                "Sold: order %s.", "box.sale": "Order", "box.total": "Total", "box.tickets": "Tickets",
 	"print.thermal": "Print 80 mm", "print.a4": "Print A4",
-	"print.visit_date": "Visit date", "print.slot": "Slot", "print.price": "Price", "print.order": "Order", "print.ticket": "Ticket",
+	"print.visit_date": "Visit date", "print.slot": "Slot", "print.price": "Price", "print.order": "Order", "print.ticket": "Ticket", "print.number": "Ticket number",
 	"print.holder": "Holder", "print.real_name": "(real name)", "print.park": "Park", "print.footer": "Show this code at the gate. Valid once as printed.",
 	"print.no_cjk": "No Chinese font on the server: printed in English.",
 
@@ -194,7 +194,7 @@ var messagesZH = map[string]string{
 	"err.duplicate_reference": "该终端参考号已在本窗口登记过：请输入本笔交易小票上的参考号。",
 	"box.sold":                "已售出：订单 %s。", "box.sale": "订单", "box.total": "合计", "box.tickets": "门票",
 	"print.thermal": "打印 80 毫米小票", "print.a4": "打印 A4",
-	"print.visit_date": "游玩日期", "print.slot": "时段", "print.price": "票价", "print.order": "订单号", "print.ticket": "门票编号",
+	"print.visit_date": "游玩日期", "print.slot": "时段", "print.price": "票价", "print.order": "订单号", "print.ticket": "门票编号", "print.number": "手输票号",
 	"print.holder": "持票人", "print.real_name": "（实名）", "print.park": "景区", "print.footer": "入园时请出示此码，仅限使用一次。",
 	"print.no_cjk": "No Chinese font on the server: printed in English.",
 

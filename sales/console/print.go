@@ -35,6 +35,9 @@ import (
 // printTicket is one ticket to print.
 type printTicket struct {
 	ID, Code, ProductID, ProductName, VisitDate, Slot, Price, Order, Park, Holder string
+	// Number is the typed ticket number (12 digits, Luhn check digit last),
+	// for a staffed gate when the QR does not scan; printed in fours.
+	Number string
 }
 
 // Layouts.
@@ -96,6 +99,9 @@ func (p *printer) text(s, fallback string) string {
 func (p *printer) rows(t printTicket) [][2]string {
 	rows := [][2]string{{p.l.T("print.visit_date"), t.VisitDate}, {p.l.T("print.slot"), t.Slot}, {p.l.T("print.price"), t.Price},
 		{p.l.T("print.order"), t.Order}, {p.l.T("print.ticket"), t.ID}}
+	if t.Number != "" {
+		rows = append(rows, [2]string{p.l.T("print.number"), groupsOfFour(t.Number)})
+	}
 	if t.Holder != "" {
 		rows = append(rows, [2]string{p.l.T("print.holder"), p.text(t.Holder, p.l.T("print.real_name"))})
 	}
@@ -276,7 +282,7 @@ func slotText(start, end *time.Time, loc *time.Location) string {
 func (c *Console) printOf(t lookup.Ticket, park catalog.Park) printTicket {
 	return printTicket{ID: t.ID, Code: t.Code, ProductID: t.ProductID, ProductName: t.ProductName,
 		VisitDate: t.VisitDate, Slot: slotText(t.SlotStart, t.SlotEnd, park.Location()),
-		Price: pdfMoney(t.PriceMinor, t.Currency), Order: t.OrderNumber, Park: park.Name, Holder: t.Holder}
+		Price: pdfMoney(t.PriceMinor, t.Currency), Order: t.OrderNumber, Park: park.Name, Holder: t.Holder, Number: t.Number}
 }
 
 func (c *Console) sendPDF(w http.ResponseWriter, r *http.Request, s *sess, name string, tickets []printTicket) {
@@ -365,4 +371,17 @@ func (c *Console) handlePrintOrder(w http.ResponseWriter, r *http.Request, s *se
 		out = append(out, c.printOf(t, park))
 	}
 	c.sendPDF(w, r, s, "order-"+number, out)
+}
+
+// groupsOfFour spaces a ticket number as people read it aloud and type it
+// ("9842 9542 6030"); the gate drops the spaces.
+func groupsOfFour(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
