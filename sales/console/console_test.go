@@ -205,3 +205,21 @@ func TestNoInlineScriptOrStyle(t *testing.T) {
 		}
 	}
 }
+
+// The finance table shows payment methods in the user's language and
+// money in the park's currency.
+func TestReportTableInTheUsersLanguage(t *testing.T) {
+	raw := []byte(`{"report":"revenue","currency":"CNY","from":"2026-12-01","to":"2026-12-01","group_by":["method"],
+		"columns":[{"name":"method","kind":"text"},{"name":"gross_minor","kind":"money"}],
+		"rows":[{"method":"card","gross_minor":18000},{"method":"wallet","gross_minor":9000}],
+		"totals":{"method":"","gross_minor":27000}}`)
+	for lang, want := range map[string][]string{"en": {"Bank card", "Alipay / WeChat"}, "zh-CN": {"银行卡", "支付宝/微信"}} {
+		tbl, err := decodeReport(raw, locale(lang))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tbl.Rows) != 2 || tbl.Rows[0][0] != want[0] || tbl.Rows[1][0] != want[1] || tbl.Rows[0][1] != "¥180.00" {
+			t.Errorf("%s: rows %q, want methods %q and ¥180.00", lang, tbl.Rows, want)
+		}
+	}
+}

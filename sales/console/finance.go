@@ -150,6 +150,9 @@ func decodeReport(b []byte, l *Locale) (*reportTable, error) {
 		if err := json.Unmarshal(v, &s); err != nil {
 			return strings.Trim(string(v), `"`), 0
 		}
+		if col.Name == "method" { // payment methods in the user's language
+			s = l.Or("box.method_", s)
+		}
 		return s, 0
 	}
 	var points []chartPoint
