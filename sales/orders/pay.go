@@ -132,22 +132,10 @@ func (a *API) payWindow(ctx context.Context, p web.Principal, ref string, w paym
 		if refusal, expired, err = payable(ctx, tx, o, now); err != nil || refusal != nil {
 			return err
 		}
-		if p.SalesPointID == "" {
-			return web.Problemf(http.StatusForbidden, "no_sales_point", "cashier %s is not assigned to a sales point", p.Username)
-		}
-		sp, err := readSalesPoint(ctx, tx, p.SalesPointID)
-		if err != nil {
-			return err
-		}
-		if sp.ParkID != o.ParkID || !sp.Active {
-			return web.Problemf(http.StatusForbidden, "wrong_park", "sales point %s (park %s, active %v) cannot take money for park %s", sp.ID, sp.ParkID, sp.Active, o.ParkID)
-		}
 		if w.Method != payment.MethodCash && o.TotalMinor == 0 {
 			return web.Problemf(http.StatusConflict, "nothing_to_pay", "order %s costs nothing: pay it as cash with amount_minor 0", o.Number)
 		}
-		// The money lands in the cashier's open shift, locked until
-		// commit so the shift cannot close under it (see package shift).
-		shiftID, err := attachShift(ctx, tx, p, sp.Kind)
+		shiftID, err := cashierShift(ctx, tx, p, o)
 		if err != nil {
 			return err
 		}
@@ -170,19 +158,45 @@ func (a *API) payWindow(ctx context.Context, p web.Principal, ref string, w paym
 		issued, err = a.markPaid(ctx, tx, p, o, pay.ID, now)
 		return err
 	})
+	view, err := a.paid(ctx, o, issued, expired, refusal, err)
 	if err != nil {
 		return PayResult{}, err
+	}
+	return PayResult{Order: view, PaymentID: pay.ID}, nil
+}
+
+// paid counts a payment's outcome (the transaction's err, a refusal, an
+// order that expired meanwhile) and loads the paid order.
+func (a *API) paid(ctx context.Context, o orderRow, issued int, expired bool, refusal, err error) (Order, error) {
+	if err != nil {
+		return Order{}, err
 	}
 	if expired {
 		a.m.orders.WithLabelValues(o.Channel, StatusExpired).Inc()
 	}
 	if refusal != nil {
-		return PayResult{}, refusal
+		return Order{}, refusal
 	}
 	a.m.orders.WithLabelValues(o.Channel, StatusPaid).Inc()
 	a.m.tickets.Add(float64(issued))
-	view, err := a.load(ctx, a.cfg.Pool, o.ID)
-	return PayResult{Order: view, PaymentID: pay.ID}, err
+	return a.load(ctx, a.cfg.Pool, o.ID)
+}
+
+// cashierShift checks that the cashier's sales point may take money for
+// o's park and returns their open shift, locked FOR SHARE until commit so
+// that it cannot close under the payment (see package shift).
+func cashierShift(ctx context.Context, tx DB, p web.Principal, o orderRow) (int64, error) {
+	if p.SalesPointID == "" {
+		return 0, web.Problemf(http.StatusForbidden, "no_sales_point", "cashier %s is not assigned to a sales point", p.Username)
+	}
+	sp, err := readSalesPoint(ctx, tx, p.SalesPointID)
+	if err != nil {
+		return 0, err
+	}
+	if sp.ParkID != o.ParkID || !sp.Active {
+		return 0, web.Problemf(http.StatusForbidden, "wrong_park", "sales point %s (park %s, active %v) cannot take money for park %s", sp.ID, sp.ParkID, sp.Active, o.ParkID)
+	}
+	return attachShift(ctx, tx, p, sp.Kind)
 }
 
 // attachShift returns the cashier's open shift, locked FOR SHARE in tx: at
@@ -275,17 +289,7 @@ func (a *API) payCard(ctx context.Context, p web.Principal, ref string, r PayReq
 		}
 		var shiftID int64 // a cashier's sale counts in their shift (not its drawer money)
 		if p.Role == web.RoleCashier {
-			if p.SalesPointID == "" {
-				return web.Problemf(http.StatusForbidden, "no_sales_point", "cashier %s is not assigned to a sales point", p.Username)
-			}
-			sp, err := readSalesPoint(ctx, tx, p.SalesPointID)
-			if err != nil {
-				return err
-			}
-			if sp.ParkID != o.ParkID || !sp.Active {
-				return web.Problemf(http.StatusForbidden, "wrong_park", "sales point %s (park %s, active %v) cannot take money for park %s", sp.ID, sp.ParkID, sp.Active, o.ParkID)
-			}
-			if shiftID, err = attachShift(ctx, tx, p, sp.Kind); err != nil {
+			if shiftID, err = cashierShift(ctx, tx, p, o); err != nil {
 				return err
 			}
 		}
@@ -305,17 +309,9 @@ func (a *API) payCard(ctx context.Context, p web.Principal, ref string, r PayReq
 		issued, err = a.markPaid(ctx, tx, p, o, pay.ID, now)
 		return err
 	})
+	view, err := a.paid(ctx, o, issued, expired, refusal, err)
 	if err != nil {
 		return PayResult{}, err
 	}
-	if expired {
-		a.m.orders.WithLabelValues(o.Channel, StatusExpired).Inc()
-	}
-	if refusal != nil {
-		return PayResult{}, refusal
-	}
-	a.m.orders.WithLabelValues(o.Channel, StatusPaid).Inc()
-	a.m.tickets.Add(float64(issued))
-	view, err := a.load(ctx, a.cfg.Pool, o.ID)
-	return PayResult{Order: view, PaymentID: pay.ID, Card: &paid}, err
+	return PayResult{Order: view, PaymentID: pay.ID, Card: &paid}, nil
 }

@@ -2,13 +2,10 @@ package quota
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/admitpark/admit/sales/web"
 )
@@ -64,25 +61,7 @@ func Move(ctx context.Context, tx DB, orderID int64, from, to Request) error {
 			}
 			continue
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO quota_usage (scope, scope_id, visit_date) VALUES ($1, $2, $3)
-			ON CONFLICT DO NOTHING`, s.scope, s.id, s.day); err != nil {
-			return err
-		}
-		var used int
-		err := tx.QueryRow(ctx, `UPDATE quota_usage SET used = used + $4
-			WHERE scope = $1 AND scope_id = $2 AND visit_date = $3 AND ($5::int IS NULL OR used + $4 <= $5::int)
-			RETURNING used`, s.scope, s.id, s.day, s.n, s.capacity).Scan(&used)
-		if errors.Is(err, pgx.ErrNoRows) {
-			left, _ := remaining(ctx, tx, s.limit, s.day)
-			return fmt.Errorf("%w: %w", ErrExhausted, web.Problemf(http.StatusConflict, "quota_exhausted",
-				"%s %s is sold out for %s: %d left, %d asked", s.scope, s.id, s.day, left, s.n))
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO quota_holds (order_id, scope, scope_id, visit_date, quantity)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, scope, scope_id, visit_date)
-			DO UPDATE SET quantity = quota_holds.quantity + EXCLUDED.quantity`, orderID, s.scope, s.id, s.day, s.n); err != nil {
+		if err := s.hold(ctx, tx, orderID); err != nil {
 			return err
 		}
 	}

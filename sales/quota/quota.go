@@ -135,29 +135,37 @@ func TakeAll(ctx context.Context, tx DB, orderID int64, rs []Request) error {
 		return lockLess(takes[i].scope, takes[i].id, takes[i].day, takes[j].scope, takes[j].id, takes[j].day)
 	})
 	for _, t := range takes {
-		if _, err := tx.Exec(ctx, `INSERT INTO quota_usage (scope, scope_id, visit_date) VALUES ($1, $2, $3)
-			ON CONFLICT DO NOTHING`, t.scope, t.id, t.day); err != nil {
-			return err
-		}
-		var used int
-		err := tx.QueryRow(ctx, `UPDATE quota_usage SET used = used + $4
-			WHERE scope = $1 AND scope_id = $2 AND visit_date = $3 AND ($5::int IS NULL OR used + $4 <= $5::int)
-			RETURNING used`, t.scope, t.id, t.day, t.n, t.capacity).Scan(&used)
-		if errors.Is(err, pgx.ErrNoRows) {
-			left, _ := remaining(ctx, tx, t.limit, t.day)
-			return fmt.Errorf("%w: %w", ErrExhausted, web.Problemf(http.StatusConflict, "quota_exhausted",
-				"%s %s is sold out for %s: %d left, %d asked", t.scope, t.id, t.day, left, t.n))
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO quota_holds (order_id, scope, scope_id, visit_date, quantity)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, scope, scope_id, visit_date)
-			DO UPDATE SET quantity = quota_holds.quantity + EXCLUDED.quantity`, orderID, t.scope, t.id, t.day, t.n); err != nil {
+		if err := t.hold(ctx, tx, orderID); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// hold takes t's places for the order in tx: the day's counter goes up
+// unless that would pass the limit (an ErrExhausted problem), and the
+// order's hold records them so that they can be given back.
+func (t *take) hold(ctx context.Context, tx DB, orderID int64) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO quota_usage (scope, scope_id, visit_date) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`, t.scope, t.id, t.day); err != nil {
+		return err
+	}
+	var used int
+	err := tx.QueryRow(ctx, `UPDATE quota_usage SET used = used + $4
+		WHERE scope = $1 AND scope_id = $2 AND visit_date = $3 AND ($5::int IS NULL OR used + $4 <= $5::int)
+		RETURNING used`, t.scope, t.id, t.day, t.n, t.capacity).Scan(&used)
+	if errors.Is(err, pgx.ErrNoRows) {
+		left, _ := remaining(ctx, tx, t.limit, t.day)
+		return fmt.Errorf("%w: %w", ErrExhausted, web.Problemf(http.StatusConflict, "quota_exhausted",
+			"%s %s is sold out for %s: %d left, %d asked", t.scope, t.id, t.day, left, t.n))
+	}
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO quota_holds (order_id, scope, scope_id, visit_date, quantity)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, scope, scope_id, visit_date)
+		DO UPDATE SET quantity = quota_holds.quantity + EXCLUDED.quantity`, orderID, t.scope, t.id, t.day, t.n)
+	return err
 }
 
 // scopeRank orders scopes for locking: park, product, slot.
