@@ -1,7 +1,6 @@
 package datechange
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/admitpark/admit/sales/orders"
 	"github.com/admitpark/admit/sales/pgtest"
 	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/sales/web/webtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
@@ -122,18 +122,12 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) exec(sql string, args ...any) {
 	f.t.Helper()
-	if _, err := f.pool.Exec(f.ctx, sql, args...); err != nil {
-		f.t.Fatalf("%s: %v", sql, err)
-	}
+	pgtest.Exec(f.t, f.ctx, f.pool, sql, args...)
 }
 
 func (f *fixture) count(sql string, args ...any) int64 {
 	f.t.Helper()
-	var n int64
-	if err := f.pool.QueryRow(f.ctx, sql, args...).Scan(&n); err != nil {
-		f.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Count(f.t, f.ctx, f.pool, sql, args...)
 }
 
 type reply struct {
@@ -142,26 +136,8 @@ type reply struct {
 }
 
 func (f *fixture) send(method, path, token string, body any) reply {
-	var rd io.Reader
-	if body != nil {
-		j, err := json.Marshal(body)
-		if err != nil {
-			panic(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequestWithContext(f.ctx, method, f.srv.URL+path, rd)
-	if err != nil {
-		panic(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := f.srv.Client().Do(req)
-	if err != nil {
-		return reply{status: -1, body: []byte(err.Error())}
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return reply{status: res.StatusCode, body: b}
+	r := webtest.Send(f.ctx, f.srv.Client(), f.srv.URL, method, path, token, body, nil)
+	return reply{status: r.Status, body: r.Body}
 }
 
 func (f *fixture) must(method, path, token string, body any, status int, v any) {

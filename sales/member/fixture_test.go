@@ -1,9 +1,7 @@
 package member
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +20,7 @@ import (
 	"github.com/admitpark/admit/sales/pgtest"
 	"github.com/admitpark/admit/sales/shift"
 	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/sales/web/webtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
@@ -143,18 +142,12 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) exec(sql string, args ...any) {
 	f.t.Helper()
-	if _, err := f.pool.Exec(f.ctx, sql, args...); err != nil {
-		f.t.Fatalf("%s: %v", sql, err)
-	}
+	pgtest.Exec(f.t, f.ctx, f.pool, sql, args...)
 }
 
 func (f *fixture) count(sql string, args ...any) int64 {
 	f.t.Helper()
-	var n int64
-	if err := f.pool.QueryRow(f.ctx, sql, args...).Scan(&n); err != nil {
-		f.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Count(f.t, f.ctx, f.pool, sql, args...)
 }
 
 type reply struct {
@@ -165,39 +158,16 @@ type reply struct {
 
 func (r reply) decode(t testing.TB, v any) {
 	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("reply %d %s: %v", r.status, r.body, err)
-	}
+	webtest.Reply{Status: r.status, Body: r.body}.Decode(t, v)
 }
 
 func (f *fixture) send(method, path, token string, body any, contentType string) reply {
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			panic(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequestWithContext(f.ctx, method, f.srv.URL+path, rd)
-	if err != nil {
-		panic(err)
-	}
+	var h http.Header
 	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+		h = http.Header{"Content-Type": {contentType}}
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := f.srv.Client().Do(req)
-	if err != nil {
-		return reply{status: -1, body: []byte(err.Error())}
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return reply{status: res.StatusCode, header: res.Header, body: b}
+	r := webtest.Send(f.ctx, f.srv.Client(), f.srv.URL, method, path, token, body, h)
+	return reply{status: r.Status, header: r.Header, body: r.Body}
 }
 
 // must sends a JSON request and wants status; v (if not nil) gets the reply.

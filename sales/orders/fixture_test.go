@@ -1,9 +1,7 @@
 package orders
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +19,7 @@ import (
 	"github.com/admitpark/admit/sales/payment"
 	"github.com/admitpark/admit/sales/pgtest"
 	"github.com/admitpark/admit/sales/web"
+	"github.com/admitpark/admit/sales/web/webtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
@@ -182,18 +181,12 @@ func (f *fixture) seed() {
 
 func (f *fixture) exec(sql string, args ...any) {
 	f.t.Helper()
-	if _, err := f.pool.Exec(f.ctx, sql, args...); err != nil {
-		f.t.Fatalf("%s: %v", sql, err)
-	}
+	pgtest.Exec(f.t, f.ctx, f.pool, sql, args...)
 }
 
 func (f *fixture) count(sql string, args ...any) int {
 	f.t.Helper()
-	var n int
-	if err := f.pool.QueryRow(f.ctx, sql, args...).Scan(&n); err != nil {
-		f.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return int(pgtest.Count(f.t, f.ctx, f.pool, sql, args...))
 }
 
 type reply struct {
@@ -204,9 +197,7 @@ type reply struct {
 
 func (r reply) decode(t testing.TB, v any) {
 	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("reply %d %s: %v", r.status, r.body, err)
-	}
+	webtest.Reply{Status: r.status, Body: r.body}.Decode(t, v)
 }
 
 func (r reply) order(t testing.TB) Order {
@@ -219,37 +210,8 @@ func (r reply) order(t testing.TB) Order {
 // send makes an HTTP request to the test server; body is JSON-encoded
 // unless it is a string or []byte.
 func (f *fixture) send(method, path, token string, body any, h http.Header) reply {
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = bytes.NewBufferString(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			panic(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequestWithContext(f.ctx, method, f.srv.URL+path, rd)
-	if err != nil {
-		panic(err)
-	}
-	for k, vs := range h {
-		req.Header[k] = vs
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := f.srv.Client().Do(req)
-	if err != nil {
-		return reply{status: -1, body: []byte(err.Error())}
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return reply{status: res.StatusCode, header: res.Header, body: b}
+	r := webtest.Send(f.ctx, f.srv.Client(), f.srv.URL, method, path, token, body, h)
+	return reply{status: r.Status, header: r.Header, body: r.Body}
 }
 
 func (f *fixture) call(method, path, token string, body any) reply {
