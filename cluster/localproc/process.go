@@ -225,12 +225,14 @@ func (p *Process) Stop() {
 func (p *Process) Kill() { p.Signal(syscall.SIGKILL) }
 
 // Dead returns nil while the process runs, and once it has ended an error
-// wrapping ErrExited with the last lines of its log.
+// wrapping ErrExited with its LastWords and the last lines of its log.
 func (p *Process) Dead() error {
 	if !p.HasExited() {
 		return nil
 	}
-	return fmt.Errorf("%s %w: %s", p.Name(), ErrExited, p.Tail(5))
+	// The first panic or fatal line says why; a panic's tail is only its
+	// stack's bottom frames.
+	return fmt.Errorf("%s %w: %s\n%s", p.Name(), ErrExited, p.LastWords(), p.Tail(5))
 }
 
 // Tail returns the last lines of the process's log.
