@@ -48,6 +48,9 @@ type flusher struct {
 	interval time.Duration
 	maxQueue int // sealed segments waiting; apply waits beyond it
 	obs      flushObserver
+	// persists says which writes go to Badger (nil: all); derived keys
+	// live in memory only.
+	persists func(k string, w write) bool
 
 	mu     sync.Mutex
 	cond   *sync.Cond // signalled when the queue shrinks or the writer idles
@@ -92,7 +95,9 @@ func (f *flusher) add(w writes, bytes int, index uint64) {
 		f.sealLocked()
 	}
 	for k, v := range w {
-		f.open.w[k] = v
+		if f.persists == nil || f.persists(k, v) {
+			f.open.w[k] = v
+		}
 	}
 	f.open.bytes += bytes
 	f.open.index = index

@@ -29,13 +29,14 @@ func ExportNewFSM(db *badger.DB, sm StateMachine, markerPath string) *ExportFSM 
 	if err != nil {
 		panic(err)
 	}
-	st, err := loadState(db)
+	st, err := loadState(db, sm)
 	if err != nil {
 		panic(err)
 	}
 	log := slog.New(slog.DiscardHandler)
 	f := &fsm{db: db, state: st, sm: sm, log: log, marker: markerPath,
 		flush: newFlusher(db, log, 10*time.Millisecond, 16, applied)}
+	f.flush.persists = st.persists
 	f.applied.Store(applied)
 	return f
 }

@@ -8,8 +8,12 @@ import "fmt"
 // to disk. For tests of state machines and for checks that replay a log.
 type MemState struct{ s *state }
 
-// NewMemState returns an empty state.
-func NewMemState() *MemState { return &MemState{s: newState()} }
+// NewMemState returns an empty state with every key ordered.
+func NewMemState() *MemState { return &MemState{s: newState(layout{})} }
+
+// NewMemStateFor returns an empty state laid out for sm, as a node's is
+// (point keys in a hash map when sm is PointKeyed).
+func NewMemStateFor(sm StateMachine) *MemState { return &MemState{s: newState(layoutOf(sm))} }
 
 // Apply applies one entry through sm, as a node's apply does.
 func (m *MemState) Apply(sm StateMachine, e Entry) ([]byte, error) {
@@ -39,4 +43,26 @@ func (m *MemState) Keys() int {
 	m.s.mu.RLock()
 	defer m.s.mu.RUnlock()
 	return m.s.keys
+}
+
+// Reloaded returns what a node would hold after a restart with this state
+// on disk: every key but the derived ones (see Derived), then sm's
+// Rebuild over them. Tests compare it with the state itself.
+func (m *MemState) Reloaded(sm StateMachine) (*MemState, error) {
+	m.s.mu.RLock()
+	defer m.s.mu.RUnlock()
+	s := newState(m.s.layout)
+	err := m.s.iterateAll(nil, func(k, v []byte) error {
+		if !s.layout.isDerived(string(k)) {
+			s.put(string(k), v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := rebuild(s, sm); err != nil {
+		return nil, err
+	}
+	return &MemState{s: s}, nil
 }

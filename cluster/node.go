@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/hashicorp/raft"
 
 	"github.com/admitpark/admit/cluster/logstore"
@@ -81,7 +82,12 @@ func Open(cfg Config, sm StateMachine) (n *Node, err error) {
 		// at start: two memtables and a small block cache are enough, and
 		// the defaults (five, 256 MB) cost more memory than the state.
 		WithNumMemtables(2).
-		WithBlockCacheSize(16 << 20)
+		WithBlockCacheSize(16 << 20).
+		// Nothing reads Badger by key (the state is loaded by one walk at
+		// start): bloom filters would only cost hashing per key, and
+		// compression CPU on every flush for a few MB of disk.
+		WithBloomFalsePositive(0).
+		WithCompression(options.None)
 	if n.db, err = badger.Open(bopts); err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
@@ -94,16 +100,17 @@ func Open(cfg Config, sm StateMachine) (n *Node, err error) {
 	marker := filepath.Join(cfg.DataDir, "restore-in-progress")
 	_, statErr := os.Stat(marker)
 	dirty := statErr == nil
-	st := newState()
+	st := newState(layoutOf(sm))
 	if !dirty { // else Raft restores the snapshot, which replaces it all
 		loadStart := time.Now()
-		if st, err = loadState(n.db); err != nil {
+		if st, err = loadState(n.db, sm); err != nil {
 			return nil, fmt.Errorf("load state: %w", err)
 		}
 		log.Info("state loaded into memory", "keys", st.keys, "applied_index", applied, "took", time.Since(loadStart).Round(time.Millisecond))
 	}
 	n.fsm = &fsm{db: n.db, state: st, sm: sm, log: log, marker: marker,
 		flush: newFlusher(n.db, log, cfg.FlushInterval, cfg.FlushQueue, applied)}
+	n.fsm.flush.persists = st.persists
 	n.fsm.applied.Store(applied)
 	closers = append(closers, func() { n.fsm.flush.close() })
 
@@ -165,7 +172,13 @@ func Open(cfg Config, sm StateMachine) (n *Node, err error) {
 	n.fsm.obs = n.metrics
 	n.fsm.flush.obs = n.metrics
 
-	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, n.trans); err != nil {
+	var logs raft.LogStore = n.logs
+	if cfg.LogCache > 0 {
+		if logs, err = raft.NewLogCache(cfg.LogCache, n.logs); err != nil {
+			return nil, fmt.Errorf("log cache: %w", err)
+		}
+	}
+	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.logs, n.snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	close(n.started) // peers' calls may be answered from here on
@@ -230,6 +243,13 @@ func (n *Node) Leader() (id, addr string) {
 
 // AppliedIndex is the last log index applied to the state.
 func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
+
+// StateIndex is the index of the last entry the state in memory holds.
+// Raft counts an entry applied once it is handed to the state machine,
+// a moment before the state holds it; and entries Raft makes for itself
+// (a new leader's no-op) never reach the state, so StateIndex may stay
+// below AppliedIndex.
+func (n *Node) StateIndex() uint64 { return n.fsm.applied.Load() }
 
 // Ready returns nil when the node is a member of a cluster that has a leader.
 func (n *Node) Ready() error {

@@ -110,12 +110,12 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
-	loaded, err := loadState(f.db)
+	loaded, err := loadState(f.db, f.sm)
 	if err != nil {
 		return fmt.Errorf("load restored state: %w", err)
 	}
 	f.state.mu.Lock()
-	f.state.tree, f.state.keys = loaded.tree, loaded.keys
+	f.state.replace(loaded)
 	f.state.mu.Unlock()
 	f.flush.reset(idx)
 	f.applied.Store(idx)

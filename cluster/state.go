@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/google/btree"
@@ -51,20 +53,128 @@ type item struct {
 
 func itemLess(a, b item) bool { return a.k < b.k }
 
-// state is the whole state machine state, in memory: an ordered tree of
-// keys and values. The apply goroutine is its only writer; readers take
-// mu for reading, the writer takes it for each entry it commits.
-type state struct {
-	mu   sync.RWMutex
-	tree *btree.BTreeG[item]
-	keys int
+// PointKeyed is implemented by state machines that read some keys only by
+// their exact key (tickets, scan ids): the state keeps keys under
+// PointPrefixes in a hash table (pointtable.go), O(1) per read and write
+// and out of the garbage collector's way, instead of the ordered tree (a B-tree lookup in a million keys is about twenty string
+// compares, most of them cache misses). Iterate over such a prefix fails
+// with ErrNotOrdered; Iterate over every key (an empty prefix) still walks
+// them all in order, slowly (for tests and tools). The prefixes must not
+// change while the state exists.
+type PointKeyed interface {
+	PointPrefixes() []string
 }
 
-func newState() *state { return &state{tree: btree.NewG(32, itemLess)} }
+// ErrNotOrdered: Iterate was asked for keys the state keeps unordered
+// (see PointKeyed).
+var ErrNotOrdered = errors.New("cluster: keys under this prefix are point keys and cannot be iterated")
 
-// loadState reads every key of db but the cluster's own into a new state.
-func loadState(db *badger.DB) (*state, error) {
-	s := newState()
+// Derived is implemented by state machines that keep some keys in memory
+// only: they are not written to Badger, and after every load of the state
+// (start, snapshot restore) Rebuild writes them again from the keys that
+// were. A state machine writes each scan's idempotency record here and
+// one record of all of them per entry: one Badger key per entry instead
+// of one per scan. Rebuild must write exactly what apply had written for
+// the loaded state, and only keys under DerivedPrefixes.
+type Derived interface {
+	DerivedPrefixes() []string
+	Rebuild(txn Txn) error
+}
+
+// layout says which keys are point keys and which are derived.
+type layout struct{ points, derived []string }
+
+func layoutOf(sm StateMachine) layout {
+	var l layout
+	if pk, ok := sm.(PointKeyed); ok {
+		l.points = slices.Clone(pk.PointPrefixes())
+	}
+	if d, ok := sm.(Derived); ok {
+		l.derived = slices.Clone(d.DerivedPrefixes())
+	}
+	return l
+}
+
+func (l layout) isDerived(k string) bool {
+	for _, p := range l.derived {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l layout) isPoint(k string) bool {
+	for _, p := range l.points {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ordered reports whether every key under prefix is kept in order.
+func (l layout) ordered(prefix []byte) bool {
+	for _, p := range l.points {
+		if strings.HasPrefix(p, string(prefix)) || strings.HasPrefix(string(prefix), p) {
+			return false
+		}
+	}
+	return true
+}
+
+// state is the whole state machine state, in memory: point keys in a hash
+// table, the others in an ordered tree. The apply goroutine is its only
+// writer; readers take mu for reading, the writer takes it for each entry
+// it commits.
+type state struct {
+	mu     sync.RWMutex
+	layout layout
+	tree   *btree.BTreeG[item]
+	points *pointTable
+	keys   int
+	// legacy: Badger held derived keys when this state was loaded
+	// (written before they were derived); their deletions still go to
+	// Badger, or they would come back at the next start.
+	legacy atomic.Bool
+}
+
+func newState(l layout) *state {
+	return &state{layout: l, tree: btree.NewG(32, itemLess), points: newPointTable()}
+}
+
+// loadState reads every key of db but the cluster's own into a new state,
+// and rebuilds sm's derived keys over it.
+func loadState(db *badger.DB, sm StateMachine) (*state, error) {
+	s, err := readState(db, layoutOf(sm))
+	if err != nil {
+		return nil, err
+	}
+	return s, rebuild(s, sm)
+}
+
+// rebuild has sm write its derived keys over s.
+func rebuild(s *state, sm StateMachine) error {
+	d, ok := sm.(Derived)
+	if !ok {
+		return nil
+	}
+	txn := &entryTxn{s: s, w: writes{}}
+	if err := d.Rebuild(txn); err != nil {
+		return fmt.Errorf("rebuild derived keys: %w", err)
+	}
+	for k := range txn.w {
+		if !s.layout.isDerived(k) {
+			return fmt.Errorf("rebuild derived keys: wrote %q, which is not under a derived prefix", k)
+		}
+	}
+	s.apply(txn.w)
+	return nil
+}
+
+// readState reads every key of db but the cluster's own into a new state.
+func readState(db *badger.DB, l layout) (*state, error) {
+	s := newState(l)
 	err := db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchSize = 1024
@@ -83,16 +193,25 @@ func loadState(db *badger.DB) (*state, error) {
 			if v == nil {
 				v = []byte{}
 			}
-			s.tree.ReplaceOrInsert(item{k: string(k), v: v})
+			if l.isDerived(string(k)) {
+				s.legacy.Store(true)
+			}
+			s.put(string(k), v)
 		}
 		return nil
 	})
-	s.keys = s.tree.Len()
 	return s, err
 }
 
-// get reads the tree; the caller holds mu or is the writer.
+// get reads the state; the caller holds mu or is the writer.
 func (s *state) get(key []byte) ([]byte, error) {
+	if s.layout.isPoint(string(key)) {
+		v, ok := s.points.get(key)
+		if !ok {
+			return nil, ErrNotFound
+		}
+		return v, nil
+	}
 	it, ok := s.tree.Get(item{k: string(key)})
 	if !ok {
 		return nil, ErrNotFound
@@ -102,6 +221,12 @@ func (s *state) get(key []byte) ([]byte, error) {
 
 // iterate walks the tree; the caller holds mu or is the writer.
 func (s *state) iterate(prefix, from []byte, fn func(k, v []byte) error) error {
+	if len(prefix) == 0 && len(s.layout.points) > 0 {
+		return s.iterateAll(from, fn)
+	}
+	if !s.layout.ordered(prefix) {
+		return fmt.Errorf("%w: %q", ErrNotOrdered, prefix)
+	}
 	start := prefix
 	if bytes.Compare(from, prefix) > 0 {
 		start = from
@@ -120,19 +245,94 @@ func (s *state) iterate(prefix, from []byte, fn func(k, v []byte) error) error {
 	return err
 }
 
+// iterateAll walks every key from from on, point keys included, in key
+// order: it sorts the point keys first, O(n log n), so it is for comparing
+// replicas and for tools, never for apply.
+func (s *state) iterateAll(from []byte, fn func(k, v []byte) error) error {
+	var points []string
+	vals := map[string][]byte{}
+	s.points.each(func(k, v []byte) bool {
+		if string(k) >= string(from) {
+			points = append(points, string(k))
+			vals[string(k)] = v
+		}
+		return true
+	})
+	slices.Sort(points)
+	i := 0
+	var err error
+	emit := func(bound string, all bool) bool {
+		for ; i < len(points) && (all || points[i] < bound); i++ {
+			if err = fn([]byte(points[i]), vals[points[i]]); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	s.tree.AscendGreaterOrEqual(item{k: string(from)}, func(it item) bool {
+		if !emit(it.k, false) {
+			return false
+		}
+		err = fn([]byte(it.k), it.v)
+		return err == nil
+	})
+	if err == nil {
+		emit("", true)
+	}
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}
+
+// put writes one key; the caller holds mu.
+func (s *state) put(k string, v []byte) {
+	if s.layout.isPoint(k) {
+		if s.points.put(k, v) {
+			s.keys++
+		}
+		return
+	}
+	if _, ok := s.tree.ReplaceOrInsert(item{k: k, v: v}); !ok {
+		s.keys++
+	}
+}
+
+// del removes one key; the caller holds mu.
+func (s *state) del(k string) {
+	if s.layout.isPoint(k) {
+		if s.points.del(k) {
+			s.keys--
+		}
+		return
+	}
+	if _, ok := s.tree.Delete(item{k: k}); ok {
+		s.keys--
+	}
+}
+
+// replace takes over the contents of o (a restore); the caller holds mu.
+func (s *state) replace(o *state) {
+	s.tree, s.points, s.keys = o.tree, o.points, o.keys
+	s.legacy.Store(o.legacy.Load())
+}
+
+// persists reports whether a write of key goes to Badger: every key but
+// the derived ones, whose deletions go too while Badger may hold some.
+func (s *state) persists(k string, w write) bool {
+	return !s.layout.isDerived(k) || (w.del && s.legacy.Load())
+}
+
 // apply writes the staged writes of one entry; the caller holds mu.
 func (s *state) apply(w writes) {
 	for k, v := range w {
 		if v.del {
-			if _, ok := s.tree.Delete(item{k: k}); ok {
-				s.keys--
-			}
-			continue
-		}
-		if _, ok := s.tree.ReplaceOrInsert(item{k: k, v: v.v}); !ok {
-			s.keys++
+			s.del(k)
+		} else {
+			s.put(k, v.v)
 		}
 	}
+	s.points.compact()
 }
 
 // reader is the Reader View hands out; it holds mu for reading.
@@ -188,6 +388,9 @@ func (t *entryTxn) Delete(key []byte) error {
 // Iterate merges the staged writes with the state, in key order. Writes
 // made by fn during the walk are not seen by it.
 func (t *entryTxn) Iterate(prefix, from []byte, fn func(k, v []byte) error) error {
+	if len(prefix) > 0 && !t.s.layout.ordered(prefix) {
+		return fmt.Errorf("%w: %q", ErrNotOrdered, prefix)
+	}
 	var staged []string
 	for k := range t.w {
 		if len(k) >= len(prefix) && k[:len(prefix)] == string(prefix) && (from == nil || k >= string(from)) {

@@ -283,10 +283,22 @@ func (h *Harness) WaitVoters(n int, timeout time.Duration) {
 // WaitApplied waits until every running member has applied at least index.
 func (h *Harness) WaitApplied(index uint64, timeout time.Duration) {
 	h.t.Helper()
+	// Raft counts an entry applied a moment before the state holds it:
+	// wait also for every state to hold what the most advanced one held
+	// at the start (up to index).
+	var state uint64
+	for _, m := range h.Running() {
+		if s := m.Node().StateIndex(); s <= index {
+			state = max(state, s)
+		}
+	}
 	CheckFor(h.t, timeout, 10*time.Millisecond, func() error {
 		for _, m := range h.Running() {
 			if got := m.Node().AppliedIndex(); got < index {
 				return fmt.Errorf("%s applied %d, want %d", m.ID, got, index)
+			}
+			if got := m.Node().StateIndex(); got < state {
+				return fmt.Errorf("%s state holds up to %d, want %d", m.ID, got, state)
 			}
 		}
 		return nil

@@ -22,7 +22,17 @@ type Machine struct{}
 // NewMachine returns a Machine.
 func NewMachine() Machine { return Machine{} }
 
-var _ cluster.StateMachine = Machine{}
+var (
+	_ cluster.StateMachine = Machine{}
+	_ cluster.PointKeyed   = Machine{}
+)
+
+// PointPrefixes are the keys read only by their exact key: tickets, scan
+// ids, credentials and their bindings. The cluster keeps them in a hash
+// map rather than in order; nothing iterates them.
+func (Machine) PointPrefixes() []string {
+	return []string{prefixTicket, prefixScanID, prefixCred, prefixBindings}
+}
 
 // Apply decodes one command and applies it in txn at e.Time. A malformed
 // command, an invalid Configure or a storage error rejects the command;
@@ -401,7 +411,7 @@ func applyExitAll(txn cluster.Txn) ([]byte, error) {
 }
 
 // applyPurge deletes the events of batches before p.Before, oldest first,
-// with the scan-ID records they decided, until a batch at or after
+// with the scan-ID records they decided and their scan logs, until a batch at or after
 // p.Before or the key limit (the first batch is always taken whole, so
 // at most max(limit, MaxScanBatch+1) keys). It resumes after the last
 // batch it purged, so repeated purges never walk earlier tombstones.
@@ -442,8 +452,8 @@ func applyPurge(txn cluster.Txn, p PurgeScans) ([]byte, error) {
 			res.More = true
 			return cluster.ErrStop
 		}
-		dels = append(dels, k)
-		keys++
+		dels = append(dels, k, appendScanLogKey(nil, index))
+		keys += 2
 		for i := range evs {
 			ev := &evs[i]
 			// Delete the scan-ID record only if it is this event's.

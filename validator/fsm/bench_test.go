@@ -43,7 +43,7 @@ func BenchmarkApplyScanBatch256(b *testing.B) { benchApply(b, false) }
 func BenchmarkApplyCredentialScanBatch256(b *testing.B) { benchApply(b, true) }
 
 func benchApply(b *testing.B, cards bool) {
-	e := &env{t: b, st: cluster.NewMemState(), m: NewMachine(), now: t0 + 2*hour}
+	e := &env{t: b, st: cluster.NewMemStateFor(NewMachine()), m: NewMachine(), now: t0 + 2*hour}
 	var gates []Gate
 	for i := range 16 {
 		gates = append(gates, Gate{ID: "gate-" + strconv.Itoa(i), Zone: "main"})

@@ -108,8 +108,8 @@ func TestPurge(t *testing.T) {
 			t.Fatal("purge does not finish")
 		}
 		r := e.purge(before, 10)
-		// Each batch is one events key and two scan-ID keys.
-		if keys := r.Events/2 + r.ScanIDs; keys > 10 || r.More && keys < 8 {
+		// Each batch is one events key, one scan log and two scan-ID keys.
+		if keys := 2*(r.Events/2) + r.ScanIDs; keys > 10 || r.More && keys < 8 {
 			t.Fatalf("purge deleted %d keys, limit 10: %+v", keys, r)
 		}
 		total.Events += r.Events

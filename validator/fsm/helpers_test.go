@@ -29,7 +29,7 @@ type env struct {
 }
 
 func newEnv(t testing.TB) *env {
-	return &env{t: t, st: cluster.NewMemState(), m: NewMachine(), now: t0 + 2*hour} // 10:00 in Shanghai
+	return &env{t: t, st: cluster.NewMemStateFor(NewMachine()), m: NewMachine(), now: t0 + 2*hour} // 10:00 in Shanghai
 }
 
 // park is the standard configuration: zones main (no cap) and coaster (cap

@@ -43,11 +43,11 @@ func TestMemoryFlatOverASimulatedWeek(t *testing.T) {
 		keysAt[day] = e.st.Keys() - base
 	}
 	t.Logf("keys above the tickets at the end of each day: %v", keysAt)
-	// Within the window: one scan-id record a scan and one events key a
-	// batch, for the batches of the last 48 h (the one at the line kept),
-	// and two counters (the event sequence and the purge mark).
-	max := (perWindow+1)*(perBatch+1) + 2
-	min := (perWindow-1)*(perBatch+1) + 2
+	// Within the window: one scan-id record a scan, one events key and one
+	// scan log a batch, for the batches of the last 48 h (the one at the
+	// line kept), and two counters (the event sequence and the purge mark).
+	max := (perWindow+1)*(perBatch+2) + 2
+	min := (perWindow-1)*(perBatch+2) + 2
 	for day := 2; day < 7; day++ {
 		if k := keysAt[day]; k > max || k < min {
 			t.Fatalf("day %d: %d keys for the retention window, want %d to %d", day+1, k, min, max)

@@ -24,6 +24,7 @@ type scanBatch struct {
 	// again, so each is its own allocation of its exact size: a value
 	// that lives for days pins nothing else.
 	events []byte // the batch's events record, written at the end
+	log    []byte // the batch's scan log (scanlog.go), written at the end
 	key    []byte // scratch key (Set copies keys)
 	gates  map[string]gateEntry
 	zones  []zoneEntry
@@ -99,6 +100,12 @@ func applyScans(txn cluster.Txn, e cluster.Entry, scans []Scan, ext bool) ([]byt
 		}
 		b.key = appendEventsKey(b.key[:0], b.index)
 		if err := txn.Set(b.key, bytes.Clone(b.events)); err != nil {
+			return nil, err
+		}
+	}
+	if len(b.log) > 0 {
+		b.key = appendScanLogKey(b.key[:0], b.index)
+		if err := txn.Set(b.key, exact(b.log)); err != nil {
 			return nil, err
 		}
 	}
@@ -210,6 +217,7 @@ func (b *scanBatch) scan(pos uint32, s *Scan, res *ScanResult) error {
 	if err := b.txn.Set(b.key, exact(rec)); err != nil {
 		return err
 	}
+	b.log = appendScanLogRecord(b.log, b.key, rec)
 
 	b.seq++
 	ev := Event{
