@@ -63,6 +63,9 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := st.Dropped(); n > 0 {
+		log.Warn("gate agent: a torn decision at the end of the log was dropped (a crash before it was answered: that gate stayed shut)", "segments", n)
+	}
 	a := &Agent{cfg: cfg, log: log, store: st, client: client, pending: map[[16]byte][]delta{},
 		byScan: map[string][16]byte{}, commits: make(chan *commit, 1024), wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if err := a.load(); err != nil {
@@ -325,24 +328,26 @@ func (a *Agent) decideOffline(ctx context.Context, req *gateapi.ScanRequest) (ga
 		a.addPending(rec.TicketID, delta{scanID: rec.ScanID, out: in.v.direction(req.Direction) == rules.Out,
 			persons: max(resp.Persons, 1), at: now.UnixMilli(), gate: a.cfg.Gate})
 	}
-	a.mu.Unlock()
+	// Handed to the committer under mu: the log gets decisions in the
+	// order they were made (and numbered).
 	cm := &commit{rec: rec, done: make(chan error, 1)}
 	var err error
 	select {
 	case a.commits <- cm:
+	case <-a.stopped:
+		err = errStopped
+	}
+	a.mu.Unlock()
+	if err == nil {
 		select {
 		case err = <-cm.done:
 		case <-a.stopped:
 			err = errStopped
 		}
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-a.stopped:
-		err = errStopped
 	}
 	if err != nil {
-		// Not durable: the gate stays shut. The sequence has a hole the
-		// uploader stops at, so say so loudly.
+		// Not durable: the gate stays shut. After a failed write the log
+		// takes no more decisions until the agent restarts: say so loudly.
 		a.log.Error("gate agent: offline decision not stored; gate stays shut", "scan_id", req.ScanID, "err", err)
 		return gateapi.ScanResponse{}, err
 	}
@@ -364,8 +369,8 @@ func recordResponse(r *Record) gateapi.ScanResponse {
 	return resp
 }
 
-// runCommitter writes offline decisions in groups: one fsync for every
-// decision waiting, as the cluster's batcher does.
+// runCommitter writes offline decisions in groups: one fdatasync for
+// every decision waiting (group commit, as the cluster's batcher does).
 func (a *Agent) runCommitter(ctx context.Context) {
 	defer close(a.stopped)
 	var batch []*commit

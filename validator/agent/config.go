@@ -57,7 +57,7 @@ type Config struct {
 	// GateToken is the gate's token from `admit gate add`; devices send
 	// the same token to the agent.
 	GateToken string
-	// DataDir holds the agent's store (agent.db).
+	// DataDir holds the agent's store (agent.db and the decision log, log/).
 	DataDir string
 	// Budget is how long a scan waits for the cluster before the agent
 	// decides locally.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,15 +18,23 @@ import (
 	"github.com/admitpark/admit/validator/ticket"
 )
 
-// The store is one bbolt file (agent.db) in the data dir. Every commit is
-// fsynced (bbolt's default), and an offline decision is committed before
-// the gate is told to open. Buckets:
+// The store is a decision log (decisionlog.go: the offline decisions not
+// yet uploaded, one fdatasync per group of decisions before the gates
+// open) and one bbolt file (agent.db) in the data dir for the rest, every
+// commit fsynced (bbolt's default). Buckets:
 //
-//	backlog  seq (8 bytes, big endian) -> Record   offline scans not yet uploaded, in decision order
-//	scans    scan id                   -> Record   every scan decided offline (no code), until the changefeed shows it
+//	backlog  seq (8 bytes, big endian) -> Record   read once at open (agents before the log): moved to the log
+//	scans    scan id                   -> Record   uploaded offline scans (no code), until the changefeed shows them
 //	usage    ticket id (16)            -> use      the gate zone's usage as the changefeed showed it
 //	deny     ticket id (16)            -> reason   tickets the cluster called revoked or suspended
-//	meta     "cursor", "keys"                      changefeed position; cached keys, time zone and gate
+//	meta     "cursor", "keys", "uploaded"          changefeed position; cached keys, time zone and gate; last uploaded seq
+//
+// A decision not yet uploaded lives in the log and, for look-ups by scan
+// id, in memory (rebuilt from the log at open). An upload batch moves its
+// decisions into the scans bucket and the uploaded cursor in one bbolt
+// transaction; a log segment whose decisions are all uploaded is deleted.
+// A crash between the cluster's answer and that transaction uploads the
+// batch again: the cluster answers a repeated scan id as a rescan.
 var (
 	bBacklog = []byte("backlog")
 	bScans   = []byte("scans")
@@ -32,158 +42,264 @@ var (
 	bDeny    = []byte("deny")
 	bMeta    = []byte("meta")
 
-	kCursor = []byte("cursor")
-	kKeys   = []byte("keys")
+	kCursor   = []byte("cursor")
+	kKeys     = []byte("keys")
+	kUploaded = []byte("uploaded")
 )
 
 // Store is the agent's durable state.
 type Store struct {
 	db      *bolt.DB
-	backlog atomic.Int64 // keys in the backlog bucket, counted once at open
+	backlog atomic.Int64 // decisions not uploaded
+
+	mu       sync.Mutex // the log and what is in memory of it
+	log      *decisionLog
+	queue    []queued         // not uploaded, in sequence order
+	unup     map[string]*pend // scan id -> not uploaded decision (no code)
+	uploaded uint64           // last uploaded sequence
+	lastSeq  uint64
+	dropped  int // log segments in which a torn tail was dropped at open
 }
 
-// OpenStore opens (or creates) dir/agent.db.
-func OpenStore(dir string) (*Store, error) {
+type queued struct {
+	seq    uint64
+	scanID string
+	seg    *segment
+	off    int64
+	n      int
+}
+
+type pend struct {
+	rec       Record
+	forgotten bool // the changefeed showed it already: no scan-id entry after upload
+}
+
+// OpenStore opens (or creates) the store in dir.
+func OpenStore(dir string) (*Store, error) { return openStore(dir, defaultSeg) }
+
+func openStore(dir string, segSize int64) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	// NoFreelistSync: a commit writes the changed pages and the meta page,
-	// not the free list (rebuilt at open), so fewer bytes reach the disk
-	// before the gate may open.
+	// not the free list (rebuilt at open).
 	db, err := bolt.Open(filepath.Join(dir, "agent.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("agent store: %w (is another agent running on this data dir?)", err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bBacklog, bScans, bUsage, bDeny, bMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+	s := &Store{db: db, unup: map[string]*pend{}}
+	if err := s.open(filepath.Join(dir, logDirName), segSize); err != nil {
+		db.Close()
+		if s.log != nil {
+			s.log.close()
 		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	s := &Store{db: db}
-	err = db.View(func(tx *bolt.Tx) error {
-		s.backlog.Store(int64(tx.Bucket(bBacklog).Stats().KeyN))
-		return nil
-	})
-	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
-
-func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
-
-// LastSeq returns the highest sequence ever given (kept in the backlog
-// bucket's sequence, which survives deletes).
-func (s *Store) LastSeq() (seq uint64, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		seq = tx.Bucket(bBacklog).Sequence()
-		return nil
-	})
-	return seq, err
-}
-
-// Commit writes offline decisions (backlog and scan-id index) in one
-// fsynced transaction.
-func (s *Store) Commit(recs []*Record) error {
-	added := 0
+func (s *Store) open(logDir string, segSize int64) error {
+	var old []*Record
+	var blSeq uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		bl, sc := tx.Bucket(bBacklog), tx.Bucket(bScans)
-		added = 0
-		for _, r := range recs {
-			if bl.Get(seqKey(r.Seq)) == nil {
-				added++
-			}
-			// bbolt keeps the value slices until the commit: one each.
-			if err := bl.Put(seqKey(r.Seq), appendRecord(nil, r)); err != nil {
+		for _, b := range [][]byte{bBacklog, bScans, bUsage, bDeny, bMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
-			}
-			ix := *r
-			ix.Code = ""
-			if err := sc.Put([]byte(r.ScanID), appendRecord(nil, &ix)); err != nil {
-				return err
-			}
-			if r.Seq > bl.Sequence() {
-				if err := bl.SetSequence(r.Seq); err != nil {
-					return err
-				}
 			}
 		}
-		return nil
-	})
-	if err == nil {
-		s.backlog.Add(int64(added))
-	}
-	return err
-}
-
-// Pending returns up to n backlog records in order, stopping at a gap (a
-// later decision committed before an earlier one: the earlier one is on
-// its way).
-func (s *Store) Pending(n int) (out []Record, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bBacklog).Cursor()
-		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
+		if v := tx.Bucket(bMeta).Get(kUploaded); len(v) == 8 {
+			s.uploaded = binary.BigEndian.Uint64(v)
+		}
+		bl := tx.Bucket(bBacklog)
+		blSeq = bl.Sequence()
+		return bl.ForEach(func(k, v []byte) error {
 			r, err := decodeRecord(v)
 			if err != nil {
 				return fmt.Errorf("backlog %x: %w", k, err)
 			}
-			if len(out) > 0 && r.Seq != out[len(out)-1].Seq+1 {
-				break
-			}
-			out = append(out, r)
-		}
-		return nil
+			old = append(old, &r)
+			return nil
+		})
 	})
-	return out, err
+	if err != nil {
+		return err
+	}
+	l, frames, segOf, dropped, err := openLog(logDir, segSize)
+	if err != nil {
+		return err
+	}
+	s.log, s.dropped = l, dropped
+	inLog := s.uploaded
+	for i, f := range frames {
+		if f.rec.Seq <= inLog {
+			continue // uploaded, or a second copy
+		}
+		inLog = f.rec.Seq
+		s.enqueue(&f.rec, segOf[i], f.off, f.n)
+	}
+	s.lastSeq = inLog
+	// An agent from before the log: its backlog moves into the log once.
+	var move []*Record
+	for _, r := range old {
+		if r.Seq > inLog {
+			move = append(move, r)
+		}
+	}
+	if len(move) > 0 {
+		if err := s.commit(move); err != nil {
+			return err
+		}
+	}
+	s.lastSeq = max(s.lastSeq, blSeq)
+	if len(old) > 0 {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			seq := tx.Bucket(bBacklog).Sequence()
+			if err := tx.DeleteBucket(bBacklog); err != nil {
+				return err
+			}
+			b, err := tx.CreateBucket(bBacklog)
+			if err != nil {
+				return err
+			}
+			return b.SetSequence(seq)
+		})
+	}
+	return nil
+}
+
+// Dropped says in how many log segments a torn or corrupt tail was dropped
+// at open (decisions that were never answered).
+func (s *Store) Dropped() int { return s.dropped }
+
+func (s *Store) enqueue(r *Record, seg *segment, off int64, n int) {
+	s.queue = append(s.queue, queued{seq: r.Seq, scanID: r.ScanID, seg: seg, off: off, n: n})
+	ix := *r
+	ix.Code = ""
+	s.unup[r.ScanID] = &pend{rec: ix}
+	s.backlog.Add(1)
+}
+
+// Close closes the files.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(s.log.close(), s.db.Close())
+}
+
+// LastSeq returns the highest sequence ever given.
+func (s *Store) LastSeq() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastSeq, nil
+}
+
+// Commit writes offline decisions to the log, in sequence order, and
+// fdatasyncs once: when it returns nil they survive a power loss.
+func (s *Store) Commit(recs []*Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commit(recs)
+}
+
+func (s *Store) commit(recs []*Record) error {
+	slices.SortFunc(recs, func(a, b *Record) int { return cmpU64(a.Seq, b.Seq) })
+	for _, r := range recs {
+		if r.Seq <= s.lastSeq {
+			return fmt.Errorf("agent store: decision %d committed after %d", r.Seq, s.lastSeq)
+		}
+	}
+	at, err := s.log.append(recs)
+	if err != nil {
+		return err
+	}
+	for i, r := range recs {
+		s.enqueue(r, at[i].seg, at[i].off, at[i].n)
+		s.lastSeq = r.Seq
+	}
+	return nil
+}
+
+// Pending returns up to n backlog records in order.
+func (s *Store) Pending(n int) (out []Record, err error) {
+	s.mu.Lock()
+	q := slices.Clone(s.queue[:min(n, len(s.queue))])
+	s.mu.Unlock()
+	// Decisions in one segment are read with one ReadAt.
+	for len(q) > 0 {
+		j := 1
+		for j < len(q) && q[j].seg == q[0].seg {
+			j++
+		}
+		last := q[j-1]
+		recs, err := readFrames(q[0].seg, q[0].off, int(last.off-q[0].off)+last.n)
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) != j {
+			return nil, fmt.Errorf("%w: log %s: %d decisions where %d were written", ErrCorrupt, q[0].seg.path, len(recs), j)
+		}
+		for i := range recs {
+			if recs[i].Seq != q[i].seq {
+				return nil, fmt.Errorf("%w: log %s: decision %d where %d was written", ErrCorrupt, q[0].seg.path, recs[i].Seq, q[i].seq)
+			}
+		}
+		out = append(out, recs...)
+		q = q[j:]
+	}
+	return out, nil
 }
 
 // BacklogLen counts the scans waiting for upload (kept in memory).
 func (s *Store) BacklogLen() (int, error) { return int(s.backlog.Load()), nil }
 
-// Uploaded drops recs from the backlog and marks them uploaded in the
-// scan-id index, in one transaction.
+// Uploaded marks recs (the first of the backlog, in order) uploaded: the
+// scan-id index gets them and the cursor moves, in one transaction; then
+// fully uploaded log segments go.
 func (s *Store) Uploaded(recs []Record) error {
-	gone := 0
+	if len(recs) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cursor := s.uploaded
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		bl, sc := tx.Bucket(bBacklog), tx.Bucket(bScans)
-		gone = 0
+		sc := tx.Bucket(bScans)
 		for i := range recs {
 			r := recs[i]
-			if bl.Get(seqKey(r.Seq)) != nil {
-				gone++
+			cursor = max(cursor, r.Seq)
+			if p, ok := s.unup[r.ScanID]; ok && p.forgotten {
+				continue
 			}
-			if err := bl.Delete(seqKey(r.Seq)); err != nil {
+			r.Code, r.Uploaded = "", true
+			if err := sc.Put([]byte(r.ScanID), appendRecord(nil, &r)); err != nil {
 				return err
 			}
-			if sc.Get([]byte(r.ScanID)) != nil {
-				r.Code, r.Uploaded = "", true
-				if err := sc.Put([]byte(r.ScanID), appendRecord(nil, &r)); err != nil {
-					return err
-				}
-			}
 		}
-		return nil
+		return tx.Bucket(bMeta).Put(kUploaded, binary.BigEndian.AppendUint64(nil, cursor))
 	})
-	if err == nil {
-		s.backlog.Add(-int64(gone))
+	if err != nil {
+		return err
 	}
-	return err
+	s.uploaded = cursor
+	n := 0
+	for n < len(s.queue) && s.queue[n].seq <= cursor {
+		delete(s.unup, s.queue[n].scanID)
+		n++
+	}
+	s.queue = s.queue[n:]
+	s.backlog.Add(-int64(n))
+	return s.log.drop(cursor)
 }
 
 // Scan returns the record of a scan id decided offline.
 func (s *Store) Scan(scanID string) (r Record, found bool, err error) {
+	s.mu.Lock()
+	p, ok := s.unup[scanID]
+	s.mu.Unlock()
+	if ok {
+		return p.rec, true, nil
+	}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bScans).Get([]byte(scanID))
 		if v == nil {
@@ -196,13 +312,30 @@ func (s *Store) Scan(scanID string) (r Record, found bool, err error) {
 	return r, found, err
 }
 
-// Scans calls fn for every remembered offline scan.
+// Scans calls fn for every remembered offline scan: those not uploaded
+// yet (the changefeed has not shown them), then the uploaded ones.
 func (s *Store) Scans(fn func(Record) error) error {
+	s.mu.Lock()
+	var mem []Record
+	for _, q := range s.queue {
+		if p := s.unup[q.scanID]; !p.forgotten {
+			mem = append(mem, p.rec)
+		}
+	}
+	s.mu.Unlock()
+	for _, r := range mem {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bScans).ForEach(func(k, v []byte) error {
 			r, err := decodeRecord(v)
 			if err != nil {
 				return fmt.Errorf("scan %q: %w", k, err)
+			}
+			if !r.Uploaded {
+				return nil // an index entry from before the log: the log has it
 			}
 			return fn(r)
 		})
@@ -238,6 +371,13 @@ type FeedBatch struct {
 // ApplyFeed writes one page's usage, forgets the scan ids it showed and
 // moves the cursor, in one transaction.
 func (s *Store) ApplyFeed(b FeedBatch) error {
+	s.mu.Lock()
+	for _, id := range b.Seen {
+		if p, ok := s.unup[id]; ok {
+			p.forgotten = true
+		}
+	}
+	s.mu.Unlock()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if b.Reset {
 			if err := tx.DeleteBucket(bUsage); err != nil {
