@@ -311,6 +311,9 @@ func (a *Agent) decideOffline(ctx context.Context, req *gateapi.ScanRequest) (ga
 	c, perr := code.Parse(req.Code)
 	a.mu.Lock()
 	in := local{policy: a.cfg.Policy, zoneBit: a.cfg.ZoneBit, gate: a.cfg.Gate, v: a.view.Load()}
+	if in.zoneBit < 0 && in.v != nil {
+		in.zoneBit = in.v.zoneBit // the cluster's, unless the flag says
+	}
 	if perr == nil && in.v != nil && in.policy == AllowOncePerDevice {
 		id := c.TicketID()
 		var err error
@@ -417,14 +420,20 @@ type Status struct {
 	Backlog int    `json:"backlog"`
 	Keys    int    `json:"keys"`
 	Zone    string `json:"zone,omitempty"`
+	// ZoneBit is the bit offline zone checks use: the flag's, else the
+	// cluster's; -1 when neither knows it (zones unchecked offline).
+	ZoneBit int `json:"zone_bit"`
 }
 
 // Status reports the agent's state.
 func (a *Agent) Status() (Status, error) {
 	n, err := a.store.BacklogLen()
-	s := Status{Gate: a.cfg.Gate, Online: a.online.Load(), Policy: a.cfg.Policy.String(), Backlog: n}
+	s := Status{Gate: a.cfg.Gate, Online: a.online.Load(), Policy: a.cfg.Policy.String(), Backlog: n, ZoneBit: a.cfg.ZoneBit}
 	if v := a.view.Load(); v != nil {
 		s.Keys, s.Zone = v.nkey, v.zone
+		if s.ZoneBit < 0 {
+			s.ZoneBit = v.zoneBit
+		}
 	}
 	return s, err
 }

@@ -65,8 +65,9 @@ type Config struct {
 	// Policy applies to offline decisions.
 	Policy Policy
 	// ZoneBit is the bit of the gate's zone in codes' zone masks (the
-	// order sales numbers a park's zones; see docs/readme/agent.md), -1
-	// when unknown: offline zone checks are then skipped.
+	// order sales numbers a park's zones; see docs/agent.md). -1: the
+	// cluster's (GET /v1/keys?gate= says it when sales sent it); when
+	// neither knows, offline zone checks are skipped.
 	ZoneBit int
 	// Probe is how often an offline agent tries the cluster again (and
 	// uploads its backlog).

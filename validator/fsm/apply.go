@@ -39,7 +39,7 @@ func (Machine) Apply(txn cluster.Txn, e cluster.Entry) ([]byte, error) {
 		return applyRevoke(txn, c.Revoke)
 	case TypeUpdate:
 		return applyUpdate(txn, c.Update)
-	case TypeConfigure, TypeConfigure2, TypeConfigure3:
+	case TypeConfigure, TypeConfigure2, TypeConfigure3, TypeConfigure4:
 		return applyConfigure(txn, &c.Configure)
 	case TypeScanBatch, TypeScanBatch2:
 		return applyScans(txn, e, c.Scans, c.Type == TypeScanBatch2)
@@ -304,6 +304,9 @@ func applyConfigure(txn cluster.Txn, c *Configure) ([]byte, error) {
 			return nil, err
 		}
 		z.Occupancy = old.Occupancy
+		if z.MaskBit == 0 {
+			z.MaskBit = old.MaskBit // not told (an older sender): keep what is known
+		}
 		if err := txn.Set(key, z.AppendBinary(nil)); err != nil {
 			return nil, err
 		}

@@ -65,6 +65,12 @@ func (s *Server) handleKeys(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		out.Gate = &gateapi.GateJSON{ID: g.ID, Zone: g.Zone, Direction: g.Direction.String()}
+		z, _, err := fsm.LookupZone(s.node, g.Zone)
+		if err != nil {
+			httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		out.Gate.ZoneBit = zoneBit(z)
 	}
 	httpapi.JSON(ctx, http.StatusOK, out)
 }
