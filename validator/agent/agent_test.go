@@ -172,3 +172,41 @@ func TestZoneBitFromTheCluster(t *testing.T) {
 		a.reconnect(t)
 	}
 }
+
+// TestRevokedWhileOnlineDeniedOffline: a ticket revoked (refunded) on the
+// cluster while the agent is online, never scanned at this agent, is
+// denied when the agent is cut off; one revoked after the cut is not
+// known (the policy's stated risk) and its admit is uploaded later.
+func TestRevokedWhileOnlineDeniedOffline(t *testing.T) {
+	p := newPark(t, 1)
+	dir, token := t.TempDir(), p.addGate("g1", "main")
+	a := p.startAgent("g1", token, dir, nil)
+	revoke := func(c string) {
+		t.Helper()
+		parsed, _ := code.Parse(c)
+		r, err := p.admin.Revoke(t.Context(), ticket.FormatID(parsed.TicketID()), gateapi.ChangeRequest{Version: 2})
+		if err != nil || r.Outcome != "revoked" {
+			t.Fatalf("revoke: %+v, %v", r, err)
+		}
+	}
+	revoked, kept, late := p.issue(tk{kind: ticket.Single}), p.issue(tk{kind: ticket.Single}), p.issue(tk{kind: ticket.Single})
+	revoke(revoked)
+	if err := a.SyncFeed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	a.cutOff(t)
+	revoke(late)
+	want(t, "revoked while the agent was online, offline", a.scan(t, revoked), gateapi.ResultDeny, gateapi.ReasonRevoked, true)
+	want(t, "a ticket not revoked, offline", a.scan(t, kept), gateapi.ResultAdmit, "", true)
+	want(t, "revoked after the cut, offline", a.scan(t, late), gateapi.ResultAdmit, "", true)
+
+	// A restarted agent still knows (the deny list is on disk).
+	a.stop()
+	b := p.startAgentOffline("g1", token, dir)
+	r, err := b.Scan(t.Context(), gateapi.ScanRequest{Code: revoked, ScanID: "after-restart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, "revoked, offline after a restart", r, gateapi.ResultDeny, gateapi.ReasonRevoked, true)
+	b.reconnect(t)
+}

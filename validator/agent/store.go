@@ -27,7 +27,8 @@ import (
 //	scans    scan id                   -> Record   uploaded offline scans (no code), until the changefeed shows them
 //	usage    ticket id (16)            -> use      the gate zone's usage as the changefeed showed it
 //	deny     ticket id (16)            -> reason   tickets the cluster called revoked or suspended
-//	meta     "cursor", "keys", "uploaded"          changefeed position; cached keys, time zone and gate; last uploaded seq
+//	meta     "cursor", "keys", "uploaded",         changefeed position; cached keys, time zone and gate; last uploaded seq;
+//	         "revocations"                         revocation list position
 //
 // A decision not yet uploaded lives in the log and, for look-ups by scan
 // id, in memory (rebuilt from the log at open). An upload batch moves its
@@ -43,6 +44,7 @@ var (
 	bMeta    = []byte("meta")
 
 	kCursor   = []byte("cursor")
+	kRevoked  = []byte("revocations") // GET /v1/revocations position
 	kKeys     = []byte("keys")
 	kUploaded = []byte("uploaded")
 )
@@ -409,6 +411,29 @@ func (s *Store) Cursor() (c string, err error) {
 		return nil
 	})
 	return c, err
+}
+
+// RevocationCursor returns the revocation list position ("" for the start).
+func (s *Store) RevocationCursor() (c string, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c = string(tx.Bucket(bMeta).Get(kRevoked))
+		return nil
+	})
+	return c, err
+}
+
+// ApplyRevocations puts revoked tickets on the deny list and moves the
+// revocation list position, in one transaction.
+func (s *Store) ApplyRevocations(ids [][16]byte, cursor string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		d := tx.Bucket(bDeny)
+		for _, id := range ids {
+			if err := d.Put(append([]byte(nil), id[:]...), []byte(gateapi.ReasonRevoked)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bMeta).Put(kRevoked, []byte(cursor))
+	})
 }
 
 // AddDeny puts a ticket on the deny list.
