@@ -24,8 +24,8 @@ type view struct {
 	// it (sales sends it with the zone); -1 when it does not.
 	zoneBit int
 	dir     rules.Direction // In unless the gate is an exit gate
-	both bool            // the gate passes either way: the scan says which
-	raw  gateapi.KeysResponse
+	both    bool            // the gate passes either way: the scan says which
+	raw     gateapi.KeysResponse
 }
 
 // newView checks a GET /v1/keys answer and builds a view. The key set is
