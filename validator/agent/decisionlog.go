@@ -307,8 +307,9 @@ func (l *decisionLog) appendSync(recs []*Record) ([]place, error) {
 	return at, flush()
 }
 
-// readFrames reads the records of the frames in [off, off+n) of a segment.
-func readFrames(s *segment, off int64, n int) ([]Record, error) {
+// readFrames reads the frames in [off, off+n) of a segment (their
+// offsets relative to off).
+func readFrames(s *segment, off int64, n int) ([]frame, error) {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return nil, err
@@ -322,11 +323,7 @@ func readFrames(s *segment, off int64, n int) ([]Record, error) {
 	if torn {
 		return nil, fmt.Errorf("%w: log %s at %d", ErrCorrupt, s.path, off)
 	}
-	out := make([]Record, len(fr))
-	for i := range fr {
-		out[i] = fr[i].rec
-	}
-	return out, nil
+	return fr, nil
 }
 
 // drop deletes the segments (not the one written to) whose records are

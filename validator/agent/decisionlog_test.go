@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/admitpark/admit/validator/gateapi"
 )
@@ -333,4 +336,104 @@ func killChild(t *testing.T, dir string) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestForgottenBeforeUpload: a decision the changefeed showed before it
+// was uploaded (a live scan given up on, applied late) is no longer
+// counted as pending (Scans), across a restart, and gets no scan-id
+// entry when it is uploaded; the others do. Look-ups by scan id read the
+// log, without the code.
+func TestForgottenBeforeUpload(t *testing.T) {
+	dir := t.TempDir()
+	st, err := openStore(dir, minSegment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitN(t, st, 1, 120, 9)
+	if err := st.ApplyFeed(FeedBatch{Seen: []string{"s:3", "s:100", "not-ours"}, Cursor: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	scans := func() map[string]bool {
+		t.Helper()
+		m := map[string]bool{}
+		if err := st.Scans(func(r Record) error {
+			if r.Code != "" {
+				t.Fatalf("Scans gave %s with its code", r.ScanID)
+			}
+			m[r.ScanID] = true
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	check := func(when string) {
+		t.Helper()
+		m := scans()
+		if len(m) != 118 || m["s:3"] || m["s:100"] || !m["s:4"] {
+			t.Fatalf("%s: Scans gives %d, s:3 %v s:100 %v s:4 %v; want 118 without the two the feed showed", when, len(m), m["s:3"], m["s:100"], m["s:4"])
+		}
+	}
+	check("before the restart")
+	st.Close()
+	if st, err = openStore(dir, minSegment); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	check("after the restart")
+	r, found, err := st.Scan("s:57")
+	if w := testRec(57); err != nil || !found || r.Code != "" || r.ScanID != w.ScanID || r.TicketID != w.TicketID || r.Admit != w.Admit {
+		t.Fatalf("Scan(s:57) = %+v %v %v", r, found, err)
+	}
+	up, err := st.Pending(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Uploaded(up); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := st.Scan("s:3"); found {
+		t.Fatal("s:3, shown by the feed, has a scan-id entry after its upload")
+	}
+	if r, found, _ := st.Scan("s:4"); !found || !r.Uploaded {
+		t.Fatalf("s:4 after its upload: %+v %v", r, found)
+	}
+}
+
+// TestOldBacklogMovesToTheLog: an agent.db from before the log (the
+// backlog in a bbolt bucket) has its backlog moved into the log once, in
+// order, at the first start.
+func TestOldBacklogMovesToTheLog(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, "agent.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(bBacklog)
+		if err != nil {
+			return err
+		}
+		for seq := uint64(3); seq <= 5; seq++ { // 1 and 2 were uploaded
+			if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), appendRecord(nil, testRec(seq))); err != nil {
+				return err
+			}
+		}
+		return b.SetSequence(5)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		st, err := OpenStore(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkBacklog(t, st, 3, 5)
+		if seq, _ := st.LastSeq(); seq != 5 {
+			t.Fatalf("last seq %d, want 5", seq)
+		}
+		st.Close()
+	}
 }

@@ -27,6 +27,7 @@ import (
 //	scans    scan id                   -> Record   uploaded offline scans (no code), until the changefeed shows them
 //	usage    ticket id (16)            -> use      the gate zone's usage as the changefeed showed it
 //	deny     ticket id (16)            -> reason   tickets the cluster called revoked or suspended
+//	forgotten seq (8, big endian)      -> ""       decisions not uploaded yet that the changefeed showed (a late live scan)
 //	meta     "cursor", "keys", "uploaded",         changefeed position; cached keys, time zone and gate; last uploaded seq;
 //	         "revocations"                         revocation list position
 //
@@ -42,6 +43,7 @@ var (
 	bUsage   = []byte("usage")
 	bDeny    = []byte("deny")
 	bMeta    = []byte("meta")
+	bForgot  = []byte("forgotten")
 
 	kCursor   = []byte("cursor")
 	kRevoked  = []byte("revocations") // GET /v1/revocations position
@@ -54,26 +56,24 @@ type Store struct {
 	db      *bolt.DB
 	backlog atomic.Int64 // decisions not uploaded
 
-	mu       sync.Mutex // the log and what is in memory of it
-	log      *decisionLog
-	queue    []queued         // not uploaded, in sequence order
-	unup     map[string]*pend // scan id -> not uploaded decision (no code)
-	uploaded uint64           // last uploaded sequence
-	lastSeq  uint64
-	dropped  int // log segments in which a torn tail was dropped at open
+	mu        sync.Mutex // the log and what is in memory of it
+	log       *decisionLog
+	queue     []queued          // not uploaded, in sequence order
+	unup      map[string]uint64 // scan id -> sequence, not uploaded (the record is read from the log)
+	forgotten map[uint64]bool   // not uploaded, and the changefeed showed it already: no scan-id entry after upload
+	uploaded  uint64            // last uploaded sequence
+	lastSeq   uint64
+	dropped   int // log segments in which a torn tail was dropped at open
 }
 
+// queued is where a decision not yet uploaded is in the log: the
+// backlog is kept in memory as little more than that (32 bytes, plus its
+// scan id in unup), the records stay on disk.
 type queued struct {
-	seq    uint64
-	scanID string
-	seg    *segment
-	off    int64
-	n      int
-}
-
-type pend struct {
-	rec       Record
-	forgotten bool // the changefeed showed it already: no scan-id entry after upload
+	seq uint64
+	seg *segment
+	off int64
+	n   int
 }
 
 // OpenStore opens (or creates) the store in dir.
@@ -90,7 +90,7 @@ func openStore(dir string, segSize int64) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent store: %w (is another agent running on this data dir?)", err)
 	}
-	s := &Store{db: db, unup: map[string]*pend{}}
+	s := &Store{db: db, unup: map[string]uint64{}, forgotten: map[uint64]bool{}}
 	if err := s.open(filepath.Join(dir, logDirName), segSize); err != nil {
 		db.Close()
 		if s.log != nil {
@@ -105,13 +105,21 @@ func (s *Store) open(logDir string, segSize int64) error {
 	var old []*Record
 	var blSeq uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bBacklog, bScans, bUsage, bDeny, bMeta} {
+		for _, b := range [][]byte{bBacklog, bScans, bUsage, bDeny, bMeta, bForgot} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		if v := tx.Bucket(bMeta).Get(kUploaded); len(v) == 8 {
 			s.uploaded = binary.BigEndian.Uint64(v)
+		}
+		if err := tx.Bucket(bForgot).ForEach(func(k, _ []byte) error {
+			if len(k) == 8 && binary.BigEndian.Uint64(k) > s.uploaded {
+				s.forgotten[binary.BigEndian.Uint64(k)] = true
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
 		bl := tx.Bucket(bBacklog)
 		blSeq = bl.Sequence()
@@ -175,10 +183,8 @@ func (s *Store) open(logDir string, segSize int64) error {
 func (s *Store) Dropped() int { return s.dropped }
 
 func (s *Store) enqueue(r *Record, seg *segment, off int64, n int) {
-	s.queue = append(s.queue, queued{seq: r.Seq, scanID: r.ScanID, seg: seg, off: off, n: n})
-	ix := *r
-	ix.Code = ""
-	s.unup[r.ScanID] = &pend{rec: ix}
+	s.queue = append(s.queue, queued{seq: r.Seq, seg: seg, off: off, n: n})
+	s.unup[r.ScanID] = r.Seq
 	s.backlog.Add(1)
 }
 
@@ -223,30 +229,37 @@ func (s *Store) commit(recs []*Record) error {
 }
 
 // Pending returns up to n backlog records in order.
-func (s *Store) Pending(n int) (out []Record, err error) {
+func (s *Store) Pending(n int) ([]Record, error) {
 	s.mu.Lock()
 	q := slices.Clone(s.queue[:min(n, len(s.queue))])
 	s.mu.Unlock()
-	// Decisions in one segment are read with one ReadAt.
+	return readQueued(q)
+}
+
+// readQueued reads the records of queue entries (in log order, not
+// necessarily adjacent) from the log; the entries of one segment with one
+// ReadAt.
+func readQueued(q []queued) (out []Record, err error) {
 	for len(q) > 0 {
 		j := 1
 		for j < len(q) && q[j].seg == q[0].seg {
 			j++
 		}
-		last := q[j-1]
-		recs, err := readFrames(q[0].seg, q[0].off, int(last.off-q[0].off)+last.n)
+		base, last := q[0].off, q[j-1]
+		frames, err := readFrames(q[0].seg, base, int(last.off-base)+last.n)
 		if err != nil {
 			return nil, err
 		}
-		if len(recs) != j {
-			return nil, fmt.Errorf("%w: log %s: %d decisions where %d were written", ErrCorrupt, q[0].seg.path, len(recs), j)
-		}
-		for i := range recs {
-			if recs[i].Seq != q[i].seq {
-				return nil, fmt.Errorf("%w: log %s: decision %d where %d was written", ErrCorrupt, q[0].seg.path, recs[i].Seq, q[i].seq)
+		k := 0
+		for _, e := range q[:j] {
+			for k < len(frames) && frames[k].off < e.off-base {
+				k++
 			}
+			if k == len(frames) || frames[k].off != e.off-base || frames[k].rec.Seq != e.seq {
+				return nil, fmt.Errorf("%w: log %s: decision %d is not where it was written (%d)", ErrCorrupt, e.seg.path, e.seq, e.off)
+			}
+			out = append(out, frames[k].rec)
 		}
-		out = append(out, recs...)
 		q = q[j:]
 	}
 	return out, nil
@@ -270,12 +283,20 @@ func (s *Store) Uploaded(recs []Record) error {
 		for i := range recs {
 			r := recs[i]
 			cursor = max(cursor, r.Seq)
-			if p, ok := s.unup[r.ScanID]; ok && p.forgotten {
+			if s.forgotten[r.Seq] {
 				continue
 			}
 			r.Code, r.Uploaded = "", true
 			if err := sc.Put([]byte(r.ScanID), appendRecord(nil, &r)); err != nil {
 				return err
+			}
+		}
+		fb := tx.Bucket(bForgot)
+		for i := range recs {
+			if s.forgotten[recs[i].Seq] {
+				if err := fb.Delete(binary.BigEndian.AppendUint64(nil, recs[i].Seq)); err != nil {
+					return err
+				}
 			}
 		}
 		return tx.Bucket(bMeta).Put(kUploaded, binary.BigEndian.AppendUint64(nil, cursor))
@@ -286,8 +307,13 @@ func (s *Store) Uploaded(recs []Record) error {
 	s.uploaded = cursor
 	n := 0
 	for n < len(s.queue) && s.queue[n].seq <= cursor {
-		delete(s.unup, s.queue[n].scanID)
+		delete(s.forgotten, s.queue[n].seq)
 		n++
+	}
+	for i := range recs {
+		if s.unup[recs[i].ScanID] == recs[i].Seq {
+			delete(s.unup, recs[i].ScanID)
+		}
 	}
 	s.queue = s.queue[n:]
 	s.backlog.Add(-int64(n))
@@ -297,10 +323,20 @@ func (s *Store) Uploaded(recs []Record) error {
 // Scan returns the record of a scan id decided offline.
 func (s *Store) Scan(scanID string) (r Record, found bool, err error) {
 	s.mu.Lock()
-	p, ok := s.unup[scanID]
+	var q []queued
+	if seq, ok := s.unup[scanID]; ok {
+		if i, found := slices.BinarySearchFunc(s.queue, seq, func(q queued, seq uint64) int { return cmpU64(q.seq, seq) }); found {
+			q = []queued{s.queue[i]}
+		}
+	}
 	s.mu.Unlock()
-	if ok {
-		return p.rec, true, nil
+	if q != nil {
+		recs, err := readQueued(q)
+		if err != nil {
+			return Record{}, false, err
+		}
+		recs[0].Code = ""
+		return recs[0], true, nil
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bScans).Get([]byte(scanID))
@@ -318,17 +354,26 @@ func (s *Store) Scan(scanID string) (r Record, found bool, err error) {
 // yet (the changefeed has not shown them), then the uploaded ones.
 func (s *Store) Scans(fn func(Record) error) error {
 	s.mu.Lock()
-	var mem []Record
-	for _, q := range s.queue {
-		if p := s.unup[q.scanID]; !p.forgotten {
-			mem = append(mem, p.rec)
+	var q []queued
+	for _, e := range s.queue {
+		if !s.forgotten[e.seq] {
+			q = append(q, e)
 		}
 	}
 	s.mu.Unlock()
-	for _, r := range mem {
-		if err := fn(r); err != nil {
+	for len(q) > 0 { // in pieces: the backlog may be large
+		n := min(len(q), 4096)
+		recs, err := readQueued(q[:n])
+		if err != nil {
 			return err
 		}
+		for _, r := range recs {
+			r.Code = ""
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		q = q[n:]
 	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bScans).ForEach(func(k, v []byte) error {
@@ -374,13 +419,20 @@ type FeedBatch struct {
 // moves the cursor, in one transaction.
 func (s *Store) ApplyFeed(b FeedBatch) error {
 	s.mu.Lock()
+	var forgot []uint64
 	for _, id := range b.Seen {
-		if p, ok := s.unup[id]; ok {
-			p.forgotten = true
+		if seq, ok := s.unup[id]; ok && !s.forgotten[seq] {
+			forgot = append(forgot, seq)
 		}
 	}
 	s.mu.Unlock()
-	return s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		fb := tx.Bucket(bForgot)
+		for _, seq := range forgot {
+			if err := fb.Put(binary.BigEndian.AppendUint64(nil, seq), nil); err != nil {
+				return err
+			}
+		}
 		if b.Reset {
 			if err := tx.DeleteBucket(bUsage); err != nil {
 				return err
@@ -402,6 +454,15 @@ func (s *Store) ApplyFeed(b FeedBatch) error {
 		}
 		return tx.Bucket(bMeta).Put(kCursor, []byte(b.Cursor))
 	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, seq := range forgot {
+		s.forgotten[seq] = true
+	}
+	s.mu.Unlock()
+	return nil
 }
 
 // Cursor returns the changefeed position ("" for the start).
