@@ -437,3 +437,31 @@ func TestOldBacklogMovesToTheLog(t *testing.T) {
 		st.Close()
 	}
 }
+
+// TestPruneRevoked: a revoked ticket leaves the deny list once its
+// validity ended before the prune cutoff (its code is refused as expired
+// from then on); one without an end, or still valid, stays.
+func TestPruneRevoked(t *testing.T) {
+	st, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	ended, valid, open := [16]byte{1}, [16]byte{2}, [16]byte{3}
+	if err := st.ApplyRevocations([]Revoked{{ID: ended, ValidUntil: now.Add(-time.Hour).UnixMilli()},
+		{ID: valid, ValidUntil: now.Add(time.Hour).UnixMilli()}, {ID: open}}, "5.0"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := st.RevocationCursor(); c != "5.0" {
+		t.Fatalf("cursor %q", c)
+	}
+	if _, err := st.Prune(now); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[[16]byte]string{ended: "", valid: gateapi.ReasonRevoked, open: gateapi.ReasonRevoked} {
+		if _, _, denied, err := st.Use(id, "main"); err != nil || denied != want {
+			t.Fatalf("ticket %x after prune: denied %q, %v; want %q", id[0], denied, err, want)
+		}
+	}
+}

@@ -91,13 +91,17 @@ func (a *Agent) pullRevocations(ctx context.Context) (int, error) {
 	if len(resp.Revocations) == 0 {
 		return 0, nil
 	}
-	ids := make([][16]byte, 0, len(resp.Revocations))
+	revs := make([]Revoked, 0, len(resp.Revocations))
 	for _, r := range resp.Revocations {
 		if id, err := ticket.ParseID(r.TicketID); err == nil {
-			ids = append(ids, id)
+			rv := Revoked{ID: id}
+			if !r.ValidUntil.IsZero() {
+				rv.ValidUntil = r.ValidUntil.UnixMilli()
+			}
+			revs = append(revs, rv)
 		}
 	}
-	if err := a.store.ApplyRevocations(ids, resp.Next); err != nil {
+	if err := a.store.ApplyRevocations(revs, resp.Next); err != nil {
 		return 0, err
 	}
 	return len(resp.Revocations), nil
@@ -160,7 +164,8 @@ func (a *Agent) pullFeed(ctx context.Context) (int, error) {
 	return len(resp.Events), nil
 }
 
-// runKeys re-reads the keys and gate configuration while online.
+// runKeys re-reads the keys and gate configuration while online, and
+// prunes what the agent no longer needs to remember (ScanRetention).
 func (a *Agent) runKeys(ctx context.Context) {
 	t := time.NewTicker(a.cfg.KeyRefresh)
 	defer t.Stop()
@@ -169,6 +174,11 @@ func (a *Agent) runKeys(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if n, err := a.store.Prune(time.Now().Add(-a.cfg.ScanRetention)); err != nil {
+			a.log.Warn("gate agent: pruning the store", "err", err)
+		} else if n > 0 {
+			a.log.Debug("gate agent: forgot old scan ids", "n", n)
 		}
 		if !a.online.Load() {
 			continue

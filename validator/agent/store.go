@@ -28,6 +28,7 @@ import (
 //	usage    ticket id (16)            -> use      the gate zone's usage as the changefeed showed it
 //	deny     ticket id (16)            -> reason   tickets the cluster called revoked or suspended
 //	forgotten seq (8, big endian)      -> ""       decisions not uploaded yet that the changefeed showed (a late live scan)
+//	deny-until ticket id (16)          -> unix ms  end of validity of a ticket on the deny list from the revocation list (Prune)
 //	meta     "cursor", "keys", "uploaded",         changefeed position; cached keys, time zone and gate; last uploaded seq;
 //	         "revocations"                         revocation list position
 //
@@ -44,6 +45,7 @@ var (
 	bDeny    = []byte("deny")
 	bMeta    = []byte("meta")
 	bForgot  = []byte("forgotten")
+	bDenyEnd = []byte("deny-until")
 
 	kCursor   = []byte("cursor")
 	kRevoked  = []byte("revocations") // GET /v1/revocations position
@@ -105,7 +107,7 @@ func (s *Store) open(logDir string, segSize int64) error {
 	var old []*Record
 	var blSeq uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bBacklog, bScans, bUsage, bDeny, bMeta, bForgot} {
+		for _, b := range [][]byte{bBacklog, bScans, bUsage, bDeny, bMeta, bForgot, bDenyEnd} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -483,14 +485,26 @@ func (s *Store) RevocationCursor() (c string, err error) {
 	return c, err
 }
 
+// Revoked is a ticket on the cluster's revocation list.
+type Revoked struct {
+	ID         [16]byte
+	ValidUntil int64 // unix ms; 0: open (kept on the deny list for good)
+}
+
 // ApplyRevocations puts revoked tickets on the deny list and moves the
 // revocation list position, in one transaction.
-func (s *Store) ApplyRevocations(ids [][16]byte, cursor string) error {
+func (s *Store) ApplyRevocations(revs []Revoked, cursor string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		d := tx.Bucket(bDeny)
-		for _, id := range ids {
-			if err := d.Put(append([]byte(nil), id[:]...), []byte(gateapi.ReasonRevoked)); err != nil {
+		d, end := tx.Bucket(bDeny), tx.Bucket(bDenyEnd)
+		for _, r := range revs {
+			k := append([]byte(nil), r.ID[:]...)
+			if err := d.Put(k, []byte(gateapi.ReasonRevoked)); err != nil {
 				return err
+			}
+			if r.ValidUntil != 0 {
+				if err := end.Put(k, binary.BigEndian.AppendUint64(nil, uint64(r.ValidUntil))); err != nil {
+					return err
+				}
 			}
 		}
 		return tx.Bucket(bMeta).Put(kRevoked, []byte(cursor))
@@ -528,9 +542,29 @@ func (s *Store) LoadKeys() (k gateapi.KeysResponse, found bool, err error) {
 }
 
 // Prune forgets uploaded scan ids decided before t that the changefeed
-// never showed (a rescan, or a feed read from a later start).
+// never showed (a rescan, or a feed read from a later start), and revoked
+// tickets whose validity ended before t (their codes are refused as
+// expired).
 func (s *Store) Prune(t time.Time) (n int, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
+		d, end := tx.Bucket(bDeny), tx.Bucket(bDenyEnd)
+		var gone [][]byte
+		if err := end.ForEach(func(k, v []byte) error {
+			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < t.UnixMilli() {
+				gone = append(gone, append([]byte(nil), k...))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range gone {
+			if err := d.Delete(k); err != nil {
+				return err
+			}
+			if err := end.Delete(k); err != nil {
+				return err
+			}
+		}
 		sc := tx.Bucket(bScans)
 		var drop [][]byte
 		err := sc.ForEach(func(k, v []byte) error {
