@@ -408,6 +408,10 @@ func (a *Agent) runCommitter(ctx context.Context) {
 			for _, c := range batch {
 				c.done <- err
 			}
+			// The gates are open; now the next segment, if one is due.
+			if err := a.store.Prepare(); err != nil {
+				a.log.Warn("gate agent: preparing the next log segment", "err", err)
+			}
 		}
 	}
 }

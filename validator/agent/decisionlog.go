@@ -196,29 +196,69 @@ func (l *decisionLog) zero(from, to int64) error {
 	return l.f.Sync()
 }
 
-// newSegment creates a zero-filled segment for sequences from first on
-// and makes it the one written to.
-func (l *decisionLog) newSegment(first uint64) error {
-	name := filepath.Join(l.dir, fmt.Sprintf("%0*x", segNameWidth, first))
-	tmp := name + ".tmp"
+// spareName is a zero-filled segment made ahead of need (prepare), so
+// that the decision that fills a segment waits for a rename, not for 4 MiB
+// of zeros.
+const spareName = "spare"
+
+// zeroFile writes a zero-filled file of segSize at path (via path.tmp,
+// fsynced before the rename) and returns it open.
+func (l *decisionLog) zeroFile(path string) (*os.File, error) {
+	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	z := make([]byte, 256<<10)
 	for off := int64(0); off < l.segSize; off += int64(len(z)) {
 		if _, err := f.Write(z[:min(int64(len(z)), l.segSize-off)]); err != nil {
 			f.Close()
-			return err
+			return nil, err
 		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// prepare makes the spare segment unless there is one (Store.Prepare
+// says when).
+func (l *decisionLog) prepare() error {
+	path := filepath.Join(l.dir, spareName)
+	if st, err := os.Stat(path); err == nil && st.Size() == l.segSize {
+		return nil
+	}
+	f, err := l.zeroFile(path)
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, name); err != nil {
-		f.Close()
-		return err
+	return f.Close() // the rename is made durable with the next segment's
+}
+
+// newSegment makes the spare, or else a new zero-filled file, the segment
+// for sequences from first on, and the one written to.
+func (l *decisionLog) newSegment(first uint64) error {
+	name := filepath.Join(l.dir, fmt.Sprintf("%0*x", segNameWidth, first))
+	spare := filepath.Join(l.dir, spareName)
+	var f *os.File
+	if st, err := os.Stat(spare); err == nil && st.Size() == l.segSize {
+		if err := os.Rename(spare, name); err != nil {
+			return err
+		}
+		if f, err = os.OpenFile(name, os.O_RDWR, 0o600); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if f, err = l.zeroFile(name); err != nil {
+			return err
+		}
 	}
 	if err := syncDir(l.dir); err != nil {
 		f.Close()

@@ -465,3 +465,38 @@ func TestPruneRevoked(t *testing.T) {
 		}
 	}
 }
+
+// TestSpareSegment: once a segment is half full a spare is made ahead of
+// need, and the next segment is the spare renamed; decisions read back in
+// order across segments made either way.
+func TestSpareSegment(t *testing.T) {
+	dir := t.TempDir()
+	st, err := openStore(dir, minSegment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spare := filepath.Join(dir, logDirName, spareName)
+	seq := uint64(0)
+	for _, prepare := range []bool{false, true, true} {
+		segs := len(segFiles(t, dir))
+		for len(segFiles(t, dir)) == segs || st.log.off < st.log.segSize/2 {
+			seq++
+			commitN(t, st, seq, seq, 1)
+			if prepare {
+				if err := st.Prepare(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, err := os.Stat(spare); prepare && err != nil {
+			t.Fatalf("no spare past half a segment: %v", err)
+		}
+	}
+	st.Close()
+	st, err = openStore(dir, minSegment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	checkBacklog(t, st, 1, seq)
+}

@@ -230,6 +230,22 @@ func (s *Store) commit(recs []*Record) error {
 	return nil
 }
 
+// Prepare makes the next log segment ahead of need, when the current one
+// is half full: call it after answering, not before.
+//
+// Only the committer writes the log (Commit, Prepare), so the spare is
+// made without holding mu: look-ups and the uploader go on meanwhile.
+func (s *Store) Prepare() error {
+	s.mu.Lock()
+	l := s.log
+	due := l.broken == nil && l.f != nil && l.off >= l.segSize/2
+	s.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return l.prepare()
+}
+
 // Pending returns up to n backlog records in order.
 func (s *Store) Pending(n int) ([]Record, error) {
 	s.mu.Lock()
