@@ -13,7 +13,7 @@ import (
 )
 
 // TestOfflinePolicies: cut off from the cluster, each policy does what
-// docs/readme/agent.md says; online, every policy gives the cluster's
+// docs/agent.md says; online, every policy gives the cluster's
 // answer.
 func TestOfflinePolicies(t *testing.T) {
 	p := newPark(t, 1)

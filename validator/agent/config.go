@@ -13,7 +13,7 @@ import (
 )
 
 // Policy says what the agent does with a scan when the cluster does not
-// answer. docs/readme/agent.md says what each one risks.
+// answer. docs/agent.md says what each one risks.
 type Policy uint8
 
 const (
