@@ -36,7 +36,7 @@ func (r *Relay) sendConfigure(ctx context.Context, o *outbox.Row) error {
 		}
 	}
 	for _, z := range p.Zones {
-		if err := r.client.SetZone(ctx, gateapi.ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn}); err != nil {
+		if err := r.client.SetZone(ctx, gateapi.ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn, Bit: z.Bit}); err != nil {
 			return fmt.Errorf("zone %q: %w", z.ID, clusterErr(err))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,7 +136,8 @@ func TestConfigureZonesAndGatesKeepsExistingTokens(t *testing.T) {
 	p, d := newPark(t), newDB(t)
 	token := p.addGate("north-1", "main", "in")
 	r := newRelay(t, testConfig(t, d.pool, p.ClusterURLs()))
-	d.insert("configure", "", 0, map[string]any{"zones": []map[string]any{{"id": "main", "cap": 100, "warn": 80}, {"id": "kids", "cap": 10, "warn": 0}}})
+	// main comes with its mask bit, kids as a row written before bits were sent.
+	d.insert("configure", "", 0, map[string]any{"zones": []map[string]any{{"id": "main", "cap": 100, "warn": 80, "bit": 0}, {"id": "kids", "cap": 10, "warn": 0}}})
 	d.insert("configure", "", 0, map[string]any{"gates": []map[string]any{
 		{"id": "north-1", "zone": "main", "direction": "in"}, {"id": "kids-1", "zone": "kids", "direction": "both"}}})
 	tj := p.newTicket()
@@ -158,6 +160,19 @@ func TestConfigureZonesAndGatesKeepsExistingTokens(t *testing.T) {
 	}
 	if caps["main"] != 100 || caps["kids"] != 10 {
 		t.Fatalf("zones: %+v", zones.Zones)
+	}
+	for _, z := range zones.Zones {
+		if (z.ID == "main") != (z.Bit != nil) || z.Bit != nil && *z.Bit != 0 {
+			t.Fatalf("zone %s has bit %v; want main's 0, none for kids", z.ID, z.Bit)
+		}
+	}
+	// The gate's agent learns its zone's bit with its gate token.
+	gc, err := gateapi.NewClient(gateapi.Config{URLs: strings.Split(p.ClusterURLs(), ","), GateToken: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := gc.Keys(t.Context(), "north-1"); err != nil || k.Gate == nil || k.Gate.ZoneBit == nil || *k.Gate.ZoneBit != 0 {
+		t.Fatalf("GET /v1/keys?gate=north-1: %+v, %v; want zone_bit 0", k.Gate, err)
 	}
 	var gates struct{ Gates []gateapi.GateJSON }
 	if _, err := p.call("GET", gateapi.PathGates, adminToken, nil, &gates); err != nil {

@@ -69,6 +69,10 @@ backlogs take to reach the cluster (scans/s). Each agent uploads in order,
 				if err != nil {
 					return err
 				}
+				last, _ := st.LastSeq() // a store used before numbers on
+				for i, r := range recs {
+					r.Seq = last + uint64(i) + 1
+				}
 				for len(recs) > 0 {
 					n := min(len(recs), 50000)
 					if err := st.Commit(recs[:n]); err != nil {

@@ -18,7 +18,7 @@
 //   - Every change is written with its audit.Record in the same
 //     transaction. A change to a park's time zone, a zone or a gate also
 //     writes an outbox row of kind 'configure' in that transaction
-//     (outbox.WriteConfigure: {"time_zone"}, {"zones":[{"id","cap","warn"}]}
+//     (outbox.WriteConfigure: {"time_zone"}, {"zones":[{"id","cap","warn","bit"}]}
 //     or {"gates":[{"id","zone","direction"}]}), which sync sends to the
 //     park's cluster; the catalog never calls the cluster itself.
 //   - Changing functions take a pgx.Tx, so the change, its audit entry and

@@ -173,7 +173,12 @@ func SetZone(ctx context.Context, tx pgx.Tx, by web.Principal, parkID string, in
 	if err != nil {
 		return z, false, fmt.Errorf("set zone: %w", err)
 	}
-	if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{Park: parkID, Zones: []outbox.Zone{{ID: z.ID, Cap: uint32(z.Cap), Warn: uint32(z.Warn)}}}); err != nil {
+	oz := outbox.Zone{ID: z.ID, Cap: uint32(z.Cap), Warn: uint32(z.Warn)}
+	if z.Bit != nil {
+		b := int(*z.Bit)
+		oz.Bit = &b // offline gate agents check codes' zone masks with it
+	}
+	if _, err := outbox.WriteConfigure(ctx, tx, outbox.Configure{Park: parkID, Zones: []outbox.Zone{oz}}); err != nil {
 		return z, false, err
 	}
 	action := "zone.update"

@@ -141,7 +141,12 @@ func TestZonesAndGatesReachTheOutbox(t *testing.T) {
 	// The rest of the rows are zones and gates.
 	zoneGateRows := func() []outbox.Configure { return f.outboxRows()[1:] }
 	rows := zoneGateRows()
-	if len(rows) != 2 || len(rows[0].Zones) != 1 || rows[0].Zones[0] != (outbox.Zone{ID: "main", Cap: 500, Warn: 400}) {
+	// Each zone goes with its mask bit, numbered in creation order.
+	zoneIs := func(z outbox.Zone, want outbox.Zone, bit int) bool {
+		return z.Bit != nil && *z.Bit == bit && z.ID == want.ID && z.Cap == want.Cap && z.Warn == want.Warn
+	}
+	if len(rows) != 2 || len(rows[0].Zones) != 1 || !zoneIs(rows[0].Zones[0], outbox.Zone{ID: "main", Cap: 500, Warn: 400}, 0) ||
+		len(rows[1].Zones) != 1 || rows[1].Zones[0].Bit == nil || *rows[1].Zones[0].Bit != 1 {
 		t.Fatalf("outbox after two zones: %+v", rows)
 	}
 
@@ -152,7 +157,7 @@ func TestZonesAndGatesReachTheOutbox(t *testing.T) {
 		t.Fatalf("zone = %+v", z)
 	}
 	rows = zoneGateRows()
-	if len(rows) != 3 || rows[2].Zones[0] != (outbox.Zone{ID: "main", Cap: 600, Warn: 500}) || rows[2].Gates != nil {
+	if len(rows) != 3 || !zoneIs(rows[2].Zones[0], outbox.Zone{ID: "main", Cap: 600, Warn: 500}, 0) || rows[2].Gates != nil {
 		t.Fatalf("outbox after zone change: %+v", rows)
 	}
 

@@ -110,6 +110,10 @@ type Zone struct {
 	ID   string `json:"id"`
 	Cap  uint32 `json:"cap"`  // 0: none
 	Warn uint32 `json:"warn"` // 0: none
+	// Bit is the zone's bit in ticket codes' zone masks (zones.bit, 0-31);
+	// nil when the zone has none (past the 32nd), and in rows written
+	// before bits were sent: the cluster then keeps what it knows.
+	Bit *int `json:"bit,omitempty"`
 }
 
 // Gate is a gate in a configure payload. The cluster makes the gate's

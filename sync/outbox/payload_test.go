@@ -91,6 +91,8 @@ func TestDecodeAsOlderCodeWroteThem(t *testing.T) {
 		oldConfigureTZ:   {TimeZone: "Asia/Shanghai"},
 		oldConfigureZone: {Zones: []outbox.Zone{{ID: "main", Cap: 20000, Warn: 18000}}},
 		oldConfigureGate: {Gates: []outbox.Gate{{ID: "north-1", Zone: "main", Direction: "both"}}},
+		// A zone with its mask bit (an older relay ignores "bit").
+		`{"zones":[{"id":"coaster","cap":0,"warn":0,"bit":1}]}`: {Zones: []outbox.Zone{{ID: "coaster", Bit: ptr(1)}}},
 	} {
 		got, err := outbox.DecodeConfigure([]byte(raw))
 		if err != nil || !reflect.DeepEqual(got, want) {
@@ -183,3 +185,5 @@ func TestFormats(t *testing.T) {
 		t.Errorf("Validate of a ticket whose code is for another version: %v", err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -63,6 +63,9 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := st.Dropped(); n > 0 {
+		log.Warn("gate agent: a torn decision at the end of the log was dropped (a crash before it was answered: that gate stayed shut)", "segments", n)
+	}
 	a := &Agent{cfg: cfg, log: log, store: st, client: client, pending: map[[16]byte][]delta{},
 		byScan: map[string][16]byte{}, commits: make(chan *commit, 1024), wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if err := a.load(); err != nil {
@@ -308,6 +311,9 @@ func (a *Agent) decideOffline(ctx context.Context, req *gateapi.ScanRequest) (ga
 	c, perr := code.Parse(req.Code)
 	a.mu.Lock()
 	in := local{policy: a.cfg.Policy, zoneBit: a.cfg.ZoneBit, gate: a.cfg.Gate, v: a.view.Load()}
+	if in.zoneBit < 0 && in.v != nil {
+		in.zoneBit = in.v.zoneBit // the cluster's, unless the flag says
+	}
 	if perr == nil && in.v != nil && in.policy == AllowOncePerDevice {
 		id := c.TicketID()
 		var err error
@@ -325,24 +331,26 @@ func (a *Agent) decideOffline(ctx context.Context, req *gateapi.ScanRequest) (ga
 		a.addPending(rec.TicketID, delta{scanID: rec.ScanID, out: in.v.direction(req.Direction) == rules.Out,
 			persons: max(resp.Persons, 1), at: now.UnixMilli(), gate: a.cfg.Gate})
 	}
-	a.mu.Unlock()
+	// Handed to the committer under mu: the log gets decisions in the
+	// order they were made (and numbered).
 	cm := &commit{rec: rec, done: make(chan error, 1)}
 	var err error
 	select {
 	case a.commits <- cm:
+	case <-a.stopped:
+		err = errStopped
+	}
+	a.mu.Unlock()
+	if err == nil {
 		select {
 		case err = <-cm.done:
 		case <-a.stopped:
 			err = errStopped
 		}
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-a.stopped:
-		err = errStopped
 	}
 	if err != nil {
-		// Not durable: the gate stays shut. The sequence has a hole the
-		// uploader stops at, so say so loudly.
+		// Not durable: the gate stays shut. After a failed write the log
+		// takes no more decisions until the agent restarts: say so loudly.
 		a.log.Error("gate agent: offline decision not stored; gate stays shut", "scan_id", req.ScanID, "err", err)
 		return gateapi.ScanResponse{}, err
 	}
@@ -364,8 +372,8 @@ func recordResponse(r *Record) gateapi.ScanResponse {
 	return resp
 }
 
-// runCommitter writes offline decisions in groups: one fsync for every
-// decision waiting, as the cluster's batcher does.
+// runCommitter writes offline decisions in groups: one fdatasync for
+// every decision waiting (group commit, as the cluster's batcher does).
 func (a *Agent) runCommitter(ctx context.Context) {
 	defer close(a.stopped)
 	var batch []*commit
@@ -400,6 +408,10 @@ func (a *Agent) runCommitter(ctx context.Context) {
 			for _, c := range batch {
 				c.done <- err
 			}
+			// The gates are open; now the next segment, if one is due.
+			if err := a.store.Prepare(); err != nil {
+				a.log.Warn("gate agent: preparing the next log segment", "err", err)
+			}
 		}
 	}
 }
@@ -412,14 +424,20 @@ type Status struct {
 	Backlog int    `json:"backlog"`
 	Keys    int    `json:"keys"`
 	Zone    string `json:"zone,omitempty"`
+	// ZoneBit is the bit offline zone checks use: the flag's, else the
+	// cluster's; -1 when neither knows it (zones unchecked offline).
+	ZoneBit int `json:"zone_bit"`
 }
 
 // Status reports the agent's state.
 func (a *Agent) Status() (Status, error) {
 	n, err := a.store.BacklogLen()
-	s := Status{Gate: a.cfg.Gate, Online: a.online.Load(), Policy: a.cfg.Policy.String(), Backlog: n}
+	s := Status{Gate: a.cfg.Gate, Online: a.online.Load(), Policy: a.cfg.Policy.String(), Backlog: n, ZoneBit: a.cfg.ZoneBit}
 	if v := a.view.Load(); v != nil {
 		s.Keys, s.Zone = v.nkey, v.zone
+		if s.ZoneBit < 0 {
+			s.ZoneBit = v.zoneBit
+		}
 	}
 	return s, err
 }

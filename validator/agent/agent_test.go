@@ -13,7 +13,7 @@ import (
 )
 
 // TestOfflinePolicies: cut off from the cluster, each policy does what
-// docs/readme/agent.md says; online, every policy gives the cluster's
+// docs/agent.md says; online, every policy gives the cluster's
 // answer.
 func TestOfflinePolicies(t *testing.T) {
 	p := newPark(t, 1)
@@ -132,4 +132,81 @@ func TestDenyListFromTheChangefeed(t *testing.T) {
 	want(t, "used at another gate, offline", a.scan(t, used), gateapi.ResultDeny, gateapi.ReasonAlreadyUsed, true)
 	want(t, "revoked, offline", a.scan(t, revoked), gateapi.ResultDeny, gateapi.ReasonRevoked, true)
 	a.reconnect(t)
+}
+
+// TestZoneBitFromTheCluster: with no --zone-bit, an agent checks codes'
+// zone masks with the bit the cluster holds for its gate's zone (sales
+// sends it with the zone); the flag still overrides; a zone whose bit the
+// cluster does not know leaves zones unchecked offline, as before.
+func TestZoneBitFromTheCluster(t *testing.T) {
+	p := newPark(t, 1)
+	bit := func(b int) *int { return &b }
+	if err := p.admin.SetZone(t.Context(), gateapi.ZoneJSON{ID: "main", Bit: bit(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.admin.SetZone(t.Context(), gateapi.ZoneJSON{ID: "coaster", Bit: bit(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.admin.SetZone(t.Context(), gateapi.ZoneJSON{ID: "kids"}); err != nil { // no bit known
+		t.Fatal(err)
+	}
+	fromCluster := p.startAgent("m1", p.addGate("m1", "main"), t.TempDir(), nil)
+	overridden := p.startAgent("m2", p.addGate("m2", "main"), t.TempDir(), func(c *agent.Config) { c.ZoneBit = 1 })
+	unknown := p.startAgent("k1", p.addGate("k1", "kids"), t.TempDir(), nil)
+	if st, err := fromCluster.Status(); err != nil || st.ZoneBit != 0 {
+		t.Fatalf("status %+v, %v; want zone bit 0 from the cluster", st, err)
+	}
+	if st, _ := unknown.Status(); st.ZoneBit != -1 {
+		t.Fatalf("status %+v; want zone bit -1 (unknown)", st)
+	}
+	mainCode := func() string { return p.issue(tk{kind: ticket.Single, mask: 0b01}) }
+	coasterCode := func() string { return p.issue(tk{kind: ticket.Single, zones: []string{"coaster"}, mask: 0b10}) }
+	for _, a := range []*agentUnder{fromCluster, overridden, unknown} {
+		a.cutOff(t)
+	}
+	want(t, "main code at main, bit from the cluster", fromCluster.scan(t, mainCode()), gateapi.ResultAdmit, "", true)
+	want(t, "coaster code at main, bit from the cluster", fromCluster.scan(t, coasterCode()), gateapi.ResultDeny, gateapi.ReasonWrongZone, true)
+	want(t, "main code at main, flag says bit 1", overridden.scan(t, mainCode()), gateapi.ResultDeny, gateapi.ReasonWrongZone, true)
+	want(t, "coaster code at kids, bit unknown", unknown.scan(t, coasterCode()), gateapi.ResultAdmit, "", true)
+	for _, a := range []*agentUnder{fromCluster, overridden, unknown} {
+		a.reconnect(t)
+	}
+}
+
+// TestRevokedWhileOnlineDeniedOffline: a ticket revoked (refunded) on the
+// cluster while the agent is online, never scanned at this agent, is
+// denied when the agent is cut off; one revoked after the cut is not
+// known (the policy's stated risk) and its admit is uploaded later.
+func TestRevokedWhileOnlineDeniedOffline(t *testing.T) {
+	p := newPark(t, 1)
+	dir, token := t.TempDir(), p.addGate("g1", "main")
+	a := p.startAgent("g1", token, dir, nil)
+	revoke := func(c string) {
+		t.Helper()
+		parsed, _ := code.Parse(c)
+		r, err := p.admin.Revoke(t.Context(), ticket.FormatID(parsed.TicketID()), gateapi.ChangeRequest{Version: 2})
+		if err != nil || r.Outcome != "revoked" {
+			t.Fatalf("revoke: %+v, %v", r, err)
+		}
+	}
+	revoked, kept, late := p.issue(tk{kind: ticket.Single}), p.issue(tk{kind: ticket.Single}), p.issue(tk{kind: ticket.Single})
+	revoke(revoked)
+	if err := a.SyncFeed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	a.cutOff(t)
+	revoke(late)
+	want(t, "revoked while the agent was online, offline", a.scan(t, revoked), gateapi.ResultDeny, gateapi.ReasonRevoked, true)
+	want(t, "a ticket not revoked, offline", a.scan(t, kept), gateapi.ResultAdmit, "", true)
+	want(t, "revoked after the cut, offline", a.scan(t, late), gateapi.ResultAdmit, "", true)
+
+	// A restarted agent still knows (the deny list is on disk).
+	a.stop()
+	b := p.startAgentOffline("g1", token, dir)
+	r, err := b.Scan(t.Context(), gateapi.ScanRequest{Code: revoked, ScanID: "after-restart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, "revoked, offline after a restart", r, gateapi.ResultDeny, gateapi.ReasonRevoked, true)
+	b.reconnect(t)
 }

@@ -21,7 +21,12 @@ import (
 // scan is decided locally and fsynced.
 func offlineAgent(b *testing.B) (*Agent, []string) {
 	b.Helper()
-	dir := b.TempDir()
+	return offlineAgentIn(b, b.TempDir())
+}
+
+// offlineAgentIn is offlineAgent with its store in dir.
+func offlineAgentIn(b testing.TB, dir string) (*Agent, []string) {
+	b.Helper()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	st, err := OpenStore(dir)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 )
 
 // Policy says what the agent does with a scan when the cluster does not
-// answer. docs/readme/agent.md says what each one risks.
+// answer. docs/agent.md says what each one risks.
 type Policy uint8
 
 const (
@@ -57,7 +57,7 @@ type Config struct {
 	// GateToken is the gate's token from `admit gate add`; devices send
 	// the same token to the agent.
 	GateToken string
-	// DataDir holds the agent's store (agent.db).
+	// DataDir holds the agent's store (agent.db and the decision log, log/).
 	DataDir string
 	// Budget is how long a scan waits for the cluster before the agent
 	// decides locally.
@@ -65,8 +65,9 @@ type Config struct {
 	// Policy applies to offline decisions.
 	Policy Policy
 	// ZoneBit is the bit of the gate's zone in codes' zone masks (the
-	// order sales numbers a park's zones; see docs/readme/agent.md), -1
-	// when unknown: offline zone checks are then skipped.
+	// order sales numbers a park's zones; see docs/agent.md). -1: the
+	// cluster's (GET /v1/keys?gate= says it when sales sent it); when
+	// neither knows, offline zone checks are skipped.
 	ZoneBit int
 	// Probe is how often an offline agent tries the cluster again (and
 	// uploads its backlog).

@@ -13,9 +13,11 @@ import (
 // used elsewhere: while online it follows the cluster's changefeed (GET
 // /v1/events) and keeps, per ticket, the usage of its gate's zone (the
 // same counters rules.Decide keeps on the cluster); revoked and suspended
-// tickets come from the cluster's answers (learn). The changefeed carries
-// scans only, so a ticket revoked without ever being scanned at this
-// agent is not on the list (docs/readme/agent.md).
+// tickets come from the cluster's answers (learn) and, for revoked ones,
+// from the cluster's revocation list (GET /v1/revocations), which it
+// follows beside the changefeed: a ticket refunded while the agent is
+// online is denied once it is cut off. A suspension is learnt only from
+// an answer (docs/agent.md).
 
 const feedPage = 1000
 
@@ -40,20 +42,69 @@ func (a *Agent) runFeed(ctx context.Context) {
 			case n >= feedPage:
 				wait = 0
 			}
+			n, err = a.pullRevocations(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				a.log.Debug("gate agent: revocations", "err", err)
+			case n >= feedPage:
+				wait = 0
+			}
 		}
 		t.Reset(wait)
 	}
 }
 
-// SyncFeed reads the changefeed to its end now (it is read every Refresh
-// while online anyway).
+// SyncFeed reads the changefeed and the revocation list to their ends
+// now (they are read every Refresh while online anyway).
 func (a *Agent) SyncFeed(ctx context.Context) error {
-	for {
-		n, err := a.pullFeed(ctx)
-		if err != nil || n < feedPage {
-			return err
+	for _, pull := range []func(context.Context) (int, error){a.pullFeed, a.pullRevocations} {
+		for {
+			n, err := pull(ctx)
+			if err != nil {
+				return err
+			}
+			if n < feedPage {
+				break
+			}
 		}
 	}
+	return nil
+}
+
+// pullRevocations reads one page of the cluster's revocation list onto
+// the deny list; it returns how many it read.
+func (a *Agent) pullRevocations(ctx context.Context) (int, error) {
+	a.feedMu.Lock()
+	defer a.feedMu.Unlock()
+	cursor, err := a.store.RevocationCursor()
+	if err != nil {
+		return 0, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+	resp, err := a.client.GateRevocations(cctx, a.cfg.Gate, cursor, feedPage)
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	if len(resp.Revocations) == 0 {
+		return 0, nil
+	}
+	revs := make([]Revoked, 0, len(resp.Revocations))
+	for _, r := range resp.Revocations {
+		if id, err := ticket.ParseID(r.TicketID); err == nil {
+			rv := Revoked{ID: id}
+			if !r.ValidUntil.IsZero() {
+				rv.ValidUntil = r.ValidUntil.UnixMilli()
+			}
+			revs = append(revs, rv)
+		}
+	}
+	if err := a.store.ApplyRevocations(revs, resp.Next); err != nil {
+		return 0, err
+	}
+	return len(resp.Revocations), nil
 }
 
 // pullFeed reads one page of events and folds those of the gate's zone
@@ -113,7 +164,8 @@ func (a *Agent) pullFeed(ctx context.Context) (int, error) {
 	return len(resp.Events), nil
 }
 
-// runKeys re-reads the keys and gate configuration while online.
+// runKeys re-reads the keys and gate configuration while online, and
+// prunes what the agent no longer needs to remember (ScanRetention).
 func (a *Agent) runKeys(ctx context.Context) {
 	t := time.NewTicker(a.cfg.KeyRefresh)
 	defer t.Stop()
@@ -122,6 +174,11 @@ func (a *Agent) runKeys(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if n, err := a.store.Prune(time.Now().Add(-a.cfg.ScanRetention)); err != nil {
+			a.log.Warn("gate agent: pruning the store", "err", err)
+		} else if n > 0 {
+			a.log.Debug("gate agent: forgot old scan ids", "n", n)
 		}
 		if !a.online.Load() {
 			continue

@@ -11,10 +11,13 @@
 //   - decide.go: the offline decision: validator/rules.Decide on a ticket
 //     built from the code's signed claims (kind, entries, one window, zone
 //     mask) and a state built from what the agent knows.
-//   - store.go, record.go: the durable state in one bbolt file: the backlog
-//     (offline decisions in order), the scan-id index, the zone usage from
-//     the changefeed, the deny list and the cached keys; the record
-//     encodings (versioned, fuzzed).
+//   - decisionlog.go: the offline decisions not yet uploaded, an
+//     append-only log of CRC32C-checked frames in preallocated segments:
+//     one fdatasync per group of decisions; a torn tail is dropped at open.
+//   - store.go, record.go: the durable state: the log, and one bbolt file
+//     for the rest (the uploaded cursor, the scan-id index of uploaded
+//     scans, the zone usage from the changefeed, the deny list and the
+//     cached keys); the record encodings (versioned, fuzzed).
 //   - upload.go: the backlog upload, in order, and the way back online.
 //   - denylist.go: following the changefeed while online; the key refresh.
 //   - keys.go: the keys, time zone and gate configuration (GET /v1/keys).
@@ -22,15 +25,15 @@
 //
 // Invariants:
 //
-//   - An offline decision is committed (fsync) before its answer: a gate
-//     never opens for a decision a power loss could forget. A decision that
+//   - An offline decision is in the log (fdatasync) before its answer: a
+//     gate never opens for a decision a power loss could forget. A decision that
 //     cannot be stored is an error (503): the gate stays shut.
 //   - The backlog is uploaded in decision order, each scan with its own
 //     scan id, device time and the decision the gate acted on; a scan is
 //     removed only after the cluster answered for it, so a crash at any
 //     point sends it again, and the cluster's scan-id dedup makes it count
-//     once. Uploads stop at a gap in the sequence (a later decision stored
-//     before an earlier one).
+//     once. Decisions reach the log in the order they were made (the
+//     committer gets them under the decision lock).
 //   - While the backlog is not empty the agent decides every scan locally:
 //     the agent's scans reach the cluster in the order it decided them.
 //   - When the cluster answers an upload with another decision than the

@@ -20,9 +20,12 @@ type view struct {
 	nkey int
 	loc  *time.Location
 	zone string
-	dir  rules.Direction // In unless the gate is an exit gate
-	both bool            // the gate passes either way: the scan says which
-	raw  gateapi.KeysResponse
+	// zoneBit is the zone's bit in codes' zone masks as the cluster knows
+	// it (sales sends it with the zone); -1 when it does not.
+	zoneBit int
+	dir     rules.Direction // In unless the gate is an exit gate
+	both    bool            // the gate passes either way: the scan says which
+	raw     gateapi.KeysResponse
 }
 
 // newView checks a GET /v1/keys answer and builds a view. The key set is
@@ -49,7 +52,10 @@ func newView(k gateapi.KeysResponse, gate string) (*view, error) {
 	if k.Gate == nil || k.Gate.ID != gate {
 		return nil, fmt.Errorf("the cluster's answer has no gate %q", gate)
 	}
-	v.zone = k.Gate.Zone
+	v.zone, v.zoneBit = k.Gate.Zone, -1
+	if b := k.Gate.ZoneBit; b != nil && *b >= 0 && *b < 32 {
+		v.zoneBit = *b
+	}
 	switch k.Gate.Direction {
 	case gateapi.DirectionIn:
 		v.both = false
@@ -90,7 +96,8 @@ func (a *Agent) refreshKeys(ctx context.Context) error {
 		if err := a.store.SaveKeys(k); err != nil {
 			return err
 		}
-		a.log.Info("gate agent: keys and gate configuration from the cluster", "keys", v.nkey, "zone", v.zone, "time_zone", v.loc.String())
+		a.log.Info("gate agent: keys and gate configuration from the cluster", "keys", v.nkey, "zone", v.zone, "zone_bit", v.zoneBit,
+			"time_zone", v.loc.String())
 	}
 	a.view.Store(v)
 	return nil
@@ -100,8 +107,15 @@ func sameKeys(a, b gateapi.KeysResponse) bool {
 	if a.TimeZone != b.TimeZone || a.Park != b.Park || len(a.Keys) != len(b.Keys) || (a.Gate == nil) != (b.Gate == nil) {
 		return false
 	}
-	if a.Gate != nil && *a.Gate != *b.Gate {
-		return false
+	if a.Gate != nil {
+		ga, gb := *a.Gate, *b.Gate
+		if (ga.ZoneBit == nil) != (gb.ZoneBit == nil) || ga.ZoneBit != nil && *ga.ZoneBit != *gb.ZoneBit {
+			return false
+		}
+		ga.ZoneBit, gb.ZoneBit = nil, nil
+		if ga != gb {
+			return false
+		}
 	}
 	for i := range a.Keys {
 		if a.Keys[i] != b.Keys[i] {

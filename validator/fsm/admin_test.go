@@ -95,6 +95,22 @@ func TestConfigure(t *testing.T) {
 	if z := e.zone("main"); z != (ticket.Zone{ID: "main", Cap: 100, Warn: 3, Occupancy: 3}) {
 		t.Fatalf("zone after upsert: %+v", z)
 	}
+	// A zone's mask bit is kept; a configure that does not carry one (an
+	// older sender) leaves it; a record written before bits reads as unknown.
+	if _, ok := e.zone("main").Bit(); ok {
+		t.Fatalf("zone main has a bit nobody sent: %+v", e.zone("main"))
+	}
+	e.configure(Configure{Zones: []ticket.Zone{{ID: "main", Cap: 100, Warn: 3, MaskBit: 3}}})
+	e.configure(Configure{Zones: []ticket.Zone{{ID: "main", Cap: 101, Warn: 3}}})
+	if z := e.zone("main"); z != (ticket.Zone{ID: "main", Cap: 101, Warn: 3, Occupancy: 3, MaskBit: 3}) {
+		t.Fatalf("zone after upserts with and without its bit: %+v", z)
+	}
+	if z, ok, err := LookupZone(e.st, "main"); err != nil || !ok || z.MaskBit != 3 {
+		t.Fatalf("LookupZone: %+v %v %v", z, ok, err)
+	}
+	if c, err := DecodeCommand(must(t)(EncodeConfigure(Configure{Zones: []ticket.Zone{{ID: "main", Cap: 5}}}))); err != nil || c.Type != TypeConfigure {
+		t.Fatalf("a configure without bits is written as before: %v, %v", c.Type, err)
+	}
 	loc, err := Location(e.st)
 	if err != nil || loc.String() != "Asia/Shanghai" {
 		t.Fatalf("location %v, %v", loc, err)

@@ -44,12 +44,12 @@ func (Machine) Apply(txn cluster.Txn, e cluster.Entry) ([]byte, error) {
 	}
 	switch c.Type {
 	case TypeIssueBatch, TypeIssueBatch2, TypeIssueBatch3:
-		return applyIssue(txn, c.Issues)
+		return applyIssue(txn, e, c.Issues)
 	case TypeRevoke:
-		return applyRevoke(txn, c.Revoke)
+		return applyRevoke(txn, e, c.Revoke)
 	case TypeUpdate:
 		return applyUpdate(txn, c.Update)
-	case TypeConfigure, TypeConfigure2, TypeConfigure3:
+	case TypeConfigure, TypeConfigure2, TypeConfigure3, TypeConfigure4:
 		return applyConfigure(txn, &c.Configure)
 	case TypeScanBatch, TypeScanBatch2:
 		return applyScans(txn, e, c.Scans, c.Type == TypeScanBatch2)
@@ -119,7 +119,7 @@ func (p *proofs) refuse(is *Issue) Outcome {
 	return 0
 }
 
-func applyIssue(txn cluster.Txn, issues []Issue) ([]byte, error) {
+func applyIssue(txn cluster.Txn, e cluster.Entry, issues []Issue) ([]byte, error) {
 	outcomes := make([]Outcome, len(issues))
 	p, err := loadProofs(txn)
 	if err != nil {
@@ -166,6 +166,13 @@ func applyIssue(txn cluster.Txn, issues []Issue) ([]byte, error) {
 		if err := rebind(txn, t.ID, is.Credentials); err != nil {
 			return nil, err
 		}
+		if t.Status == ticket.Revoked && (!found || old.Status != ticket.Revoked) {
+			// Revoked by its new version (a refund after a reprint).
+			if err := putRevocation(txn, Revocation{Cursor: Cursor{Index: e.Index, Pos: uint32(i)}, TicketID: t.ID,
+				Version: t.Version, ValidUntil: t.ValidUntil, At: e.Time.UnixMilli()}); err != nil {
+				return nil, err
+			}
+		}
 		outcomes[i] = OutcomeApplied
 	}
 	return EncodeIssueResult(outcomes), nil
@@ -190,7 +197,7 @@ func putTicket(txn cluster.Txn, t *ticket.Ticket, epoch uint64, st ticket.State)
 	return txn.Set(appendTicketKey(nil, t.ID), appendTicketRecord(nil, t, epoch, st))
 }
 
-func applyRevoke(txn cluster.Txn, r Revoke) ([]byte, error) {
+func applyRevoke(txn cluster.Txn, e cluster.Entry, r Revoke) ([]byte, error) {
 	t, st, epoch, err := loadTicket(txn, r.ID)
 	if err != nil {
 		return nil, err
@@ -215,7 +222,10 @@ func applyRevoke(txn cluster.Txn, r Revoke) ([]byte, error) {
 		default:
 			res.Outcome = OutcomeRevoked
 			t.Status, t.Version = ticket.Revoked, r.Version
-			err = putTicket(txn, t, epoch, st)
+			if err = putTicket(txn, t, epoch, st); err == nil {
+				err = putRevocation(txn, Revocation{Cursor: Cursor{Index: e.Index}, TicketID: t.ID, Version: t.Version,
+					ValidUntil: t.ValidUntil, At: e.Time.UnixMilli()})
+			}
 		}
 	}
 	if err != nil {
@@ -314,6 +324,9 @@ func applyConfigure(txn cluster.Txn, c *Configure) ([]byte, error) {
 			return nil, err
 		}
 		z.Occupancy = old.Occupancy
+		if z.MaskBit == 0 {
+			z.MaskBit = old.MaskBit // not told (an older sender): keep what is known
+		}
 		if err := txn.Set(key, z.AppendBinary(nil)); err != nil {
 			return nil, err
 		}
@@ -492,6 +505,15 @@ func applyPurge(txn cluster.Txn, p PurgeScans) ([]byte, error) {
 		if err := purgeConflicts(txn, last.Index); err != nil {
 			return nil, err
 		}
+	}
+	if room := limit - keys; room > 0 {
+		n, err := purgeRevocations(txn, p.Before, room)
+		if err != nil {
+			return nil, err
+		}
+		res.More = res.More || n == room
+	} else {
+		res.More = true
 	}
 	return EncodePurgeResult(res), nil
 }

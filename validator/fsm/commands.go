@@ -47,11 +47,14 @@ const (
 	// place of a code, a device time, or an offline decision; written
 	// only when some scan does (commands_ext.go).
 	TypeScanBatch2
+	// TypeConfigure4 is a Configure whose zones carry their mask bits
+	// (ticket.Zone.MaskBit); written only when some zone has one.
+	TypeConfigure4
 	numCommandTypes
 )
 
 var commandTypeNames = [numCommandTypes]string{"", "issue_batch", "revoke", "update", "configure", "scan_batch", "exit_all", "purge_scans",
-	"issue_batch2", "configure2", "issue_batch3", "configure3", "scan_batch2"}
+	"issue_batch2", "configure2", "issue_batch3", "configure3", "scan_batch2", "configure4"}
 
 func (t CommandType) String() string {
 	if t > 0 && t < numCommandTypes {
@@ -66,7 +69,7 @@ type Command struct {
 	Issues    []Issue    // TypeIssueBatch (Ticket only), TypeIssueBatch2 and 3
 	Revoke    Revoke     // TypeRevoke
 	Update    Update     // TypeUpdate
-	Configure Configure  // TypeConfigure, TypeConfigure2 and 3
+	Configure Configure  // TypeConfigure, TypeConfigure2, 3 and 4
 	Scans     []Scan     // TypeScanBatch and TypeScanBatch2
 	Purge     PurgeScans // TypePurgeScans
 }
@@ -120,7 +123,7 @@ func DecodeCommand(b []byte) (Command, error) {
 		if u.Op == OpExtend {
 			u.ValidUntil = r.Varint("valid_until")
 		}
-	case TypeConfigure, TypeConfigure2, TypeConfigure3:
+	case TypeConfigure, TypeConfigure2, TypeConfigure3, TypeConfigure4:
 		decodeConfigure(&r, &c.Configure, c.Type)
 	case TypeScanBatch, TypeScanBatch2:
 		c.Scans = decodeScans(&r, c.Type == TypeScanBatch2)
@@ -270,6 +273,31 @@ func decodeConfigure(r *reader, c *Configure, t CommandType) {
 		r.Fixed(c.IDCardKey, "id_card_key")
 		return
 	}
+	if t == TypeConfigure4 {
+		// Configure4: the Configure2 body (park and keys may be empty) |
+		// 0, or 1 | id-card key[32] | one mask bit per zone (0: unknown,
+		// else 1 + bit), at least one not 0.
+		switch r.Byte("id_card_flag") {
+		case 0:
+		case 1:
+			c.IDCardKey = make([]byte, IDCardKeyLen)
+			r.Fixed(c.IDCardKey, "id_card_key")
+		default:
+			r.Fail("id_card_flag", ErrMalformed)
+		}
+		known := false
+		for i := range c.Zones {
+			b := r.Byte("mask_bit")
+			if b > ticket.MaxMaskBit {
+				r.Fail("mask_bit", ErrMalformed)
+			}
+			c.Zones[i].MaskBit, known = b, known || b != 0
+		}
+		if r.Err == nil && !known {
+			r.Fail("mask_bit", ErrMalformed)
+		}
+		return
+	}
 	if r.Err == nil && c.Park == "" && len(c.Keys) == 0 {
 		r.Fail("park", ErrMalformed)
 	}
@@ -319,7 +347,7 @@ func (c *Command) appendTo(dst []byte) []byte {
 		if c.Update.Op == OpExtend {
 			dst = binary.AppendVarint(dst, c.Update.ValidUntil)
 		}
-	case TypeConfigure, TypeConfigure2, TypeConfigure3:
+	case TypeConfigure, TypeConfigure2, TypeConfigure3, TypeConfigure4:
 		dst = appendConfigure(dst, &c.Configure, c.Type)
 	case TypeScanBatch, TypeScanBatch2:
 		dst = appendScans(dst, c.Scans, c.Type == TypeScanBatch2)
@@ -376,6 +404,17 @@ func appendConfigure(dst []byte, c *Configure, t CommandType) []byte {
 	}
 	if t == TypeConfigure3 {
 		dst = append(dst, c.IDCardKey...)
+	}
+	if t == TypeConfigure4 {
+		if c.IDCardKey != nil {
+			dst = append(dst, 1)
+			dst = append(dst, c.IDCardKey...)
+		} else {
+			dst = append(dst, 0)
+		}
+		for _, z := range c.Zones {
+			dst = append(dst, z.MaskBit)
+		}
 	}
 	return dst
 }
@@ -488,6 +527,8 @@ func EncodeConfigure(c Configure) ([]byte, error) {
 	}
 	cmd := Command{Type: TypeConfigure, Configure: c}
 	switch {
+	case slices.ContainsFunc(c.Zones, func(z ticket.Zone) bool { return z.MaskBit != 0 }):
+		cmd.Type = TypeConfigure4
 	case c.IDCardKey != nil:
 		cmd.Type = TypeConfigure3
 	case c.Park != "" || len(c.Keys) > 0:
@@ -507,6 +548,9 @@ func (c *Configure) checkFormat() error {
 	for _, z := range c.Zones {
 		if !ticket.ValidName(z.ID) {
 			return fmt.Errorf("fsm: zone ID %q must be 1 to %d bytes", z.ID, ticket.MaxNameLen)
+		}
+		if z.MaskBit > ticket.MaxMaskBit {
+			return fmt.Errorf("fsm: zone %q: mask bit %d above %d", z.ID, int(z.MaskBit)-1, ticket.MaxMaskBit-1)
 		}
 	}
 	for _, g := range c.Gates {

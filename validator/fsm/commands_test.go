@@ -61,10 +61,13 @@ func sampleCommands(t testing.TB) map[string][]byte {
 			{Ticket: tkt(2, ticket.Single)},
 		})),
 		"configure3": must(EncodeConfigure(Configure{TimeZone: "Asia/Shanghai", IDCardKey: bytes.Repeat([]byte{7}, IDCardKeyLen)})),
-		"scans2":     must(EncodeScanBatch(sampleScans2())),
-		"scans":      must(EncodeScanBatch(sampleScans())),
-		"exit_all":   EncodeExitAll(),
-		"purge":      must(EncodePurgeScans(PurgeScans{Before: t0, Limit: 100})),
+		"configure4": must(EncodeConfigure(Configure{Zones: []ticket.Zone{{ID: "main", MaskBit: 1}, {ID: "old", Cap: 9}, {ID: "z31", MaskBit: 32}}})),
+		"configure4 with id-card key": must(EncodeConfigure(Configure{Zones: []ticket.Zone{{ID: "main", MaskBit: 3}},
+			IDCardKey: bytes.Repeat([]byte{7}, IDCardKeyLen)})),
+		"scans2":   must(EncodeScanBatch(sampleScans2())),
+		"scans":    must(EncodeScanBatch(sampleScans())),
+		"exit_all": EncodeExitAll(),
+		"purge":    must(EncodePurgeScans(PurgeScans{Before: t0, Limit: 100})),
 	}
 }
 

@@ -92,6 +92,7 @@
 //	c/<kind:1><value>               0x01 | ticket id[16]: the ticket a credential opens
 //	b/<id:16>                       0x01 | n | n × (kind | str value): a ticket's credentials
 //	o/<index:8 BE><pos:4 BE>        a conflict record (offline.go)
+//	r/<index:8 BE><pos:4 BE>        a ticket revoked: ticket, version, valid until, log time (revocations.go)
 //	m/conflicts                     uint64 BE: conflicts recorded so far
 //
 // A credential scan's scan-ID record is 0x02 | kind | str value | the

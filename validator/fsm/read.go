@@ -55,6 +55,18 @@ func LookupGate(db Viewer, id string) (g Gate, found bool, err error) {
 	return g, found, err
 }
 
+// LookupZone returns one zone (its settings, mask bit and occupancy).
+func LookupZone(db Viewer, id string) (z ticket.Zone, found bool, err error) {
+	if !ticket.ValidName(id) {
+		return z, false, nil
+	}
+	err = db.View(func(txn cluster.Reader) error {
+		z, found, err = getZone(txn, appendZoneKey(nil, id))
+		return err
+	})
+	return z, found, err
+}
+
 // Gates returns every gate, sorted by ID.
 func Gates(db Viewer) ([]Gate, error) {
 	var gates []Gate

@@ -3,17 +3,21 @@ package gate
 import (
 	"crypto/subtle"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/admitpark/admit/cluster/httpapi"
 	"github.com/admitpark/admit/validator/fsm"
 	"github.com/admitpark/admit/validator/gateapi"
+	"github.com/admitpark/admit/validator/ticket"
 )
 
 // What an offline-capable gate agent (validator/agent) reads with its
-// gate's token: GET /v1/keys (keys, time zone, its own registration) and
-// GET /v1/events (the changefeed its deny list follows). Both take
+// gate's token: GET /v1/keys (keys, time zone, its own registration with
+// its zone's mask bit), GET /v1/events (the changefeed its deny list
+// follows) and GET /v1/revocations (the tickets revoked). Each takes
 // ?gate=ID with a gate token; the operator and sales tokens need none.
 
 // salesOrGate accepts the operator or sales token, or the token of the
@@ -65,6 +69,42 @@ func (s *Server) handleKeys(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		out.Gate = &gateapi.GateJSON{ID: g.ID, Zone: g.Zone, Direction: g.Direction.String()}
+		z, _, err := fsm.LookupZone(s.node, g.Zone)
+		if err != nil {
+			httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		out.Gate.ZoneBit = zoneBit(z)
+	}
+	httpapi.JSON(ctx, http.StatusOK, out)
+}
+
+func (s *Server) handleRevocations(ctx *fasthttp.RequestCtx) {
+	args := ctx.QueryArgs()
+	after, err := parseCursor(string(args.Peek("after")))
+	if err != nil {
+		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+		return
+	}
+	limit := 1000
+	if l := args.Peek("limit"); len(l) > 0 {
+		if limit, err = strconv.Atoi(string(l)); err != nil || limit < 1 || limit > 10000 {
+			httpapi.Error(ctx, http.StatusBadRequest, `"limit" must be 1-10000`)
+			return
+		}
+	}
+	revs, next, err := fsm.Revocations(s.node, after, limit)
+	if err != nil {
+		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	out := gateapi.RevocationsResponse{Revocations: make([]gateapi.RevocationJSON, len(revs)), Next: formatCursor(next)}
+	for i, r := range revs {
+		out.Revocations[i] = gateapi.RevocationJSON{Cursor: formatCursor(r.Cursor), TicketID: ticket.FormatID(r.TicketID),
+			Version: r.Version, At: time.UnixMilli(r.At).UTC()}
+		if r.ValidUntil != 0 {
+			out.Revocations[i].ValidUntil = time.UnixMilli(r.ValidUntil).UTC()
+		}
 	}
 	httpapi.JSON(ctx, http.StatusOK, out)
 }

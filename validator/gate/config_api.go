@@ -106,7 +106,11 @@ func (s *Server) handleZoneSet(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if s.configure(ctx, fsm.Configure{Zones: []ticket.Zone{{ID: req.ID, Cap: req.Cap, Warn: req.Warn}}}) {
+	z := ticket.Zone{ID: req.ID, Cap: req.Cap, Warn: req.Warn}
+	if req.Bit != nil {
+		z.MaskBit = uint8(*req.Bit + 1)
+	}
+	if s.configure(ctx, fsm.Configure{Zones: []ticket.Zone{z}}) {
 		httpapi.JSON(ctx, http.StatusOK, req)
 	}
 }
@@ -119,7 +123,7 @@ func (s *Server) handleZoneList(ctx *fasthttp.RequestCtx) {
 	}
 	out := make([]gateapi.ZoneJSON, len(zones))
 	for i, z := range zones {
-		out[i] = gateapi.ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn, Occupancy: z.Occupancy}
+		out[i] = gateapi.ZoneJSON{ID: z.ID, Cap: z.Cap, Warn: z.Warn, Occupancy: z.Occupancy, Bit: zoneBit(z)}
 	}
 	httpapi.JSON(ctx, http.StatusOK, gateapi.ZonesResponse{Zones: out})
 }
@@ -282,4 +286,12 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	httpapi.JSON(ctx, http.StatusOK, gateapi.EventsResponse{Events: out, Next: formatCursor(next), AppliedIndex: s.node.AppliedIndex()})
+}
+
+// zoneBit is a zone's mask bit for the API; nil when unknown.
+func zoneBit(z ticket.Zone) *int {
+	if b, ok := z.Bit(); ok {
+		return &b
+	}
+	return nil
 }

@@ -164,6 +164,7 @@ func FuzzChangeBody(f *testing.F) {
 func FuzzGateBody(f *testing.F) {
 	f.Add([]byte(`{"id":"north-1","zone":"main","direction":"in"}`))
 	f.Add([]byte(`{"id":"g","zone":"z","token":"t"}`))
+	f.Add([]byte(`{"id":"g","zone":"z","zone_bit":1}`))
 	f.Add([]byte(`{"id":"g\u0000","zone":"main"}`))
 	f.Add([]byte("{\"id\":\"g\",\"zone\":\"\xff\"}"))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -171,7 +172,7 @@ func FuzzGateBody(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !ticket.ValidCleanName(g.ID) || !ticket.ValidCleanName(g.Zone) || g.Token != "" {
+		if !ticket.ValidCleanName(g.ID) || !ticket.ValidCleanName(g.Zone) || g.Token != "" || g.ZoneBit != nil {
 			t.Fatalf("accepted %q: %+v", body, g)
 		}
 	})
@@ -182,12 +183,15 @@ func FuzzZoneBody(f *testing.F) {
 	f.Add([]byte(`{"id":"main","cap":100,"warn":90}`))
 	f.Add([]byte(`{"id":"main","cap":10,"warn":90}`))
 	f.Add([]byte(`{"id":"m\u0085"}`))
+	f.Add([]byte(`{"id":"main","bit":31}`))
+	f.Add([]byte(`{"id":"main","bit":32}`))
+	f.Add([]byte(`{"id":"main","bit":-1}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		z, err := decodeZoneSet(body)
 		if err != nil {
 			return
 		}
-		if !ticket.ValidCleanName(z.ID) || z.Occupancy != 0 || (z.Cap > 0 && z.Warn > z.Cap) {
+		if !ticket.ValidCleanName(z.ID) || z.Occupancy != 0 || (z.Cap > 0 && z.Warn > z.Cap) || z.Bit != nil && (*z.Bit < 0 || *z.Bit > 31) {
 			t.Fatalf("accepted %q: %+v", body, z)
 		}
 	})

@@ -132,6 +132,9 @@ func decodeGateAdd(body []byte) (gateapi.GateJSON, fsm.Direction, error) {
 	if req.Token != "" {
 		return req, 0, errors.New(`"token" is made by the cluster, not sent`)
 	}
+	if req.ZoneBit != nil {
+		return req, 0, errors.New(`"zone_bit" is the zone's: set it with the zone (POST /v1/zones "bit")`)
+	}
 	dir := fsm.DirBoth
 	if req.Direction != "" {
 		var err error
@@ -156,6 +159,9 @@ func decodeZoneSet(body []byte) (gateapi.ZoneJSON, error) {
 	}
 	if req.Cap > 0 && req.Warn > req.Cap {
 		return req, errors.New(`"warn" must not exceed "cap"`)
+	}
+	if req.Bit != nil && (*req.Bit < 0 || *req.Bit >= ticket.MaxMaskBit) {
+		return req, fmt.Errorf(`"bit" must be 0-%d (the zone's bit in codes' zone masks)`, ticket.MaxMaskBit-1)
 	}
 	return req, nil
 }

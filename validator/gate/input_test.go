@@ -53,6 +53,8 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 		{"issue bad kind", "POST", gateapi.PathIssue, adminToken, []byte(fmt.Sprintf(`{"tickets":[{"id":%q,"version":1,"product":"p","kind":"vip","digest":%q}]}`, newID(), strings.Repeat("0", 32))), 400, `"kind"`},
 		{"gate with token", "POST", gateapi.PathGates, adminToken, []byte(`{"id":"g3","zone":"main","token":"mine"}`), 400, "made by the cluster"},
 		{"zone warn over cap", "POST", gateapi.PathZones, adminToken, []byte(`{"id":"z","cap":10,"warn":20}`), 400, "warn"},
+		{"zone bit past 31", "POST", gateapi.PathZones, adminToken, []byte(`{"id":"z","bit":32}`), 400, `"bit" must be 0-31`},
+		{"gate with a zone bit", "POST", gateapi.PathGates, adminToken, []byte(`{"id":"q","zone":"main","zone_bit":0}`), 400, `"zone_bit" is the zone's`},
 		{"bad time zone", "PUT", gateapi.PathPark, adminToken, []byte(`{"time_zone":"Mars/Olympus"}`), 400, "IANA"},
 		{"revoke without version", "POST", gateapi.PathTickets + newID() + "/revoke", adminToken, []byte(`{}`), 400, `"version"`},
 		{"update bad op", "POST", gateapi.PathTickets + newID() + "/update", adminToken, []byte(`{"version":2,"op":"melt"}`), 400, `"op"`},

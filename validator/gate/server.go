@@ -105,4 +105,5 @@ func (s *Server) Register(r *httpapi.Router) {
 	r.Handle(http.MethodGet, gateapi.PathConflicts, sales(s.handleConflicts))
 	r.Handle(http.MethodGet, gateapi.PathEvents, s.salesOrGate(s.handleEvents))
 	r.Handle(http.MethodGet, gateapi.PathKeys, s.salesOrGate(s.handleKeys))
+	r.Handle(http.MethodGet, gateapi.PathRevocations, s.salesOrGate(s.handleRevocations))
 }

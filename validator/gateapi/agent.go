@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // PathKeys serves what an offline-capable gate agent caches from the
@@ -33,6 +34,43 @@ func (c *Client) Keys(ctx context.Context, gate string) (KeysResponse, error) {
 	}
 	var resp KeysResponse
 	return resp, c.gate.Do(ctx, http.MethodGet, path, nil, &resp)
+}
+
+// PathRevocations lists the tickets the cluster revoked, in log order
+// (GET ?after=CURSOR&limit=N, with ?gate=ID for a gate token): an
+// offline-capable agent follows it while online to deny them offline. A
+// record goes once its ticket's validity ended (before the scan
+// retention's cutoff), so a cursor never goes stale.
+const PathRevocations = "/v1/revocations"
+
+// RevocationJSON is one revoked ticket.
+type RevocationJSON struct {
+	Cursor     string    `json:"cursor"` // pass as ?after= to read on
+	TicketID   string    `json:"ticket_id"`
+	Version    uint64    `json:"version"`              // the revoked version
+	ValidUntil time.Time `json:"valid_until,omitzero"` // end of the ticket's validity; absent: open
+	At         time.Time `json:"at"`                   // log time of the revoke
+}
+
+// RevocationsResponse answers GET /v1/revocations.
+type RevocationsResponse struct {
+	Revocations []RevocationJSON `json:"revocations"`
+	Next        string           `json:"next"` // the cursor to read on from (the request's when nothing is new)
+}
+
+// GateRevocations reads revocations after a cursor, authenticated with the
+// gate token.
+func (c *Client) GateRevocations(ctx context.Context, gate, after string, limit int) (RevocationsResponse, error) {
+	q := url.Values{}
+	q.Set("gate", gate)
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var resp RevocationsResponse
+	return resp, c.gate.Do(ctx, http.MethodGet, PathRevocations+"?"+q.Encode(), nil, &resp)
 }
 
 // GateEvents reads the changefeed as Events does, authenticated with the

@@ -8,6 +8,10 @@ type GateJSON struct {
 	Zone      string `json:"zone"`
 	Direction string `json:"direction,omitempty"` // in, out, both (default both)
 	Token     string `json:"token,omitempty"`
+	// ZoneBit is the bit of the gate's zone in ticket codes' zone masks
+	// (0-31), when the cluster was told it (sales sends it with the zone).
+	// Read only: GET /v1/keys?gate= fills it in for an offline agent.
+	ZoneBit *int `json:"zone_bit,omitempty"`
 }
 
 // ZoneJSON is a zone in the API; occupancy is read-only.
@@ -16,6 +20,10 @@ type ZoneJSON struct {
 	Cap       uint32 `json:"cap"`
 	Warn      uint32 `json:"warn"`
 	Occupancy uint32 `json:"occupancy"`
+	// Bit is the zone's bit in ticket codes' zone masks (0-31; sales
+	// numbers a park's zones). Absent: unknown, or unchanged by a POST
+	// (a bit once set is kept).
+	Bit *int `json:"bit,omitempty"`
 }
 
 // ParkJSON is the park-wide configuration.

@@ -12,6 +12,9 @@ const (
 	TicketEncodingV1 = 1
 	StateEncodingV1  = 1
 	ZoneEncodingV1   = 1
+	// ZoneEncodingV2 adds the zone's mask bit; written only when it is
+	// known, so a zone without one encodes as before.
+	ZoneEncodingV2 = 2
 )
 
 // Decode errors; the error a decoder returns wraps one of these and names
@@ -199,15 +202,24 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-// AppendBinary appends the canonical encoding of z (version 1):
+// AppendBinary appends the canonical encoding of z: version 1 when its
+// mask bit is unknown, else version 2:
 //
 //	0x01 | str ID | uvarint Cap | uvarint Warn | uvarint Occupancy
+//	0x02 | str ID | uvarint Cap | uvarint Warn | uvarint Occupancy | MaskBit (1-32)
 func (z Zone) AppendBinary(dst []byte) []byte {
-	dst = append(dst, ZoneEncodingV1)
+	v := byte(ZoneEncodingV1)
+	if z.MaskBit != 0 {
+		v = ZoneEncodingV2
+	}
+	dst = append(dst, v)
 	dst = appendString(dst, z.ID)
 	dst = binary.AppendUvarint(dst, uint64(z.Cap))
 	dst = binary.AppendUvarint(dst, uint64(z.Warn))
 	dst = binary.AppendUvarint(dst, uint64(z.Occupancy))
+	if z.MaskBit != 0 {
+		dst = append(dst, z.MaskBit)
+	}
 	return dst
 }
 
@@ -216,18 +228,28 @@ func (z Zone) MarshalBinary() ([]byte, error) {
 	if err := z.checkEncodable(); err != nil {
 		return nil, err
 	}
-	return z.AppendBinary(make([]byte, 0, 1+1+len(z.ID)+3*5)), nil
+	return z.AppendBinary(make([]byte, 0, 1+1+len(z.ID)+3*5+1)), nil
 }
 
 // UnmarshalBinary decodes what AppendBinary produced. On error z is unchanged.
 func (z *Zone) UnmarshalBinary(data []byte) error {
 	d := newDecoder(data, "zone")
-	d.version(ZoneEncodingV1)
+	v := byte(ZoneEncodingV1)
+	if len(data) > 0 && data[0] == ZoneEncodingV2 {
+		v = ZoneEncodingV2
+	}
+	d.version(v)
 	var n Zone
 	n.ID = d.Str("id", 1, MaxNameLen)
 	n.Cap = uint32(d.Uvarint("cap", math.MaxUint32))
 	n.Warn = uint32(d.Uvarint("warn", math.MaxUint32))
 	n.Occupancy = uint32(d.Uvarint("occupancy", math.MaxUint32))
+	if v == ZoneEncodingV2 {
+		n.MaskBit = d.Byte("mask_bit")
+		if d.Err == nil && (n.MaskBit == 0 || n.MaskBit > MaxMaskBit) {
+			d.Fail("mask_bit", ErrMalformed)
+		}
+	}
 	if err := d.Finish(); err != nil {
 		return err
 	}

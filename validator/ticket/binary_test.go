@@ -130,6 +130,39 @@ func TestZoneRoundTrip(t *testing.T) {
 	}
 }
 
+// TestZoneMaskBit: a zone with its mask bit encodes as version 2 and comes
+// back with it; a version 1 record (every zone stored before) decodes with
+// the bit unknown; a bit past 31 is refused.
+func TestZoneMaskBit(t *testing.T) {
+	z := Zone{ID: "coaster", Cap: 10, MaskBit: 2}
+	b, err := z.MarshalBinary()
+	if err != nil || b[0] != ZoneEncodingV2 {
+		t.Fatalf("encoding %x, %v: want version 2", b, err)
+	}
+	var got Zone
+	if err := got.UnmarshalBinary(b); err != nil || got != z {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if bit, ok := got.Bit(); bit != 1 || !ok {
+		t.Fatalf("bit %d %v, want 1 true", bit, ok)
+	}
+	old := []byte{ZoneEncodingV1, 4, 'm', 'a', 'i', 'n', 0x90, 0x4e, 0, 3} // a record written before version 2
+	if err := got.UnmarshalBinary(old); err != nil || got != (Zone{ID: "main", Cap: 10000, Occupancy: 3}) {
+		t.Fatalf("version 1 record: %+v, %v", got, err)
+	}
+	if _, ok := got.Bit(); ok {
+		t.Fatal("a version 1 zone has a known bit")
+	}
+	if _, err := (Zone{ID: "x", MaskBit: MaxMaskBit + 1}).MarshalBinary(); err == nil {
+		t.Fatal("bit 32 encoded")
+	}
+	for _, bad := range [][]byte{append(b[:len(b)-1:len(b)-1], 0), append(b[:len(b)-1:len(b)-1], MaxMaskBit+1), b[:len(b)-1]} {
+		if err := got.UnmarshalBinary(bad); err == nil {
+			t.Fatalf("decoded %x", bad)
+		}
+	}
+}
+
 func TestDecodeTruncated(t *testing.T) {
 	tk := fullTicket()
 	st := sampleState()
@@ -152,9 +185,9 @@ func TestDecodeTruncated(t *testing.T) {
 			t.Errorf("%s with trailing byte: got %v", name, err)
 		}
 		bad := bytes.Clone(c.b)
-		bad[0] = 2
+		bad[0] = 3 // zones have a version 2
 		if err := c.dec(bad); !errors.Is(err, ErrVersion) {
-			t.Errorf("%s version 2: got %v", name, err)
+			t.Errorf("%s version 3: got %v", name, err)
 		}
 	}
 }

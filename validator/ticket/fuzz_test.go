@@ -58,6 +58,7 @@ func FuzzState(f *testing.F) {
 
 func FuzzZone(f *testing.F) {
 	f.Add(Zone{ID: "main", Cap: 5000, Warn: 4500, Occupancy: 12}.AppendBinary(nil))
+	f.Add(Zone{ID: "main", Cap: 5000, Warn: 4500, Occupancy: 12, MaskBit: 32}.AppendBinary(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var z Zone
 		if err := z.UnmarshalBinary(data); err != nil {

@@ -163,11 +163,24 @@ type Zone struct {
 	Cap       uint32 // 0 = no cap
 	Warn      uint32 // occupancy that raises a warning; 0 = none
 	Occupancy uint32 // persons inside now
+	// MaskBit is 1 + the zone's bit in ticket codes' zone masks (sales'
+	// zones.bit), 0 when the cluster was not told: offline gate agents
+	// check a code's zones with it (Bit).
+	MaskBit uint8
 }
+
+// MaxMaskBit is the largest MaskBit: bit 31, the last of a 32-bit mask.
+const MaxMaskBit = 32
+
+// Bit returns the zone's bit in codes' zone masks; ok is false when unknown.
+func (z Zone) Bit() (bit int, ok bool) { return int(z.MaskBit) - 1, z.MaskBit != 0 }
 
 func (z Zone) checkEncodable() error {
 	if !ValidName(z.ID) {
 		return fmt.Errorf("ticket: zone ID %q must be 1 to %d bytes", z.ID, MaxNameLen)
+	}
+	if z.MaskBit > MaxMaskBit {
+		return fmt.Errorf("ticket: zone %q: mask bit %d above %d", z.ID, int(z.MaskBit)-1, MaxMaskBit-1)
 	}
 	return nil
 }
