@@ -56,8 +56,9 @@ func itemLess(a, b item) bool { return a.k < b.k }
 // PointKeyed is implemented by state machines that read some keys only by
 // their exact key (tickets, scan ids): the state keeps keys under
 // PointPrefixes in a hash table (pointtable.go), O(1) per read and write
-// and out of the garbage collector's way, instead of the ordered tree (a B-tree lookup in a million keys is about twenty string
-// compares, most of them cache misses). Iterate over such a prefix fails
+// and out of the garbage collector's way, instead of the ordered tree (a
+// B-tree lookup in a million keys is about twenty string compares, most of
+// them cache misses). Iterate over such a prefix fails
 // with ErrNotOrdered; Iterate over every key (an empty prefix) still walks
 // them all in order, slowly (for tests and tools). The prefixes must not
 // change while the state exists.

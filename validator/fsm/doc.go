@@ -79,7 +79,9 @@
 //	                                | uvarint epoch | ticket.State encoding
 //	z/<zone>                        ticket.Zone encoding (Cap, Warn, Occupancy)
 //	g/<gate>                        0x01 | str zone | token hash[32] | direction
-//	x/<len(gate):1><gate><scan id>  0x01 | the original ScanResult (Rescan clear)
+//	x/<len(gate):1><gate><scan id>  0x01 | the original ScanResult (Rescan clear);
+//	                                in memory only, rebuilt from s/ at load (scanlog.go)
+//	s/<index:8 BE>                  0x01 | the x/ keys and records the batch wrote
 //	e/<index:8 BE>                  0x01 | uvarint first Seq | varint At | the batch's
 //	                                events in position order (see events.go)
 //	m/epoch                         uint64 BE: number of ExitAlls
@@ -163,7 +165,7 @@
 //     position in batch), with Seq consecutive across all events. Rescans,
 //     unknown gates and conflicts write nothing. Events are removed only by
 //     PurgeScans, a whole batch at a time, oldest first, with the scan-ID
-//     records they decided.
+//     records they decided and the batch's scan log.
 //   - Scans within one batch see each other's effects (a Txn reads its own
 //     writes), so two scans of one single-entry ticket in a batch admit
 //     once.
