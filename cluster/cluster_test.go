@@ -438,3 +438,31 @@ func TestCatchUpGivesReadYourWrites(t *testing.T) {
 		}
 	}
 }
+
+// A follower names the leader's API address (what the leader was
+// configured to advertise), after looking it up once in the background;
+// the leader names nobody; after a leader change the followers name the
+// new one.
+func TestFollowersNameTheLeadersAPI(t *testing.T) {
+	h := clustertest.New(t, 3, counterOpts(func(c *cluster.Config) { c.APIAddr = "http://api-of-" + c.ID }))
+	leader := h.WaitLeader(10 * time.Second)
+	waitNamed := func(leader *clustertest.Member) {
+		t.Helper()
+		want := "http://api-of-" + leader.ID
+		clustertest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			if got := leader.Node().LeaderAPI(); got != "" {
+				return fmt.Errorf("the leader %s names %q", leader.ID, got)
+			}
+			for _, f := range h.Followers() {
+				if got := f.Node().LeaderAPI(); got != want {
+					return fmt.Errorf("follower %s names %q", f.ID, got)
+				}
+			}
+			return nil
+		}, "followers to name %s", want)
+	}
+	waitNamed(leader)
+
+	h.Kill(leader)
+	waitNamed(h.WaitLeader(10 * time.Second))
+}

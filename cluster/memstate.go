@@ -11,9 +11,17 @@ type MemState struct{ s *state }
 // NewMemState returns an empty state with every key ordered.
 func NewMemState() *MemState { return &MemState{s: newState(layout{})} }
 
+// newMemState is a MemState over a new state laid out as l. A MemState has
+// no disk, so it keeps source keys (see Derived) in memory.
+func newMemState(l layout) *MemState {
+	s := newState(l)
+	s.keepSources = true
+	return &MemState{s: s}
+}
+
 // NewMemStateFor returns an empty state laid out for sm, as a node's is
 // (point keys in a hash map when sm is PointKeyed).
-func NewMemStateFor(sm StateMachine) *MemState { return &MemState{s: newState(layoutOf(sm))} }
+func NewMemStateFor(sm StateMachine) *MemState { return newMemState(layoutOf(sm)) }
 
 // Apply applies one entry through sm, as a node's apply does.
 func (m *MemState) Apply(sm StateMachine, e Entry) ([]byte, error) {
@@ -47,11 +55,12 @@ func (m *MemState) Keys() int {
 
 // Reloaded returns what a node would hold after a restart with this state
 // on disk: every key but the derived ones (see Derived), then sm's
-// Rebuild over them. Tests compare it with the state itself.
+// Rebuild over them (source keys stay, as in every MemState). Tests
+// compare it with the state itself.
 func (m *MemState) Reloaded(sm StateMachine) (*MemState, error) {
 	m.s.mu.RLock()
 	defer m.s.mu.RUnlock()
-	s := newState(m.s.layout)
+	s := newMemState(m.s.layout).s
 	err := m.s.iterateAll(nil, func(k, v []byte) error {
 		if !s.layout.isDerived(string(k)) {
 			s.put(string(k), v)

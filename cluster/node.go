@@ -42,6 +42,7 @@ type Node struct {
 	closeOnce     sync.Once
 	closeErr      error
 	leaderHandler atomic.Pointer[LeaderHandler]
+	lapi          leaderAPI
 }
 
 // Open starts a node from cfg.DataDir, creating it on first start. A new
@@ -390,6 +391,7 @@ func (n *Node) Close() error {
 		n.rpcSrv.close()
 		n.mux.close()
 		n.peers.close()
+		n.lapi.stop()
 		errs := []error{n.raft.Shutdown().Error(), n.trans.Close()}
 		errs = append(errs, n.fsm.flush.close(), n.logs.Close(), n.db.Close())
 		n.metrics.unregister()

@@ -77,13 +77,20 @@ var ErrNotOrdered = errors.New("cluster: keys under this prefix are point keys a
 // one record of all of them per entry: one Badger key per entry instead
 // of one per scan. Rebuild must write exactly what apply had written for
 // the loaded state, and only keys under DerivedPrefixes.
+//
+// SourcePrefixes are the opposite: keys written to Badger but not kept in
+// memory, because only Rebuild reads them (the per-entry records above;
+// keeping them would hold every scan twice). Apply may write and delete
+// them but never reads them back; they must be ordered keys.
 type Derived interface {
 	DerivedPrefixes() []string
+	SourcePrefixes() []string
 	Rebuild(txn Txn) error
 }
 
-// layout says which keys are point keys and which are derived.
-type layout struct{ points, derived []string }
+// layout says which keys are point keys, which live in memory only
+// (derived) and which on disk only (sources).
+type layout struct{ points, derived, sources []string }
 
 func layoutOf(sm StateMachine) layout {
 	var l layout
@@ -92,18 +99,22 @@ func layoutOf(sm StateMachine) layout {
 	}
 	if d, ok := sm.(Derived); ok {
 		l.derived = slices.Clone(d.DerivedPrefixes())
+		l.sources = slices.Clone(d.SourcePrefixes())
 	}
 	return l
 }
 
-func (l layout) isDerived(k string) bool {
-	for _, p := range l.derived {
+func hasAnyPrefix(k string, prefixes []string) bool {
+	for _, p := range prefixes {
 		if strings.HasPrefix(k, p) {
 			return true
 		}
 	}
 	return false
 }
+
+func (l layout) isDerived(k string) bool { return hasAnyPrefix(k, l.derived) }
+func (l layout) isSource(k string) bool  { return hasAnyPrefix(k, l.sources) }
 
 func (l layout) isPoint(k string) bool {
 	for _, p := range l.points {
@@ -138,6 +149,9 @@ type state struct {
 	// (written before they were derived); their deletions still go to
 	// Badger, or they would come back at the next start.
 	legacy atomic.Bool
+	// keepSources keeps source keys in memory: while a load rebuilds
+	// from them, and always in a MemState, which has no disk.
+	keepSources bool
 }
 
 func newState(l layout) *state {
@@ -151,7 +165,30 @@ func loadState(db *badger.DB, sm StateMachine) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s, rebuild(s, sm)
+	if err := rebuild(s, sm); err != nil {
+		return nil, err
+	}
+	s.dropSources()
+	return s, nil
+}
+
+// dropSources removes the source keys from memory once the derived keys
+// are rebuilt from them; from then on they are only written through.
+func (s *state) dropSources() {
+	s.keepSources = false
+	for _, p := range s.layout.sources {
+		var ks []string
+		s.tree.AscendGreaterOrEqual(item{k: p}, func(it item) bool {
+			if !strings.HasPrefix(it.k, p) {
+				return false
+			}
+			ks = append(ks, it.k)
+			return true
+		})
+		for _, k := range ks {
+			s.del(k)
+		}
+	}
 }
 
 // rebuild has sm write its derived keys over s.
@@ -176,6 +213,7 @@ func rebuild(s *state, sm StateMachine) error {
 // readState reads every key of db but the cluster's own into a new state.
 func readState(db *badger.DB, l layout) (*state, error) {
 	s := newState(l)
+	s.keepSources = true
 	err := db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchSize = 1024
@@ -288,6 +326,9 @@ func (s *state) iterateAll(from []byte, fn func(k, v []byte) error) error {
 
 // put writes one key; the caller holds mu.
 func (s *state) put(k string, v []byte) {
+	if !s.keepSources && s.layout.isSource(k) {
+		return // on disk only
+	}
 	if s.layout.isPoint(k) {
 		if s.points.put(k, v) {
 			s.keys++
@@ -314,7 +355,7 @@ func (s *state) del(k string) {
 
 // replace takes over the contents of o (a restore); the caller holds mu.
 func (s *state) replace(o *state) {
-	s.tree, s.points, s.keys = o.tree, o.points, o.keys
+	s.tree, s.points, s.keys, s.keepSources = o.tree, o.points, o.keys, o.keepSources
 	s.legacy.Store(o.legacy.Load())
 }
 

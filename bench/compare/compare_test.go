@@ -101,7 +101,7 @@ func TestSmoke(t *testing.T) {
 			t.Fatalf("admit memory: %+v", m)
 		}
 		for _, n := range s.Memory.Nodes {
-			if n.Loaded.Error != "" || n.Empty.Error != "" || n.Loaded.RSS <= 0 || n.Loaded.HeapInuse <= 0 || n.Empty.RSS <= 0 || n.RSSPerTicket <= 0 || n.HeapPerTicket <= 0 {
+			if n.Loaded.Error != "" || n.Empty.Error != "" || n.Loaded.RSS <= 0 || n.Loaded.HeapInuse <= 0 || n.Loaded.HeapLive <= 0 || n.Empty.RSS <= 0 || n.RSSPerTicket <= 0 || n.HeapPerTicket <= 0 {
 				t.Fatalf("admit memory of %s: %+v", n.Node, n)
 			}
 		}
@@ -229,8 +229,8 @@ func TestMarkdown(t *testing.T) {
 	}}
 	rep.Systems[2].Wrapped = true
 	rep.Systems[0].Memory = newMemoryResult(1000,
-		[]nodeMemory{{Node: "n1", RSS: 50 << 20, HeapInuse: 10 << 20}},
-		[]nodeMemory{{Node: "n1", RSS: 100 << 20, HeapInuse: 60 << 20}})
+		[]nodeMemory{{Node: "n1", RSS: 50 << 20, HeapInuse: 10 << 20, HeapLive: 8 << 20}},
+		[]nodeMemory{{Node: "n1", RSS: 100 << 20, HeapInuse: 60 << 20, HeapLive: 40 << 20}})
 	rep.Systems[0].Restart = &restartResult{Node: "n3", Seconds: 1.5, After: nodeMemory{RSS: 90 << 20, HeapInuse: 50 << 20}}
 	fillRatios(rep)
 	var b strings.Builder
@@ -245,7 +245,7 @@ func TestMarkdown(t *testing.T) {
 		"## Batched: 100 scans per request",
 		"| admit | 80000 | 0.50 ms / 2.00 ms | 14000 | 1.00 ms / 4.00 ms | 1.00× | 1.00× | 1.00× | 0.25× |",
 		"etcd (single scans) ran out of fresh tickets",
-		"| n1 | 1000 | 100 MiB | 104858 B | 60 MiB | 62915 B | 50 MiB / 10 MiB |",
+		"| n1 | 1000 | 100 MiB | 104858 B | 60 MiB | 62915 B | 40 MiB | 33554 B | 50 MiB / 10 MiB |",
 		"| holding 1000 tickets | n3 (follower) | 1.50 s | 90 MiB | 50 MiB |",
 	} {
 		if !strings.Contains(md, want) {

@@ -41,8 +41,12 @@ type nodeMemory struct {
 	// RSS is VmRSS of /proc/PID/status, in bytes.
 	RSS int64 `json:"rss_bytes"`
 	// HeapInuse is go_memstats_heap_inuse_bytes of the node's /metrics.
-	HeapInuse int64  `json:"heap_inuse_bytes"`
-	Error     string `json:"error,omitempty"`
+	HeapInuse int64 `json:"heap_inuse_bytes"`
+	// HeapLive is the same right after a garbage collection the probe
+	// asks for (/debug/pprof/heap?gc=1): what the state itself holds,
+	// without the garbage a busy node carries until its next cycle.
+	HeapLive int64  `json:"heap_live_bytes"`
+	Error    string `json:"error,omitempty"`
 }
 
 // memoryResult is admit's memory per node: Empty right after the start,
@@ -64,6 +68,9 @@ type nodeMemUsage struct {
 	HeapPerTicket      float64    `json:"heap_inuse_bytes_per_ticket"`
 	AddedRSSPerTicket  float64    `json:"added_rss_bytes_per_ticket"`
 	AddedHeapPerTicket float64    `json:"added_heap_inuse_bytes_per_ticket"`
+	// AddedLivePerTicket is the live heap's growth over Empty per ticket:
+	// the memory a ticket costs a node.
+	AddedLivePerTicket float64 `json:"added_heap_live_bytes_per_ticket"`
 }
 
 // restartResult is the restart check: Node was killed (SIGKILL) while it
@@ -89,6 +96,7 @@ func newMemoryResult(tickets int, empty, loaded []nodeMemory) *memoryResult {
 			if u.Empty.Error == "" && u.Empty.RSS > 0 {
 				u.AddedRSSPerTicket = float64(l.RSS-u.Empty.RSS) / t
 				u.AddedHeapPerTicket = float64(l.HeapInuse-u.Empty.HeapInuse) / t
+				u.AddedLivePerTicket = float64(l.HeapLive-u.Empty.HeapLive) / t
 			}
 		}
 		m.Nodes = append(m.Nodes, u)
@@ -117,6 +125,13 @@ func (a *admitSystem) nodeMemory(ctx context.Context, n *localproc.Node) nodeMem
 		errs = append(errs, err)
 	}
 	m.RSS, m.HeapInuse = rss, int64(heap)
+	if _, err := a.getAuth(ctx, n.HTTPURL+"/debug/pprof/heap?gc=1"); err != nil {
+		errs = append(errs, fmt.Errorf("force a GC: %w", err))
+	} else if live, err := a.metric(ctx, n.HTTPURL, "go_memstats_heap_inuse_bytes"); err != nil {
+		errs = append(errs, err)
+	} else {
+		m.HeapLive = int64(live)
+	}
 	if err := errors.Join(errs...); err != nil {
 		m.Error = err.Error()
 	}
@@ -166,9 +181,21 @@ func (a *admitSystem) httpClient() *http.Client {
 
 // get GETs base+path and returns the body of a 200.
 func (a *admitSystem) get(ctx context.Context, url string) ([]byte, error) {
+	return a.getWith(ctx, url, "")
+}
+
+// getAuth is get with the admin token.
+func (a *admitSystem) getAuth(ctx context.Context, url string) ([]byte, error) {
+	return a.getWith(ctx, url, a.token)
+}
+
+func (a *admitSystem) getWith(ctx context.Context, url, token string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := a.httpClient().Do(req)
 	if err != nil {

@@ -251,15 +251,16 @@ func writePhaseTable(w io.Writer, rep *report, batched bool) {
 // writeMemoryTable writes admit's memory per node and the restart check.
 func writeMemoryTable(w io.Writer, s *systemResult) {
 	if s.Memory != nil {
-		fmt.Fprintf(w, "| node | tickets | RSS | RSS per ticket | Go heap in use | heap per ticket | RSS / heap before loading |\n")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintf(w, "| node | tickets | RSS | RSS per ticket | Go heap in use | heap per ticket | live heap after a GC | live heap added per ticket | RSS / heap before loading |\n")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, n := range s.Memory.Nodes {
 			if n.Loaded.Error != "" {
-				fmt.Fprintf(w, "| %s | %d | failed: %s | | | | |\n", n.Node, s.Memory.Tickets, strings.ReplaceAll(n.Loaded.Error, "|", "/"))
+				fmt.Fprintf(w, "| %s | %d | failed: %s | | | | | | |\n", n.Node, s.Memory.Tickets, strings.ReplaceAll(n.Loaded.Error, "|", "/"))
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s / %s |\n", n.Node, s.Memory.Tickets, fmtBytes(n.Loaded.RSS), fmtPerTicket(n.RSSPerTicket),
-				fmtBytes(n.Loaded.HeapInuse), fmtPerTicket(n.HeapPerTicket), fmtBytes(n.Empty.RSS), fmtBytes(n.Empty.HeapInuse))
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s / %s |\n", n.Node, s.Memory.Tickets, fmtBytes(n.Loaded.RSS), fmtPerTicket(n.RSSPerTicket),
+				fmtBytes(n.Loaded.HeapInuse), fmtPerTicket(n.HeapPerTicket), fmtBytes(n.Loaded.HeapLive), fmtPerTicket(n.AddedLivePerTicket),
+				fmtBytes(n.Empty.RSS), fmtBytes(n.Empty.HeapInuse))
 		}
 		fmt.Fprintln(w)
 	}
@@ -320,7 +321,7 @@ func writeMarkdown(w io.Writer, rep *report) {
 	fmt.Fprintf(w, "**Max sustained**: the highest rate a step held: p99 ≤ %s, errors ≤ 1 %%, and at least 90 %% of the rate achieved. ", fmtMs(l.P99BoundMs))
 	fmt.Fprintf(w, "Ratios: above 1× means more throughput (max) or more latency (p99) than admit (or echo). ")
 	fmt.Fprintf(w, "Rates are scans/s in both tables; latency is per request (a batch's latency is its whole request's). ")
-	fmt.Fprintf(w, "Memory: VmRSS of each `admit node` process and its Go heap in use (go_memstats_heap_inuse_bytes) after loading the tickets, over the number of tickets; ")
+	fmt.Fprintf(w, "Memory: VmRSS of each `admit node` process and its Go heap in use (go_memstats_heap_inuse_bytes) after loading the tickets, over the number of tickets; the live heap is the heap in use right after a GC the probe forces (/debug/pprof/heap?gc=1), and its growth over the empty node per ticket is what a ticket costs; ")
 	fmt.Fprintf(w, "restart: one follower killed with SIGKILL after the scan phases and started again on its data, until its /readyz answers 200.\n\n")
 	for i := range rep.Systems {
 		s := &rep.Systems[i]

@@ -275,8 +275,9 @@ func runSystem(ctx context.Context, o options, sys system, dir string, ts *ticke
 	if mp != nil {
 		res.Memory = newMemoryResult(len(ts.Codes), empty, mp.memory(ctx))
 		for _, n := range res.Memory.Nodes {
-			fmt.Fprintf(log, "%-8s %s holds %d tickets: RSS %s (%.0f B/ticket), Go heap in use %s (%.0f B/ticket)%s\n", res.Name, n.Node,
-				len(ts.Codes), fmtBytes(n.Loaded.RSS), n.RSSPerTicket, fmtBytes(n.Loaded.HeapInuse), n.HeapPerTicket, errSuffix(n.Loaded.Error))
+			fmt.Fprintf(log, "%-8s %s holds %d tickets: RSS %s (%.0f B/ticket), Go heap in use %s (%.0f B/ticket), live after a GC %s (%.0f B/ticket above empty)%s\n", res.Name, n.Node,
+				len(ts.Codes), fmtBytes(n.Loaded.RSS), n.RSSPerTicket, fmtBytes(n.Loaded.HeapInuse), n.HeapPerTicket,
+				fmtBytes(n.Loaded.HeapLive), n.AddedLivePerTicket, errSuffix(n.Loaded.Error))
 		}
 	}
 	// A phase that fails says so in its table row; the other phase and the

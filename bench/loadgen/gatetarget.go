@@ -32,6 +32,7 @@ type GateTarget struct {
 }
 
 type hostClient struct {
+	base   string // http://host:port
 	uri    string // http://host:port/v1/scan(s)
 	client *fasthttp.HostClient
 }
@@ -75,8 +76,8 @@ func newGateTarget(cfg Config, token string) (*GateTarget, error) {
 		t.path = gateapi.PathScans
 	}
 	type node struct {
-		uri, addr string
-		tls       bool
+		base, uri, addr string
+		tls             bool
 	}
 	nodes := make([]node, len(cfg.Cluster))
 	for i, u := range cfg.Cluster {
@@ -88,7 +89,7 @@ func newGateTarget(cfg Config, token string) (*GateTarget, error) {
 		if tls {
 			scheme = "https://"
 		}
-		nodes[i] = node{uri: scheme + addr + t.path, addr: addr, tls: tls}
+		nodes[i] = node{base: scheme + addr, uri: scheme + addr + t.path, addr: addr, tls: tls}
 	}
 	for i := range cfg.Gates {
 		var hosts []hostClient
@@ -99,7 +100,7 @@ func newGateTarget(cfg Config, token string) (*GateTarget, error) {
 				MaxConns: cfg.ConnsPerGate, MaxConnWaitTimeout: cfg.Timeout,
 				MaxIdleConnDuration: time.Minute, NoDefaultUserAgentHeader: true,
 			}
-			hosts = append(hosts, hostClient{uri: n.uri, client: c})
+			hosts = append(hosts, hostClient{base: n.base, uri: n.uri, client: c})
 			t.clients = append(t.clients, c)
 		}
 		t.gates = append(t.gates, hosts)
@@ -126,6 +127,7 @@ func (t *GateTarget) Close() error {
 type gateConn struct {
 	t     *GateTarget
 	hosts []hostClient
+	first int // index in hosts of the node tried first: where the leader is, once a follower said
 	req   *fasthttp.Request
 	resp  *fasthttp.Response
 	body  []byte
@@ -139,12 +141,14 @@ func (c *gateConn) Close() error {
 }
 
 // Do sends the scans to the gate's primary node, or on a retry to the next
-// node of its list.
+// node of its list. A follower's answer naming the leader
+// (gateapi.HeaderLeader) makes the leader this connection's primary, as
+// gateapi.Client does.
 func (c *gateConn) Do(_ context.Context, r *Request) error {
 	if r.Attempt == 0 || len(c.body) == 0 {
 		c.body = c.t.appendBody(c.body[:0], r)
 	}
-	h := c.hosts[r.Attempt%len(c.hosts)]
+	h := c.hosts[(c.first+r.Attempt)%len(c.hosts)]
 	req, resp := c.req, c.resp
 	req.Reset()
 	req.Header.SetMethod(fasthttp.MethodPost)
@@ -159,6 +163,13 @@ func (c *gateConn) Do(_ context.Context, r *Request) error {
 	}
 	if err := decodeResults(resp.Body(), r.Results, c.t.cfg.Batch > 1); err != nil {
 		return &AttemptError{Kind: "decode", Msg: err.Error()}
+	}
+	if v := resp.Header.Peek(gateapi.HeaderLeader); len(v) > 0 {
+		for k := range c.hosts {
+			if c.hosts[k].base == string(v) {
+				c.first = k
+			}
+		}
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,6 +47,34 @@ type Client struct {
 	BearerToken string
 	// HTTP sends the requests; New sets a 15 s timeout per request.
 	HTTP *http.Client
+	// Hint, when set, makes calls start at the node that answered last,
+	// or at the one its answer pointed to (NewHint); nil: always URLs[0]
+	// first.
+	Hint *Hint
+}
+
+// Hint remembers which of a client's URLs to try first: the last node
+// that answered, or the node named in the reply header Header (a follower
+// naming its leader) when that is one of the client's URLs.
+type Hint struct {
+	Header string
+	first  atomic.Int32
+}
+
+// NewHint returns a Hint that follows the reply header named header.
+func NewHint(header string) *Hint { return &Hint{Header: header} }
+
+// note records that the node at URLs[i] answered with reply header h.
+func (h *Hint) note(urls []string, i int, header http.Header) {
+	if v := strings.TrimRight(header.Get(h.Header), "/"); v != "" {
+		for j, u := range urls {
+			if strings.TrimRight(u, "/") == v {
+				i = j
+				break
+			}
+		}
+	}
+	h.first.Store(int32(i))
 }
 
 // New returns a client with a 15-second timeout per request.
@@ -109,9 +138,18 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	}
 	var errs []error
 	unknown := false
-	for _, base := range c.URLs {
-		err := c.do(ctx, base, method, path, payload, out)
+	first := 0
+	if c.Hint != nil {
+		first = int(c.Hint.first.Load()) % len(c.URLs)
+	}
+	for k := range c.URLs {
+		i := (first + k) % len(c.URLs)
+		base := c.URLs[i]
+		hdr, err := c.do(ctx, base, method, path, payload, out)
 		if err == nil {
+			if c.Hint != nil {
+				c.Hint.note(c.URLs, i, hdr)
+			}
 			return nil
 		}
 		var apiErr *Error
@@ -137,7 +175,8 @@ func (c *Client) DoAt(ctx context.Context, base, method, path string, body, out 
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, base, method, path, payload, out)
+	_, err = c.do(ctx, base, method, path, payload, out)
+	return err
 }
 
 // notSent says whether err shows the request never reached a server: the
@@ -159,14 +198,15 @@ func encode(body any) ([]byte, error) {
 	return json.Marshal(body)
 }
 
-func (c *Client) do(ctx context.Context, base, method, path string, payload []byte, out any) error {
+// do sends one request to base and returns the reply's headers.
+func (c *Client) do(ctx context.Context, base, method, path string, payload []byte, out any) (http.Header, error) {
 	var rd io.Reader
 	if payload != nil {
 		rd = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -180,12 +220,12 @@ func (c *Client) do(ctx context.Context, base, method, path string, payload []by
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxReplyBytes))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode >= 300 {
 		var eb struct {
@@ -196,12 +236,12 @@ func (c *Client) do(ctx context.Context, base, method, path string, payload []by
 		}
 		e := &Error{URL: base, Status: resp.StatusCode, Message: eb.Error}
 		fmt.Sscan(resp.Header.Get("Retry-After"), &e.RetryAfter)
-		return e
+		return nil, e
 	}
 	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s%s: decode reply: %w", base, path, err)
+			return nil, fmt.Errorf("%s%s: decode reply: %w", base, path, err)
 		}
 	}
-	return nil
+	return resp.Header, nil
 }

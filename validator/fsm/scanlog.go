@@ -11,9 +11,10 @@ import (
 // in memory only. What Badger holds instead is one scan log per ScanBatch
 // entry, s/<index:8 BE>, with every x/ key and record the entry wrote, in
 // order: one Badger write per entry instead of one per scan, which was
-// two thirds of everything a node wrote to Badger under scan load. After
-// a load (start, snapshot restore) Rebuild writes the x/ records again
-// from the scan logs; a purge deletes a batch's scan log with its events.
+// two thirds of everything a node wrote to Badger under scan load. The
+// scan logs are on disk only (not kept in memory). After a load (start,
+// snapshot restore) Rebuild writes the x/ records again from the scan
+// logs; a purge deletes a batch's scan log with its events.
 //
 // Scan log: 0x01 | repeated (bytes key | bytes record).
 const (
@@ -28,6 +29,10 @@ var _ cluster.Derived = Machine{}
 
 // DerivedPrefixes are the keys kept in memory only: the scan-ID records.
 func (Machine) DerivedPrefixes() []string { return []string{prefixScanID} }
+
+// SourcePrefixes are the keys kept on disk only: the scan logs, which only
+// Rebuild reads (in memory they would hold every scan record twice).
+func (Machine) SourcePrefixes() []string { return []string{prefixScanLog} }
 
 // Rebuild writes the scan-ID records of every scan log, oldest first.
 func (Machine) Rebuild(txn cluster.Txn) error {

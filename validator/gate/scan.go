@@ -163,7 +163,23 @@ func (s *Server) handleScan(ctx *fasthttp.RequestCtx) {
 	s.observeDeviceTime(&r, req.Gate)
 	s.m.scanSeconds.Observe(time.Since(start).Seconds())
 	resp := s.response(r, "")
+	s.hintLeader(ctx)
 	writeJSON(ctx, appendScanResponse(make([]byte, 0, 256), &resp))
+}
+
+// leaderHinter is implemented by nodes that know where the leader's API
+// answers (*cluster.Node).
+type leaderHinter interface{ LeaderAPI() string }
+
+// hintLeader names the leader's API in the reply when this node is a
+// follower that knows it (gateapi.HeaderLeader): gates that follow it
+// save the forwarding hop.
+func (s *Server) hintLeader(ctx *fasthttp.RequestCtx) {
+	if h, ok := s.node.(leaderHinter); ok {
+		if api := h.LeaderAPI(); api != "" {
+			ctx.Response.Header.Set(gateapi.HeaderLeader, api)
+		}
+	}
 }
 
 // writeJSON sends body as a 200 JSON reply.
@@ -239,6 +255,7 @@ func (s *Server) handleScans(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	s.m.scanSeconds.Observe(time.Since(start).Seconds())
+	s.hintLeader(ctx)
 	writeJSON(ctx, appendScanBatchResponse(make([]byte, 0, 64+200*len(out.Results)), &out))
 }
 

@@ -63,7 +63,7 @@ func NewClient(cfg Config) (*Client, error) {
 	hc := &http.Client{Timeout: cfg.Timeout, Transport: cfg.Transport}
 	c := &Client{
 		admin: &httpclient.Client{URLs: cfg.URLs, BearerToken: cfg.AdminToken, HTTP: hc},
-		gate:  &httpclient.Client{URLs: cfg.URLs, BearerToken: cfg.AdminToken, HTTP: hc},
+		gate:  &httpclient.Client{URLs: cfg.URLs, BearerToken: cfg.AdminToken, HTTP: hc, Hint: httpclient.NewHint(HeaderLeader)},
 	}
 	if cfg.GateToken != "" {
 		c.gate.BearerToken = cfg.GateToken
@@ -71,7 +71,9 @@ func NewClient(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// URLs returns the node URLs in the order they are tried.
+// URLs returns the node URLs. Scans start at the node that answered last,
+// or at the leader a follower named (HeaderLeader); other calls try them
+// in this order.
 func (c *Client) URLs() []string { return append([]string(nil), c.admin.URLs...) }
 
 // At returns a client that calls only the node at base, with the same
@@ -79,6 +81,7 @@ func (c *Client) URLs() []string { return append([]string(nil), c.admin.URLs...)
 func (c *Client) At(base string) *Client {
 	a, g := *c.admin, *c.gate
 	a.URLs, g.URLs = []string{base}, []string{base}
+	g.Hint = nil // one node: nothing to prefer
 	return &Client{admin: &a, gate: &g}
 }
 

@@ -15,3 +15,10 @@ const (
 	PathTicketRevoke = "/revoke"
 	PathTicketUpdate = "/update"
 )
+
+// HeaderLeader, on a follower's answer to a scan, is the leader's base URL
+// as the leader advertises it. A client that was given that URL among its
+// own sends its next scans there, saving the follower's forwarding hop
+// (two node-to-node messages a scan); a client never follows it to a URL
+// it was not given. Any node still answers any scan.
+const HeaderLeader = "Admit-Leader"
