@@ -68,6 +68,7 @@ type flusher struct {
 // flushObserver receives flush measurements; metrics implements it.
 type flushObserver interface {
 	observeFlush(keys, bytes int, d time.Duration)
+	observeFlushWait(d time.Duration)
 }
 
 func newFlusher(db *badger.DB, log *slog.Logger, interval time.Duration, maxQueue int, persisted uint64) *flusher {
@@ -104,8 +105,14 @@ func (f *flusher) add(w writes, bytes int, index uint64) {
 	if f.open.bytes >= f.segBytes || len(f.open.w) >= f.segKeys {
 		f.sealLocked()
 	}
-	for len(f.queue) > f.maxQueue && !f.closed {
-		f.cond.Wait()
+	if len(f.queue) > f.maxQueue && !f.closed {
+		start := time.Now()
+		for len(f.queue) > f.maxQueue && !f.closed {
+			f.cond.Wait()
+		}
+		if f.obs != nil {
+			f.obs.observeFlushWait(time.Since(start))
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ type metrics struct {
 	forwarded      prometheus.Counter
 	flushSeconds   prometheus.Histogram
 	flushKeys      prometheus.Counter
+	flushWait      prometheus.Counter
 }
 
 func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
@@ -56,9 +57,13 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 			Name: "admit_fsm_flushed_keys_total",
 			Help: "Keys written to Badger by the flusher.",
 		}),
+		flushWait: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "admit_fsm_flush_wait_seconds_total",
+			Help: "Time apply waited for the flusher because Config.FlushQueue segments were queued: the disk (Badger) slower than apply.",
+		}),
 	}
 	var err error
-	if m.reg, err = RegisterAll(reg, m.applySeconds, m.batchEntries, m.commandSeconds, m.commands, m.forwarded, m.flushSeconds, m.flushKeys, raftCollector{n}); err != nil {
+	if m.reg, err = RegisterAll(reg, m.applySeconds, m.batchEntries, m.commandSeconds, m.commands, m.forwarded, m.flushSeconds, m.flushKeys, m.flushWait, raftCollector{n}); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -79,6 +84,8 @@ func (m *metrics) observeFlush(keys, _ int, d time.Duration) {
 	m.flushSeconds.Observe(d.Seconds())
 	m.flushKeys.Add(float64(keys))
 }
+
+func (m *metrics) observeFlushWait(d time.Duration) { m.flushWait.Add(d.Seconds()) }
 
 func (m *metrics) observeCommand(path string, err error, d time.Duration) {
 	outcome := "ok"

@@ -107,7 +107,8 @@ func Open(cfg Config, sm StateMachine) (n *Node, err error) {
 		if st, err = loadState(n.db, sm); err != nil {
 			return nil, fmt.Errorf("load state: %w", err)
 		}
-		log.Info("state loaded into memory", "keys", st.keys, "applied_index", applied, "took", time.Since(loadStart).Round(time.Millisecond))
+		log.Info("state loaded into memory", "keys", st.keys, "applied_index", applied, "took", time.Since(loadStart).Round(time.Millisecond),
+			"read", st.readTook.Round(time.Millisecond), "rebuild", st.rebuildTook.Round(time.Millisecond))
 	}
 	n.fsm = &fsm{db: n.db, state: st, sm: sm, log: log, marker: marker,
 		flush: newFlusher(n.db, log, cfg.FlushInterval, cfg.FlushQueue, applied)}

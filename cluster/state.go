@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/google/btree"
@@ -152,6 +153,8 @@ type state struct {
 	// keepSources keeps source keys in memory: while a load rebuilds
 	// from them, and always in a MemState, which has no disk.
 	keepSources bool
+	// How long the last load read Badger and rebuilt the derived keys.
+	readTook, rebuildTook time.Duration
 }
 
 func newState(l layout) *state {
@@ -161,14 +164,17 @@ func newState(l layout) *state {
 // loadState reads every key of db but the cluster's own into a new state,
 // and rebuilds sm's derived keys over it.
 func loadState(db *badger.DB, sm StateMachine) (*state, error) {
+	start := time.Now()
 	s, err := readState(db, layoutOf(sm))
 	if err != nil {
 		return nil, err
 	}
+	s.readTook = time.Since(start)
 	if err := rebuild(s, sm); err != nil {
 		return nil, err
 	}
 	s.dropSources()
+	s.rebuildTook = time.Since(start) - s.readTook
 	return s, nil
 }
 
@@ -197,17 +203,49 @@ func rebuild(s *state, sm StateMachine) error {
 	if !ok {
 		return nil
 	}
-	txn := &entryTxn{s: s, w: writes{}}
+	txn := &rebuildTxn{s: s, later: writes{}}
 	if err := d.Rebuild(txn); err != nil {
 		return fmt.Errorf("rebuild derived keys: %w", err)
 	}
-	for k := range txn.w {
-		if !s.layout.isDerived(k) {
-			return fmt.Errorf("rebuild derived keys: wrote %q, which is not under a derived prefix", k)
-		}
-	}
-	s.apply(txn.w)
+	s.apply(txn.later)
 	return nil
+}
+
+// rebuildTxn is the Txn of a Rebuild: it may write only derived keys, and
+// writes point keys straight into the state (millions of scan records at
+// a start: staging them in a map would double the work), the others after
+// the walk (the tree must not change under Iterate).
+type rebuildTxn struct {
+	s     *state
+	later writes
+}
+
+func (t *rebuildTxn) Get(key []byte) ([]byte, error) {
+	if w, ok := t.later[string(key)]; ok {
+		return w.v, nil
+	}
+	return t.s.get(key)
+}
+
+func (t *rebuildTxn) Iterate(prefix, from []byte, fn func(k, v []byte) error) error {
+	return t.s.iterate(prefix, from, fn)
+}
+
+func (t *rebuildTxn) Set(key, value []byte) error {
+	k := string(key)
+	if !t.s.layout.isDerived(k) {
+		return fmt.Errorf("rebuild wrote %q, which is not under a derived prefix", key)
+	}
+	if t.s.layout.isPoint(k) {
+		t.s.put(k, value)
+		return nil
+	}
+	t.later[k] = write{v: value}
+	return nil
+}
+
+func (t *rebuildTxn) Delete(key []byte) error {
+	return fmt.Errorf("rebuild deleted %q: it may only write derived keys", key)
 }
 
 // readState reads every key of db but the cluster's own into a new state.
