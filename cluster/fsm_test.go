@@ -338,7 +338,7 @@ func rejected(t testing.TB, i int, r any, causes ...error) {
 type flushRecorder struct{ n atomic.Int64 }
 
 func (r *flushRecorder) observeFlush(keys, bytes int, d time.Duration) { r.n.Add(1) }
-func (r *flushRecorder) observeFlushWait(time.Duration)                     {}
+func (r *flushRecorder) observeFlushWait(time.Duration)                {}
 func (r *flushRecorder) count() int                                    { return int(r.n.Load()) }
 
 // obsRecorder records what the fsm reports to its observer.
