@@ -3,7 +3,6 @@ package gate
 import (
 	"crypto/subtle"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -80,18 +79,9 @@ func (s *Server) handleKeys(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) handleRevocations(ctx *fasthttp.RequestCtx) {
-	args := ctx.QueryArgs()
-	after, err := parseCursor(string(args.Peek("after")))
-	if err != nil {
-		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+	after, limit, ok := pageArgs(ctx, 1000, 10000)
+	if !ok {
 		return
-	}
-	limit := 1000
-	if l := args.Peek("limit"); len(l) > 0 {
-		if limit, err = strconv.Atoi(string(l)); err != nil || limit < 1 || limit > 10000 {
-			httpapi.Error(ctx, http.StatusBadRequest, `"limit" must be 1-10000`)
-			return
-		}
 	}
 	revs, next, err := fsm.Revocations(s.node, after, limit)
 	if err != nil {

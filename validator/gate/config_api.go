@@ -252,19 +252,29 @@ func parseCursor(s string) (fsm.Cursor, error) {
 	return fsm.Cursor{Index: idx, Pos: uint32(pos)}, nil
 }
 
-func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
+// pageArgs reads a feed's ?after=CURSOR&limit=N (1 to max, def when
+// absent); it answers 400 itself and returns false when they are wrong.
+func pageArgs(ctx *fasthttp.RequestCtx, def, max int) (fsm.Cursor, int, bool) {
 	args := ctx.QueryArgs()
 	after, err := parseCursor(string(args.Peek("after")))
 	if err != nil {
 		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
-		return
+		return fsm.Cursor{}, 0, false
 	}
-	limit := 1000
+	limit := def
 	if l := args.Peek("limit"); len(l) > 0 {
-		if limit, err = strconv.Atoi(string(l)); err != nil || limit < 1 || limit > 10000 {
-			httpapi.Error(ctx, http.StatusBadRequest, `"limit" must be 1-10000`)
-			return
+		if limit, err = strconv.Atoi(string(l)); err != nil || limit < 1 || limit > max {
+			httpapi.Error(ctx, http.StatusBadRequest, `"limit" must be 1-%d`, max)
+			return fsm.Cursor{}, 0, false
 		}
+	}
+	return after, limit, true
+}
+
+func (s *Server) handleEvents(ctx *fasthttp.RequestCtx) {
+	after, limit, ok := pageArgs(ctx, 1000, 10000)
+	if !ok {
+		return
 	}
 	events, next, err := fsm.EventsAfter(s.node, after, limit)
 	if err != nil {

@@ -2,7 +2,6 @@ package gate
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -18,18 +17,9 @@ import (
 // from this node's state (every node holds them; a follower may trail the
 // leader by a few entries).
 func (s *Server) handleConflicts(ctx *fasthttp.RequestCtx) {
-	args := ctx.QueryArgs()
-	after, err := parseCursor(string(args.Peek("after")))
-	if err != nil {
-		httpapi.Error(ctx, http.StatusBadRequest, "%v", err)
+	after, limit, ok := pageArgs(ctx, 100, 1000)
+	if !ok {
 		return
-	}
-	limit := 100
-	if l := args.Peek("limit"); len(l) > 0 {
-		if limit, err = strconv.Atoi(string(l)); err != nil || limit < 1 || limit > 1000 {
-			httpapi.Error(ctx, http.StatusBadRequest, `"limit" must be 1-1000`)
-			return
-		}
 	}
 	index := s.node.AppliedIndex()
 	cs, err := fsm.Conflicts(s.node, after, limit)

@@ -61,21 +61,19 @@ type RevocationsResponse struct {
 // GateRevocations reads revocations after a cursor, authenticated with the
 // gate token.
 func (c *Client) GateRevocations(ctx context.Context, gate, after string, limit int) (RevocationsResponse, error) {
-	q := url.Values{}
-	q.Set("gate", gate)
-	if after != "" {
-		q.Set("after", after)
-	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
 	var resp RevocationsResponse
-	return resp, c.gate.Do(ctx, http.MethodGet, PathRevocations+"?"+q.Encode(), nil, &resp)
+	return resp, c.gate.Do(ctx, http.MethodGet, gatePage(PathRevocations, gate, after, limit), nil, &resp)
 }
 
 // GateEvents reads the changefeed as Events does, authenticated with the
 // gate token (a gate may read the feed to keep an offline deny list).
 func (c *Client) GateEvents(ctx context.Context, gate, after string, limit int) (EventsResponse, error) {
+	var resp EventsResponse
+	return resp, c.gate.Do(ctx, http.MethodGet, gatePage(PathEvents, gate, after, limit), nil, &resp)
+}
+
+// gatePage is path?gate=…&after=…&limit=… of a feed a gate reads.
+func gatePage(path, gate, after string, limit int) string {
 	q := url.Values{}
 	q.Set("gate", gate)
 	if after != "" {
@@ -84,6 +82,5 @@ func (c *Client) GateEvents(ctx context.Context, gate, after string, limit int) 
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var resp EventsResponse
-	return resp, c.gate.Do(ctx, http.MethodGet, PathEvents+"?"+q.Encode(), nil, &resp)
+	return path + "?" + q.Encode()
 }
