@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -99,6 +100,16 @@ func (s *Server) idCardKey() []byte {
 		return c.key
 	}
 	key, err := fsm.IDCardKey(s.node)
+	if err == nil && key == nil {
+		// Not set here yet; it may be committed and not yet applied on
+		// this follower (sales just configured the park): catch up once
+		// before refusing the card.
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ScanTimeout)
+		if s.node.CatchUp(ctx) == nil {
+			key, err = fsm.IDCardKey(s.node)
+		}
+		cancel()
+	}
 	if err != nil || key == nil {
 		return nil
 	}
