@@ -33,23 +33,19 @@ func (a *Agent) runFeed(ctx context.Context) {
 		}
 		wait := a.cfg.Refresh
 		if a.view.Load() != nil && a.online.Load() {
-			n, err := a.pullFeed(ctx)
-			switch {
-			case ctx.Err() != nil:
-				return
-			case err != nil:
-				a.log.Debug("gate agent: changefeed", "err", err)
-			case n >= feedPage:
-				wait = 0
-			}
-			n, err = a.pullRevocations(ctx)
-			switch {
-			case ctx.Err() != nil:
-				return
-			case err != nil:
-				a.log.Debug("gate agent: revocations", "err", err)
-			case n >= feedPage:
-				wait = 0
+			for _, f := range []struct {
+				name string
+				pull func(context.Context) (int, error)
+			}{{"changefeed", a.pullFeed}, {"revocations", a.pullRevocations}} {
+				n, err := f.pull(ctx)
+				switch {
+				case ctx.Err() != nil:
+					return
+				case err != nil:
+					a.log.Debug("gate agent: "+f.name, "err", err)
+				case n >= feedPage:
+					wait = 0 // a full page: more is waiting
+				}
 			}
 		}
 		t.Reset(wait)

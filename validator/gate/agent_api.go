@@ -42,17 +42,10 @@ func (s *Server) salesOrGate(h fasthttp.RequestHandler) fasthttp.RequestHandler 
 }
 
 func (s *Server) handleKeys(ctx *fasthttp.RequestCtx) {
-	loc, err := fsm.Location(s.node)
-	if err != nil {
-		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+	p, ok := s.parkView(ctx)
+	if !ok {
 		return
 	}
-	id, keys, err := fsm.Park(s.node)
-	if err != nil {
-		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
-		return
-	}
-	p := parkJSON(loc.String(), id, keys)
 	out := gateapi.KeysResponse{Park: p.ID, TimeZone: p.TimeZone, Keys: p.Keys}
 	if out.Keys == nil {
 		out.Keys = []gateapi.KeyJSON{}

@@ -139,15 +139,24 @@ func (s *Server) handleZoneDelete(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-func (s *Server) handleParkGet(ctx *fasthttp.RequestCtx) {
+// parkView reads the park's time zone, id and keys from this node's state;
+// it answers 500 itself and returns false when it cannot.
+func (s *Server) parkView(ctx *fasthttp.RequestCtx) (gateapi.ParkJSON, bool) {
 	loc, err := fsm.Location(s.node)
-	if err != nil {
-		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
-		return
+	if err == nil {
+		var id string
+		var keys []fsm.Key
+		if id, keys, err = fsm.Park(s.node); err == nil {
+			return parkJSON(loc.String(), id, keys), true
+		}
 	}
-	id, keys, err := fsm.Park(s.node)
-	if err != nil {
-		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+	httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
+	return gateapi.ParkJSON{}, false
+}
+
+func (s *Server) handleParkGet(ctx *fasthttp.RequestCtx) {
+	p, ok := s.parkView(ctx)
+	if !ok {
 		return
 	}
 	idKey, err := fsm.IDCardKey(s.node)
@@ -155,7 +164,6 @@ func (s *Server) handleParkGet(ctx *fasthttp.RequestCtx) {
 		httpapi.Error(ctx, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	p := parkJSON(loc.String(), id, keys)
 	p.IDCardKeySet = idKey != nil
 	httpapi.JSON(ctx, http.StatusOK, p)
 }
